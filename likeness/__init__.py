@@ -1,0 +1,1 @@
+"""Likeness: brand digital actors with locked identities, consent and audit."""

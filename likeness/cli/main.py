@@ -1,0 +1,93 @@
+"""The ``likeness`` command."""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from likeness.local import LocalSettings, local_signing_key
+from likeness.rpc.auth import Role, mint_token
+
+app = typer.Typer(help="Likeness: brand digital actors with locked identities.", no_args_is_help=True)
+token_app = typer.Typer(help="Bearer tokens for local use.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+console = Console(stderr=True)
+
+
+class ServiceName(enum.StrEnum):
+    identity = "identity"
+    assets = "assets"
+    generator = "generator"
+
+
+class RoleName(enum.StrEnum):
+    viewer = "viewer"
+    editor = "editor"
+    admin = "admin"
+    service = "service"
+
+
+StateDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir", help="Where local data lives (default: LIKENESS_STATE_DIR or the user state dir)."
+    ),
+]
+
+
+def _local_settings(state_dir: Path | None) -> LocalSettings:
+    settings = LocalSettings()
+    if state_dir is not None:
+        settings.state_dir = state_dir
+    return settings
+
+
+@token_app.command("mint")
+def token_mint(
+    brand: Annotated[str, typer.Option(help="Brand id (slug) the token may act on.")],
+    role: Annotated[list[RoleName], typer.Option(help="Role(s) to grant.")] = [RoleName.admin],  # noqa: B006
+    subject: Annotated[str, typer.Option(help="Who the token identifies.")] = "local-user",
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds.")] = 3600,
+    state_dir: StateDir = None,
+) -> None:
+    """Print a token signed with the local key (the one `likeness up` services trust)."""
+    settings = _local_settings(state_dir)
+    key = local_signing_key(settings)
+    try:
+        token = mint_token(
+            key,
+            issuer="likeness",
+            subject=subject,
+            brand_id=brand,
+            roles=[Role[name.value.upper()] for name in role],
+            ttl_seconds=ttl,
+        )
+    except ValueError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+    print(token)
+
+
+@app.command("serve")
+def serve(service: Annotated[ServiceName, typer.Argument(help="Which service to run.")]) -> None:
+    """Run one service in the foreground, configured by its LIKENESS_<SERVICE>_* settings."""
+    module = importlib.import_module(f"likeness.{service.value}.main")
+    module.main()
+
+
+@app.command("up")
+def up(state_dir: StateDir = None) -> None:
+    """Start all three services on embedded defaults; Ctrl-C stops them, data is kept."""
+    from likeness.cli.up import run_up
+
+    sys.exit(run_up(_local_settings(state_dir), console))
+
+
+if __name__ == "__main__":
+    app()

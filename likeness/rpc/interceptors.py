@@ -1,0 +1,294 @@
+"""Server interceptors: request context and logs, error mapping and validation, authentication.
+
+grpc.aio runs an interceptor outside the task that runs the handler, so state set there (a
+contextvar) would not reach the handler. Each interceptor therefore wraps the handler's behaviour
+function instead, which runs inside the handler's task. Order, outermost first, as passed to the
+server: RequestContext → ErrorMapping → Authentication → Validation → handler.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import protovalidate
+from grpc import aio
+
+from likeness import errors
+from likeness.rpc import auth
+from likeness.rpc.errors import internal_status, to_grpc_status
+from likeness.rpc.logging import request_id_var
+
+logger = logging.getLogger("likeness.rpc")
+
+# Calls anyone may make without a token: probes and API discovery.
+PUBLIC_SERVICES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+)
+REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+Behavior = Callable[..., Any]
+# (method, behavior, request_streaming, response_streaming) -> wrapped behavior
+Wrapper = Callable[[str, Behavior, bool, bool], Behavior]
+if TYPE_CHECKING:
+    # Generic only in the type stubs.
+    Context = aio.ServicerContext[Any, Any]
+    Handler = grpc.RpcMethodHandler[Any, Any]
+else:
+    Context = aio.ServicerContext
+    Handler = grpc.RpcMethodHandler
+
+
+def _rewrap(handler: Handler, method: str, wrapper: Wrapper) -> Handler:
+    request_streaming = handler.request_streaming
+    response_streaming = handler.response_streaming
+    if request_streaming and response_streaming:
+        behavior, factory = handler.stream_stream, grpc.stream_stream_rpc_method_handler
+    elif request_streaming:
+        behavior, factory = handler.stream_unary, grpc.stream_unary_rpc_method_handler
+    elif response_streaming:
+        behavior, factory = handler.unary_stream, grpc.unary_stream_rpc_method_handler
+    else:
+        behavior, factory = handler.unary_unary, grpc.unary_unary_rpc_method_handler
+    return factory(  # type: ignore[operator]
+        wrapper(method, behavior, request_streaming, response_streaming),  # type: ignore[arg-type]
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+class _WrappingInterceptor(aio.ServerInterceptor):
+    """Base: subclasses implement ``around`` for unary responses and ``around_stream``."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        return _rewrap(handler, handler_call_details.method, self._wrap)  # type: ignore[arg-type]
+
+    def _wrap(
+        self, method: str, behavior: Behavior, request_streaming: bool, response_streaming: bool
+    ) -> Behavior:
+        if response_streaming:
+
+            async def streaming(request: Any, context: Context) -> AsyncIterator[Any]:
+                async for response in self.around_stream(
+                    method, behavior, request, context, request_streaming
+                ):
+                    yield response
+
+            return streaming
+
+        async def unary(request: Any, context: Context) -> Any:
+            return await self.around(method, behavior, request, context, request_streaming)
+
+        return unary
+
+    async def around(
+        self,
+        method: str,
+        behavior: Behavior,
+        request: Any,
+        context: Context,
+        request_streaming: bool,
+    ) -> Any:
+        return await behavior(request, context)
+
+    async def around_stream(
+        self,
+        method: str,
+        behavior: Behavior,
+        request: Any,
+        context: Context,
+        request_streaming: bool,
+    ) -> AsyncIterator[Any]:
+        async for response in behavior(request, context):
+            yield response
+
+
+def _metadata(context: Context, key: str) -> str | None:
+    for item_key, value in context.invocation_metadata() or ():
+        if item_key == key:
+            return value if isinstance(value, str) else value.decode()
+    return None
+
+
+class RequestContextInterceptor(_WrappingInterceptor):
+    """Gives every call a request id (the caller's ``x-request-id`` if sane) and logs its outcome."""
+
+    async def _enter(self, context: Context) -> str:
+        supplied = _metadata(context, REQUEST_ID_HEADER)
+        request_id = supplied if supplied and _REQUEST_ID_PATTERN.match(supplied) else uuid.uuid4().hex
+        request_id_var.set(request_id)
+        await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
+        return request_id
+
+    def _log(self, method: str, context: Context, started: float) -> None:
+        code = context.code()
+        code_name = code.name if isinstance(code, grpc.StatusCode) else "OK"
+        principal = auth._current_principal.get()
+        logger.info(
+            "rpc finished",
+            extra={
+                "method": method,
+                "code": code_name,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "peer": context.peer(),
+                "subject": principal.subject if principal else None,
+                "brand": principal.brand_id if principal else None,
+            },
+        )
+
+    async def around(self, method, behavior, request, context, request_streaming):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        await self._enter(context)
+        try:
+            return await behavior(request, context)
+        finally:
+            self._log(method, context, started)
+
+    async def around_stream(self, method, behavior, request, context, request_streaming):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        await self._enter(context)
+        try:
+            async for response in behavior(request, context):
+                yield response
+        finally:
+            self._log(method, context, started)
+
+
+class ErrorMappingInterceptor(_WrappingInterceptor):
+    """Turns domain errors into statuses with details; anything else becomes a bare INTERNAL."""
+
+    async def _abort(self, method: str, error: BaseException, context: Context) -> None:
+        if isinstance(error, errors.DomainError):
+            status = to_grpc_status(error)
+        elif isinstance(error, NotImplementedError):
+            status = to_grpc_status(errors.DomainError(f"{method} is not implemented yet"))
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, status.details)
+            return
+        else:
+            logger.error("unhandled error in %s", method, exc_info=error)
+            status = internal_status(request_id_var.get())
+        await context.abort(status.code, status.details, status.trailing_metadata)
+
+    async def around(self, method, behavior, request, context, request_streaming):  # type: ignore[no-untyped-def]
+        try:
+            return await behavior(request, context)
+        except aio.AbortError:
+            raise
+        except Exception as error:  # noqa: BLE001 — this is the one place that maps every error
+            await self._abort(method, error, context)
+
+    async def around_stream(self, method, behavior, request, context, request_streaming):  # type: ignore[no-untyped-def]
+        try:
+            async for response in behavior(request, context):
+                yield response
+        except aio.AbortError:
+            raise
+        except Exception as error:  # noqa: BLE001
+            await self._abort(method, error, context)
+
+
+class AuthenticationInterceptor(_WrappingInterceptor):
+    """Verifies the bearer token and the role each method needs; publishes the ``Principal``."""
+
+    def __init__(self, verifier: auth.TokenVerifier, method_roles: Mapping[str, auth.AccessRule]) -> None:
+        self._verifier = verifier
+        self._method_roles = dict(method_roles)
+
+    def _authenticate(self, method: str, context: Context) -> auth.Principal | None:
+        if method.startswith(PUBLIC_SERVICES):
+            return None
+        header = _metadata(context, "authorization")
+        if not header:
+            raise errors.Unauthenticated("missing 'authorization: Bearer <token>' metadata")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise errors.Unauthenticated("authorization metadata must be 'Bearer <token>'")
+        principal = self._verifier.verify(token.strip())
+        required = self._method_roles.get(method)
+        if required is None:
+            # A method without a declared role is a programming error; refuse rather than allow.
+            raise errors.PermissionDenied(f"{method} has no access rule")
+        auth.require_role(principal, required, method.rsplit("/", 1)[-1])
+        return principal
+
+    async def around(self, method, behavior, request, context, request_streaming):  # type: ignore[no-untyped-def]
+        token = auth.set_current_principal(self._authenticate(method, context))
+        try:
+            return await behavior(request, context)
+        finally:
+            auth.reset_current_principal(token)
+
+    async def around_stream(self, method, behavior, request, context, request_streaming):  # type: ignore[no-untyped-def]
+        token = auth.set_current_principal(self._authenticate(method, context))
+        try:
+            async for response in behavior(request, context):
+                yield response
+        finally:
+            auth.reset_current_principal(token)
+
+
+def _field_path(violation: Any) -> str:
+    """``reference_photos[1].image`` style path of a protovalidate violation ("" for the message)."""
+    field = violation.proto.field
+    if field is None:
+        return ""
+    parts: list[str] = []
+    for element in field.elements:
+        part = element.field_name
+        subscript = element.subscript
+        if subscript is not None:
+            key = subscript.value
+            part += f"[{key!r}]" if isinstance(key, str) else f"[{key}]"
+        parts.append(part)
+    return ".".join(parts)
+
+
+def _validate(message: Any) -> None:
+    try:
+        protovalidate.validate(message)
+    except protovalidate.ValidationError as error:
+        violations = [
+            errors.FieldViolation(field=_field_path(violation), description=violation.proto.message)
+            for violation in error.violations
+        ]
+        fields = ", ".join(f"{v.field}: {v.description}" for v in violations)
+        raise errors.InvalidArgument(f"invalid request ({fields})", violations) from None
+
+
+async def _validated_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for message in requests:
+        _validate(message)
+        yield message
+
+
+class ValidationInterceptor(_WrappingInterceptor):
+    """Applies the protovalidate rules declared in the .proto files to every request message."""
+
+    async def around(self, method, behavior, request, context, request_streaming):  # type: ignore[no-untyped-def]
+        if request_streaming:
+            return await behavior(_validated_stream(request), context)
+        _validate(request)
+        return await behavior(request, context)
+
+    async def around_stream(self, method, behavior, request, context, request_streaming):  # type: ignore[no-untyped-def]
+        if request_streaming:
+            request = _validated_stream(request)
+        else:
+            _validate(request)
+        async for response in behavior(request, context):
+            yield response

@@ -1,0 +1,31 @@
+"""Settings every gRPC service shares; each service subclasses with its own env prefix."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from likeness.rpc.auth import JwtKey
+
+MIB = 1024 * 1024
+
+
+class ServerSettings(BaseSettings):
+    """gRPC edge settings. Subclasses set ``env_prefix`` to ``LIKENESS_<SERVICE>_``."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_nested_delimiter="__")
+
+    host: str = Field("127.0.0.1", description="Interface to bind; 0.0.0.0 inside a container.")
+    port: int = Field(0, ge=0, le=65535, description="TCP port; 0 picks a free one (tests).")
+    max_receive_message_bytes: int = Field(16 * MIB, ge=1024)
+    max_send_message_bytes: int = Field(16 * MIB, ge=1024)
+    max_concurrent_rpcs: int | None = Field(None, ge=1)
+    keepalive_time_s: float = Field(60.0, gt=0, description="Ping an idle connection this often.")
+    keepalive_timeout_s: float = Field(20.0, gt=0, description="Close it if a ping goes unanswered.")
+    min_client_ping_interval_s: float = Field(10.0, gt=0, description="Refuse pings more often.")
+    shutdown_grace_s: float = Field(30.0, ge=0, description="How long in-flight calls may run on.")
+    jwt_keys: list[JwtKey] = Field(
+        default_factory=list, description="Keys that verify bearer tokens (JSON list)."
+    )
+    jwt_issuer: str = "likeness"
+    log_level: str = "INFO"

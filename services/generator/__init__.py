@@ -1,0 +1,1 @@
+"""Likeness generator service."""

@@ -1,0 +1,6 @@
+pytest_plugins = [
+    "tests.fixtures.auth",
+    "tests.fixtures.postgres",
+    "tests.fixtures.s3",
+    "tests.fixtures.services",
+]

@@ -1,0 +1,166 @@
+"""The shared gRPC edge, exercised through real servers and the SDK."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from likeness.api.assets.v1 import assets_service_pb2 as assets_pb
+from likeness.api.identity.v1 import identity_service_pb2 as identity_pb
+from likeness.identity.server import build_spec as build_identity_spec
+from likeness.identity.settings import IdentitySettings
+from likeness.rpc.auth import JwtKey, Role
+from likeness.rpc.server import RpcServer
+from likeness.sdk import AsyncAssetsClient, AsyncIdentityClient, LikenessError
+from tests.fixtures.services import settings_for
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def _health(port: int, service: str = "") -> int:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        response = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=service), timeout=5
+        )
+        return response.status
+
+
+async def _reflected_services(port: int) -> set[str]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        call = stub.ServerReflectionInfo()
+        await call.write(reflection_pb2.ServerReflectionRequest(list_services=""))
+        response = await call.read()
+        await call.done_writing()
+        return {service.name for service in response.list_services_response.service}
+
+
+async def test_health_is_not_serving_until_dependencies_are_ready(jwt_key: JwtKey) -> None:
+    dependencies_ready = asyncio.Event()
+    settings = settings_for(IdentitySettings, jwt_key)
+    spec = build_identity_spec(settings)
+
+    async def slow_start() -> None:
+        await dependencies_ready.wait()
+
+    spec.start = slow_start
+    server = RpcServer(settings, spec)
+    port = await server.start()
+    try:
+        assert await _health(port) == NOT_SERVING
+        assert await _health(port, spec.name) == NOT_SERVING
+        dependencies_ready.set()
+        await server.wait_ready()
+        assert await _health(port) == SERVING
+        assert await _health(port, spec.name) == SERVING
+    finally:
+        await server.stop(grace=0)
+
+
+async def test_reflection_lists_each_service(identity_server, assets_server, generator_server) -> None:
+    async with identity_server() as identity, assets_server() as assets, generator_server() as generator:
+        listed = {
+            name
+            for server in (identity, assets, generator)
+            for name in await _reflected_services(server.port)
+        }
+        assert {
+            "likeness.identity.v1.IdentityService",
+            "likeness.assets.v1.AssetsService",
+            "likeness.generator.v1.GeneratorService",
+            "grpc.health.v1.Health",
+        } <= listed
+        for server in (identity, assets, generator):
+            assert await _health(server.port, server.spec.name) == SERVING
+
+
+async def _code_of(call) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(LikenessError) as raised:
+        await call
+    return raised.value.code, raised.value.message
+
+
+async def test_missing_expired_and_forged_tokens_are_unauthenticated(identity_server, make_token) -> None:
+    request = identity_pb.CompareIdentitiesRequest()
+    async with identity_server() as server:
+        target = f"127.0.0.1:{server.port}"
+        forged_key = JwtKey(kid="test-key", secret="a-different-secret-of-sufficient-length!")
+        cases = {
+            "missing": None,
+            "expired": make_token(ttl_seconds=60, now=time.time() - 3600),
+            "forged": make_token(key=forged_key),
+            "garbage": "not-a-jwt",
+        }
+        for case, token in cases.items():
+            async with AsyncIdentityClient(target, token=token) as client:
+                code, message = await _code_of(client.api.CompareIdentities(request))
+                assert code == grpc.StatusCode.UNAUTHENTICATED, (case, message)
+
+
+async def test_role_too_weak_is_permission_denied(assets_server, make_token) -> None:
+    async with assets_server() as server:
+        token = make_token(brand="acme", roles=[Role.EDITOR])
+        async with AsyncAssetsClient(f"127.0.0.1:{server.port}", token=token) as client:
+            code, message = await _code_of(
+                client.api.CreateBrand(assets_pb.CreateBrandRequest(brand_id="acme", display_name="Acme"))
+            )
+        assert code == grpc.StatusCode.PERMISSION_DENIED
+        assert "admin" in message
+
+
+async def test_another_brands_id_looks_exactly_like_an_unknown_id(assets_server, make_token) -> None:
+    async with assets_server() as server:
+        target = f"127.0.0.1:{server.port}"
+        async with AsyncAssetsClient(target, token=make_token(brand="brand-b")) as brand_b:
+            await brand_b.api.CreateBrand(assets_pb.CreateBrandRequest(brand_id="brand-b", display_name="B"))
+        async with AsyncAssetsClient(target, token=make_token(brand="brand-a")) as brand_a:
+            await brand_a.api.CreateBrand(assets_pb.CreateBrandRequest(brand_id="brand-a", display_name="A"))
+            own = await brand_a.api.GetBrand(assets_pb.GetBrandRequest())
+            assert own.brand.display_name == "A"
+            with pytest.raises(LikenessError) as other:
+                await brand_a.api.GetBrand(assets_pb.GetBrandRequest(brand_id="brand-b"))
+            with pytest.raises(LikenessError) as unknown:
+                await brand_a.api.GetBrand(assets_pb.GetBrandRequest(brand_id="brand-z"))
+    assert other.value.code == unknown.value.code == grpc.StatusCode.NOT_FOUND
+    assert other.value.message.replace("brand-b", "X") == unknown.value.message.replace("brand-z", "X")
+    assert type(other.value.details) is type(unknown.value.details)
+    assert [type(d) for d in other.value.details] == [type(d) for d in unknown.value.details]
+
+
+async def test_message_over_the_size_limit_is_resource_exhausted(identity_server, make_token) -> None:
+    async with identity_server(max_receive_message_bytes=64 * 1024) as server:
+        async with AsyncIdentityClient(f"127.0.0.1:{server.port}", token=make_token()) as client:
+            request = identity_pb.EncodeIdentityRequest(
+                reference_photos=[identity_pb.ReferencePhoto(image=b"\xff" * 200 * 1024)]
+            )
+            code, message = await _code_of(client.api.EncodeIdentity(request))
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED, message
+
+
+async def test_invalid_request_is_invalid_argument_with_field_violations(assets_server, make_token) -> None:
+    async with assets_server() as server:
+        async with AsyncAssetsClient(f"127.0.0.1:{server.port}", token=make_token()) as client:
+            with pytest.raises(LikenessError) as raised:
+                await client.api.CreateBrand(assets_pb.CreateBrandRequest(brand_id="Not A Slug!"))
+    assert raised.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    bad_request = raised.value.detail(error_details_pb2.BadRequest)
+    assert bad_request is not None
+    assert {violation.field for violation in bad_request.field_violations} >= {"brand_id", "display_name"}
+    assert raised.value.request_id
+
+
+async def test_services_not_built_yet_answer_unimplemented(identity_server, make_token) -> None:
+    unit = [1.0] + [0.0] * 511
+    request = identity_pb.CompareIdentitiesRequest(first_z_id=unit, second_z_id=unit)
+    async with identity_server() as server:
+        async with AsyncIdentityClient(f"127.0.0.1:{server.port}", token=make_token()) as client:
+            code, message = await _code_of(client.api.CompareIdentities(request))
+    assert code == grpc.StatusCode.UNIMPLEMENTED
+    assert "CompareIdentities" in message

@@ -1,0 +1,118 @@
+import time
+
+import jwt
+import pytest
+
+from likeness.errors import PermissionDenied, Unauthenticated
+from likeness.rpc.auth import JwtKey, Principal, Role, TokenVerifier, mint_token, require_role
+
+
+def _verifier(key: JwtKey) -> TokenVerifier:
+    return TokenVerifier([key], issuer="likeness")
+
+
+def test_valid_token_gives_subject_brand_and_roles(jwt_key, make_token):
+    principal = _verifier(jwt_key).verify(make_token(brand="acme", roles=[Role.EDITOR], subject="ana"))
+    assert principal == Principal(subject="ana", brand_id="acme", roles=frozenset({Role.EDITOR}))
+
+
+def test_expired_token_is_rejected(jwt_key, make_token):
+    token = make_token(ttl_seconds=60, now=time.time() - 3600)
+    with pytest.raises(Unauthenticated, match="expired"):
+        _verifier(jwt_key).verify(token)
+
+
+def test_token_signed_with_another_secret_under_the_same_kid_is_rejected(jwt_key, make_token):
+    forged = JwtKey(kid=jwt_key.kid, secret="not-the-real-secret-but-long-enough-for-hs256")
+    with pytest.raises(Unauthenticated, match="signature"):
+        _verifier(jwt_key).verify(make_token(key=forged))
+
+
+def test_token_with_unknown_kid_is_rejected(jwt_key, make_token):
+    other = JwtKey(kid="someone-else", secret="x" * 40)
+    with pytest.raises(Unauthenticated, match="unknown key"):
+        _verifier(jwt_key).verify(make_token(key=other))
+
+
+def test_unsigned_token_is_rejected(jwt_key):
+    token = jwt.encode(
+        {
+            "sub": "x",
+            "brand": "acme",
+            "roles": ["admin"],
+            "aud": "likeness",
+            "iss": "likeness",
+            "iat": int(time.time()),
+            "exp": int(time.time()) + 60,
+        },
+        key=None,
+        algorithm="none",
+        headers={"kid": jwt_key.kid},
+    )
+    with pytest.raises(Unauthenticated):
+        _verifier(jwt_key).verify(token)
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ({"brand": "Not A Slug"}, "brand"),
+        ({"roles": []}, "roles"),
+        ({"roles": ["superuser"]}, "unknown role"),
+        ({"aud": "someone-else"}, "(?i)audience"),
+    ],
+)
+def test_tokens_with_bad_claims_are_rejected(jwt_key, claims, reason):
+    payload = {
+        "sub": "x",
+        "brand": "acme",
+        "roles": ["admin"],
+        "aud": "likeness",
+        "iss": "likeness",
+        "iat": int(time.time()),
+        "exp": int(time.time()) + 60,
+        **claims,
+    }
+    token = jwt.encode(payload, jwt_key.signing_key(), algorithm="HS256", headers={"kid": jwt_key.kid})
+    with pytest.raises(Unauthenticated, match=reason):
+        _verifier(jwt_key).verify(token)
+
+
+def test_asymmetric_keys_verify_with_the_public_half():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    private = Ed25519PrivateKey.generate()
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public_pem = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    signer = JwtKey(kid="ed", algorithm="EdDSA", private_key=private_pem)
+    verifier = TokenVerifier([JwtKey(kid="ed", algorithm="EdDSA", public_key=public_pem)], issuer="likeness")
+    token = mint_token(signer, issuer="likeness", subject="svc", brand_id="acme", roles=[Role.SERVICE])
+    assert verifier.verify(token).roles == frozenset({Role.SERVICE})
+
+
+def test_brand_roles_are_ordered():
+    viewer = Principal("v", "acme", frozenset({Role.VIEWER}))
+    admin = Principal("a", "acme", frozenset({Role.ADMIN}))
+    require_role(viewer, Role.VIEWER, "Get")
+    with pytest.raises(PermissionDenied, match="editor"):
+        require_role(viewer, Role.EDITOR, "Update")
+    for role in (Role.VIEWER, Role.EDITOR, Role.ADMIN):
+        require_role(admin, role, "Anything")
+    with pytest.raises(PermissionDenied, match="service"):
+        require_role(admin, Role.SERVICE, "RecordGeneratedAsset")
+
+
+def test_service_role_acts_as_editor_and_as_admin_only_where_named():
+    service = Principal("s", "acme", frozenset({Role.SERVICE}))
+    for role in (Role.VIEWER, Role.EDITOR, Role.SERVICE):
+        require_role(service, role, "Call")
+    with pytest.raises(PermissionDenied, match="admin"):
+        require_role(service, Role.ADMIN, "EraseCharacter")
+    require_role(service, frozenset({Role.ADMIN, Role.SERVICE}), "CreateBrand")
