@@ -132,7 +132,9 @@ class RequestContextInterceptor(_WrappingInterceptor):
         supplied = _metadata(context, REQUEST_ID_HEADER)
         request_id = supplied if supplied and _REQUEST_ID_PATTERN.match(supplied) else uuid.uuid4().hex
         request_id_var.set(request_id)
-        await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
+        # Trailing, not initial, metadata: headers sent early would commit the call and stop the
+        # client's transparent retries of idempotent calls.
+        context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
         return request_id
 
     def _log(self, method: str, context: Context, started: float) -> None:
@@ -173,16 +175,18 @@ class ErrorMappingInterceptor(_WrappingInterceptor):
     """Turns domain errors into statuses with details; anything else becomes a bare INTERNAL."""
 
     async def _abort(self, method: str, error: BaseException, context: Context) -> None:
+        request_id = (REQUEST_ID_HEADER, request_id_var.get())
+        if isinstance(error, NotImplementedError):
+            name = method.rsplit("/", 1)[-1]
+            await context.abort(
+                grpc.StatusCode.UNIMPLEMENTED, f"{name} is not implemented yet", (request_id,)
+            )
         if isinstance(error, errors.DomainError):
             status = to_grpc_status(error)
-        elif isinstance(error, NotImplementedError):
-            status = to_grpc_status(errors.DomainError(f"{method} is not implemented yet"))
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, status.details)
-            return
         else:
             logger.error("unhandled error in %s", method, exc_info=error)
-            status = internal_status(request_id_var.get())
-        await context.abort(status.code, status.details, status.trailing_metadata)
+            status = internal_status(request_id[1])
+        await context.abort(status.code, status.details, (*status.trailing_metadata, request_id))
 
     async def around(self, method, behavior, request, context, request_streaming):  # type: ignore[no-untyped-def]
         try:
