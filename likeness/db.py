@@ -11,26 +11,28 @@ from importlib import resources
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from likeness.rpc.settings import DatabaseSettings
+
 logger = logging.getLogger("likeness.db")
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _QUERY_HEADER = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.M)
 
 
-async def open_pool(
-    url: str, *, schema: str, min_size: int = 1, max_size: int = 10, timeout_s: float = 30.0
-) -> AsyncConnectionPool:
-    """Open a pool whose connections see ``schema`` first; fails if no connection can be made."""
+async def open_pool(settings: DatabaseSettings) -> AsyncConnectionPool:
+    """Open a pool whose connections see the service's schema first; fails if none can connect."""
+    if not settings.database_url:
+        raise ValueError(f"no database URL configured for schema {settings.database_schema!r}")
     pool = AsyncConnectionPool(
-        url,
-        min_size=min_size,
-        max_size=max_size,
+        settings.database_url,
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
         open=False,
         check=AsyncConnectionPool.check_connection,
-        kwargs={"options": f"-c search_path={schema},public"},
-        name=schema,
+        kwargs={"options": f"-c search_path={settings.database_schema},public"},
+        name=settings.database_schema,
     )
-    await pool.open(wait=True, timeout=timeout_s)
+    await pool.open(wait=True, timeout=settings.database_connect_timeout_s)
     return pool
 
 

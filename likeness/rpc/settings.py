@@ -29,3 +29,13 @@ class ServerSettings(BaseSettings):
     )
     jwt_issuer: str = "likeness"
     log_level: str = "INFO"
+
+
+class DatabaseSettings(BaseSettings):
+    """Settings of a service that owns tables in PostgreSQL (mixed into its settings class)."""
+
+    database_url: str = Field("", description="libpq URI of the service's database.")
+    database_schema: str = Field(description="The schema this service's tables live in.")
+    pool_min_size: int = Field(1, ge=1)
+    pool_max_size: int = Field(10, ge=1)
+    database_connect_timeout_s: float = Field(30.0, gt=0)

@@ -63,12 +63,16 @@ def channel_options(options: ClientOptions, service: str, idempotent: Iterable[s
     ]
 
 
-def _metadata(token: TokenSource, extra: Any) -> list[tuple[str, str]]:
-    metadata = list(extra or ())
-    value = token() if callable(token) else token
-    if value:
-        metadata.append(("authorization", f"Bearer {value}"))
-    return metadata
+def _call_kwargs(options: ClientOptions, kwargs: dict[str, Any], streaming: bool) -> dict[str, Any]:
+    """Add the bearer token, and the default deadline to unary calls (streams may run long)."""
+    metadata = list(kwargs.get("metadata") or ())
+    token = options.token() if callable(options.token) else options.token
+    if token:
+        metadata.append(("authorization", f"Bearer {token}"))
+    kwargs["metadata"] = metadata
+    if "timeout" not in kwargs and not streaming:
+        kwargs["timeout"] = options.timeout_s
+    return kwargs
 
 
 def _credentials(options: ClientOptions) -> grpc.ChannelCredentials:
@@ -103,16 +107,10 @@ class AsyncStubProxy:
         multicallable = getattr(self._stub, name)
         options = self._options
 
-        def prepare(kwargs: dict[str, Any], streaming: bool) -> dict[str, Any]:
-            kwargs["metadata"] = _metadata(options.token, kwargs.get("metadata"))
-            if "timeout" not in kwargs and not streaming:
-                kwargs["timeout"] = options.timeout_s
-            return kwargs
-
         if isinstance(multicallable, (aio.UnaryStreamMultiCallable, aio.StreamStreamMultiCallable)):
 
             async def stream(request: Any, **kwargs: Any) -> AsyncIterator[Any]:
-                call = multicallable(request, **prepare(kwargs, True))
+                call = multicallable(request, **_call_kwargs(options, kwargs, True))
                 try:
                     async for response in call:
                         yield response
@@ -124,7 +122,7 @@ class AsyncStubProxy:
             return stream
 
         async def unary(request: Any, **kwargs: Any) -> Any:
-            call = multicallable(request, **prepare(kwargs, False))
+            call = multicallable(request, **_call_kwargs(options, kwargs, False))
             try:
                 return await call
             except aio.AioRpcError as error:
@@ -144,16 +142,10 @@ class StubProxy:
         multicallable = getattr(self._stub, name)
         options = self._options
 
-        def prepare(kwargs: dict[str, Any], streaming: bool) -> dict[str, Any]:
-            kwargs["metadata"] = _metadata(options.token, kwargs.get("metadata"))
-            if "timeout" not in kwargs and not streaming:
-                kwargs["timeout"] = options.timeout_s
-            return kwargs
-
         if isinstance(multicallable, (grpc.UnaryStreamMultiCallable, grpc.StreamStreamMultiCallable)):
 
             def stream(request: Any, **kwargs: Any) -> Iterator[Any]:
-                responses = multicallable(request, **prepare(kwargs, True))
+                responses = multicallable(request, **_call_kwargs(options, kwargs, True))
                 try:
                     yield from responses
                 except grpc.RpcError as error:
@@ -165,7 +157,7 @@ class StubProxy:
 
         def unary(request: Any, **kwargs: Any) -> Any:
             try:
-                return multicallable(request, **prepare(kwargs, False))
+                return multicallable(request, **_call_kwargs(options, kwargs, False))
             except grpc.RpcError as error:
                 raise LikenessError.from_call(error) from None
 

@@ -125,16 +125,8 @@ def build_spec(settings: AssetsSettings) -> ServiceSpec:
     servicer = AssetsServicer()  # type: ignore[abstract]
 
     async def start() -> None:
-        if not settings.database_url:
-            raise ValueError("set LIKENESS_ASSETS_DATABASE_URL")
         objects = object_store(settings)
-        pool = await open_pool(
-            settings.database_url,
-            schema=settings.database_schema,
-            min_size=settings.pool_min_size,
-            max_size=settings.pool_max_size,
-            timeout_s=settings.database_connect_timeout_s,
-        )
+        pool = await open_pool(settings)
         try:
             async with pool.connection() as connection:
                 await apply_migrations(

@@ -7,18 +7,14 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from likeness.rpc.settings import MIB, ServerSettings
+from likeness.rpc.settings import MIB, DatabaseSettings, ServerSettings
 
 
-class AssetsSettings(ServerSettings):
+class AssetsSettings(ServerSettings, DatabaseSettings):
     model_config = SettingsConfigDict(env_prefix="LIKENESS_ASSETS_", extra="ignore")
 
     port: int = 50052
-    database_url: str = Field("", description="libpq URI of the registry database.")
     database_schema: str = "assets"
-    pool_min_size: int = Field(1, ge=1)
-    pool_max_size: int = Field(10, ge=1)
-    database_connect_timeout_s: float = Field(30.0, gt=0)
     object_store_dir: Path | None = Field(None, description="Local object store (used when no S3 endpoint).")
     s3_endpoint: str | None = Field(None, description="host:port of S3/MinIO.")
     s3_access_key: str | None = None

@@ -37,17 +37,7 @@ def build_spec(settings: GeneratorSettings) -> ServiceSpec:
     pools = []
 
     async def start() -> None:
-        if not settings.database_url:
-            raise ValueError("set LIKENESS_GENERATOR_DATABASE_URL")
-        pools.append(
-            await open_pool(
-                settings.database_url,
-                schema=settings.database_schema,
-                min_size=settings.pool_min_size,
-                max_size=settings.pool_max_size,
-                timeout_s=settings.database_connect_timeout_s,
-            )
-        )
+        pools.append(await open_pool(settings))
 
     async def stop() -> None:
         for pool in pools:

@@ -29,19 +29,19 @@ class FlakyAssets(assets_service_pb2_grpc.AssetsServiceServicer):
         if self.attempts[method] <= self.failures:
             raise Unavailable("registry is restarting")
 
-    async def GetBrand(self, request, context):  # noqa: N802
+    async def GetBrand(self, request, context):
         self._attempt("GetBrand")
         return pb.GetBrandResponse(brand=pb.Brand(brand_id="acme", display_name="Acme"))
 
-    async def CreateBrand(self, request, context):  # noqa: N802
+    async def CreateBrand(self, request, context):
         self._attempt("CreateBrand")
         return pb.CreateBrandResponse(brand=pb.Brand(brand_id="acme"))
 
-    async def GetCharacter(self, request, context):  # noqa: N802
+    async def GetCharacter(self, request, context):
         await asyncio.sleep(2)
         return pb.GetCharacterResponse()
 
-    async def CheckConsent(self, request, context):  # noqa: N802
+    async def CheckConsent(self, request, context):
         raise FailedPrecondition(
             "no consent covers this use",
             [PreconditionViolation("CONSENT", f"character/{request.character_id}", "consent expired")],
