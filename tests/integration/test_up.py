@@ -96,3 +96,36 @@ def test_up_starts_all_services_and_keeps_data_across_restarts(tmp_path: Path) -
         assert brand.created_by == "local-user"
     finally:
         assert interrupt(process) == 0
+
+
+@pytest.mark.s3
+def test_up_uses_s3_when_configured(tmp_path: Path, s3_endpoint) -> None:
+    from minio import Minio
+
+    ports = {name: free_port() for name in ("identity", "assets", "generator")}
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("LIKENESS_")}
+    environment.update({f"LIKENESS_{name.upper()}_PORT": str(port) for name, port in ports.items()})
+    environment.update(
+        {
+            "LIKENESS_S3_ENDPOINT": s3_endpoint.endpoint,
+            "LIKENESS_S3_ACCESS_KEY": s3_endpoint.access_key,
+            "LIKENESS_S3_SECRET_KEY": s3_endpoint.secret_key,
+            "LIKENESS_S3_REGION": s3_endpoint.region,
+            "LIKENESS_S3_BUCKET": "likeness-up",
+        }
+    )
+    state_dir = tmp_path / "state"
+    process = start_up(state_dir, environment, tmp_path / "up.log")
+    try:
+        client = Minio(
+            s3_endpoint.endpoint,
+            access_key=s3_endpoint.access_key,
+            secret_key=s3_endpoint.secret_key,
+            region=s3_endpoint.region,
+            secure=False,
+        )
+        # assets reports SERVING only once its bucket is reachable; it creates it when missing.
+        assert client.bucket_exists("likeness-up")
+        assert not (state_dir / "objects").exists()
+    finally:
+        assert interrupt(process) == 0
