@@ -8,6 +8,7 @@ from datetime import datetime
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
+from likeness.assets.audit import Actor, AuditLog
 from likeness.errors import AlreadyExists, NotFound, PermissionDenied
 from likeness.rpc.auth import Principal, Role
 
@@ -26,22 +27,32 @@ def brand_not_found(brand_id: str) -> NotFound:
 
 
 class Brands:
-    def __init__(self, pool: AsyncConnectionPool, queries: dict[str, str]) -> None:
+    def __init__(self, pool: AsyncConnectionPool, queries: dict[str, str], audit: AuditLog) -> None:
         self._pool = pool
         self._queries = queries
+        self._audit = audit
 
-    async def create(self, principal: Principal, brand_id: str, display_name: str) -> Brand:
+    async def create(self, principal: Principal, actor: Actor, brand_id: str, display_name: str) -> Brand:
         if brand_id != principal.brand_id and Role.SERVICE not in principal.roles:
             raise PermissionDenied("a token may only create the brand it names")
-        async with self._pool.connection() as connection:
+        async with self._pool.connection() as connection, connection.transaction():
             cursor = connection.cursor(row_factory=class_row(Brand))
             await cursor.execute(
                 self._queries["insert_brand"],
                 {"brand_id": brand_id, "display_name": display_name, "created_by": principal.subject},
             )
             brand = await cursor.fetchone()
-        if brand is None:
-            raise AlreadyExists(f"brand {brand_id!r} already exists", "brand", brand_id)
+            if brand is None:
+                raise AlreadyExists(f"brand {brand_id!r} already exists", "brand", brand_id)
+            await self._audit.append(
+                connection,
+                brand_id,
+                actor,
+                "brand.create",
+                "brand",
+                brand_id,
+                details={"display_name": display_name},
+            )
         return brand
 
     async def get(self, principal: Principal, brand_id: str) -> Brand:
