@@ -1,0 +1,69 @@
+"""Migrations: the schema they build, idempotence, two replicas at once, edited history refused."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import psycopg
+import pytest
+
+from likeness.db import apply_migrations, load_migrations
+
+EXPECTED_ASSETS_SCHEMA = {
+    "brands": {"brand_id", "display_name", "created_by", "created_at"},
+    "audit_events": {
+        "brand_id",
+        "sequence",
+        "event_id",
+        "event_time",
+        "actor_subject",
+        "actor_roles",
+        "action",
+        "target_type",
+        "target_id",
+        "request_id",
+        "outcome",
+        "details",
+        "prev_hash",
+        "hash",
+    },
+    "schema_migrations": {"version", "name", "checksum", "applied_at"},
+}
+
+
+async def _columns(url: str, schema: str) -> dict[str, set[str]]:
+    async with await psycopg.AsyncConnection.connect(url) as connection:
+        cursor = await connection.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s",
+            (schema,),
+        )
+        tables: dict[str, set[str]] = {}
+        for table, column in await cursor.fetchall():
+            tables.setdefault(table, set()).add(column)
+        return tables
+
+
+async def _migrate(url: str, schema: str, migrations) -> list[int]:
+    async with await psycopg.AsyncConnection.connect(url) as connection:
+        return await apply_migrations(connection, schema, migrations)
+
+
+async def test_two_replicas_migrating_at_once_apply_each_migration_once(database_url: str) -> None:
+    migrations = load_migrations("likeness.assets")
+    schema = "assets_fresh"
+    applied = await asyncio.gather(*(_migrate(database_url, schema, migrations) for _ in range(3)))
+    assert sorted(version for result in applied for version in result) == [m.version for m in migrations]
+    assert await _migrate(database_url, schema, migrations) == []
+    assert await _columns(database_url, schema) == EXPECTED_ASSETS_SCHEMA
+
+
+async def test_the_template_schema_is_what_the_migrations_build(database_url: str) -> None:
+    assert await _columns(database_url, "assets") == EXPECTED_ASSETS_SCHEMA
+
+
+async def test_an_edited_migration_is_refused(database_url: str) -> None:
+    migrations = load_migrations("likeness.assets")
+    edited = [dataclasses.replace(migrations[0], sql=migrations[0].sql + "\n-- edited\n"), *migrations[1:]]
+    with pytest.raises(RuntimeError, match="changed after it was applied"):
+        await _migrate(database_url, "assets", edited)
