@@ -118,6 +118,8 @@ class RpcServer:
             return
         self._stopped.set()
         await self.health.enter_graceful_shutdown()
+        if grace is None and self.settings.drain_delay_s > 0:
+            await asyncio.sleep(self.settings.drain_delay_s)
         grace = self.settings.shutdown_grace_s if grace is None else grace
         await self._server.stop(grace)
         if self._startup is not None and not self._startup.done():

@@ -24,6 +24,12 @@ class ServerSettings(BaseSettings):
     keepalive_timeout_s: float = Field(20.0, gt=0, description="Close it if a ping goes unanswered.")
     min_client_ping_interval_s: float = Field(10.0, gt=0, description="Refuse pings more often.")
     shutdown_grace_s: float = Field(30.0, ge=0, description="How long in-flight calls may run on.")
+    drain_delay_s: float = Field(
+        0.0,
+        ge=0,
+        description="After SIGTERM, keep answering (health NOT_SERVING) this long so load balancers "
+        "stop routing here before new calls are refused.",
+    )
     jwt_keys: list[JwtKey] = Field(
         default_factory=list, description="Keys that verify bearer tokens (JSON list)."
     )

@@ -64,6 +64,19 @@ async def test_health_is_not_serving_until_dependencies_are_ready(jwt_key: JwtKe
         await server.stop(grace=0)
 
 
+async def test_health_turns_not_serving_while_draining(jwt_key: JwtKey) -> None:
+    settings = settings_for(IdentitySettings, jwt_key, drain_delay_s=1.0)
+    server = RpcServer(settings, build_identity_spec(settings))
+    port = await server.start()
+    await server.wait_ready()
+    assert await _health(port) == SERVING
+    stopping = asyncio.create_task(server.stop())
+    await asyncio.sleep(0.3)
+    assert await _health(port) == NOT_SERVING
+    assert await _health(port, server.spec.name) == NOT_SERVING
+    await stopping
+
+
 async def test_reflection_lists_each_service(identity_server, assets_server, generator_server) -> None:
     async with identity_server() as identity, assets_server() as assets, generator_server() as generator:
         listed = {
