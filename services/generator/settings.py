@@ -14,3 +14,7 @@ class GeneratorSettings(ServerSettings, DatabaseSettings):
     database_schema: str = "generator"
     assets_address: str = "127.0.0.1:50052"
     identity_address: str = "127.0.0.1:50051"
+    ray_address: str = Field(
+        "", description="Ray Client address of the model's Ray cluster (ray://<head>:10001); empty: none."
+    )
+    serve_app_name: str = Field("video", description="The Ray Serve application that runs the model.")
