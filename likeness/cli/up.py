@@ -16,12 +16,13 @@ from rich.console import Console
 from rich.table import Table
 
 from likeness.local import LocalSettings, jwt_keys_json, local_signing_key
+from likeness.sdk import AssetsClient, GeneratorClient, IdentityClient
 
 SERVICES = ("identity", "assets", "generator")
 SERVICE_NAMES = {
-    "identity": "likeness.identity.v1.IdentityService",
-    "assets": "likeness.assets.v1.AssetsService",
-    "generator": "likeness.generator.v1.GeneratorService",
+    "identity": IdentityClient.service,
+    "assets": AssetsClient.service,
+    "generator": GeneratorClient.service,
 }
 READY_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 40.0

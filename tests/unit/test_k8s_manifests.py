@@ -326,9 +326,7 @@ def test_the_rendered_configuration_parses_as_each_services_settings(
 
 
 @pytest.mark.parametrize("overlay", sorted(OVERLAYS))
-def test_probe_and_service_ports_are_the_ports_the_services_listen_on(
-    overlay: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_probe_and_service_ports_are_the_ports_the_services_listen_on(overlay: str) -> None:
     objects = rendered(overlay)
     for service, deployment, container in service_containers(objects):
         settings_class, full_name = SERVICES[service]
