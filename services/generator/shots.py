@@ -1,0 +1,97 @@
+"""What the generator's job workers send to the video model, and what comes back.
+
+The model runs in a Ray Serve deployment (``likeness.generator.serve_app``, deployment ``VideoModel``);
+the job workers call it through a streaming ``DeploymentHandle``. Everything here crosses that process
+boundary, so it is plain data: frozen dataclasses of numbers, strings, bytes and numpy arrays.
+
+The deployment exposes:
+
+- ``generate(request: ShotRequest)`` — a streaming method: it yields a :class:`StepProgress` after every
+  denoising step and finally one :class:`ShotFrames`. Cancelling the handle response
+  (``response.cancel()``) sets the request's interrupt flag; denoising stops at the next step and the
+  stream ends with ``asyncio.CancelledError`` on the caller's side.
+- ``synthesize(request: SynthesisRequest) -> ShotFrames`` — single frames for SynthesizeReference.
+- ``describe() -> ModelInfo`` — which model is loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: Length of a face identity vector (ArcFace, L2-normalised).
+IDENTITY_DIM = 512
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The loaded model, as reported in jobs and provenance manifests."""
+
+    #: Base model id, for example "Wan2.2-T2V-A14B", or "tiny-wan2.2-random" for the test model.
+    model_id: str
+    #: Identity adapter id (weights file or version); "" when the deployment has none.
+    adapter_id: str
+    #: True when the weights are random (a tiny model built from config): outputs are noise.
+    random_weights: bool
+
+
+@dataclass(frozen=True)
+class CharacterConditioning:
+    """One character in a shot: its locked identity and how strongly it conditions the shot."""
+
+    character_id: str
+    #: The identity version's embedding, shape (512,), float32, unit L2 norm.
+    z_id: np.ndarray
+    #: Weight of the identity adapter's output, 0.0 to 1.5; 0.0 reproduces the plain model exactly.
+    identity_strength: float
+    #: Reference photos (encoded JPEG/PNG/WebP bytes) for the VACE reference-image path; empty: not used.
+    reference_images: tuple[bytes, ...] = ()
+    #: VACE conditioning scale for the reference images.
+    reference_conditioning_scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class ShotRequest:
+    """One shot to generate."""
+
+    #: Unique per attempt; names the request in logs and for cancellation.
+    request_id: str
+    prompt: str
+    negative_prompt: str
+    num_frames: int
+    height: int
+    width: int
+    seed: int
+    num_inference_steps: int
+    guidance_scale: float
+    characters: tuple[CharacterConditioning, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class SynthesisRequest:
+    """Still images of a character described in text (SynthesizeReference)."""
+
+    request_id: str
+    description: str
+    count: int
+    seed: int
+    height: int
+    width: int
+
+
+@dataclass(frozen=True)
+class StepProgress:
+    """Denoising progress within one shot."""
+
+    step: int
+    total_steps: int
+
+
+@dataclass(frozen=True)
+class ShotFrames:
+    """A finished shot (or synthesized stills): frames as uint8 RGB, shape (frames, height, width, 3)."""
+
+    frames: np.ndarray
+    seed: int
+    model: ModelInfo
