@@ -13,6 +13,7 @@ from rich.console import Console
 
 from likeness.cli.characters import character_app, consent_app
 from likeness.cli.common import Cli, ClientSettings
+from likeness.cli.jobs import generate_command, job_app
 from likeness.cli.registry import asset_app, audit_app, brand_app
 from likeness.local import LocalSettings, local_signing_key
 from likeness.rpc.auth import Role, mint_token
@@ -31,6 +32,8 @@ app.add_typer(character_app, name="character")
 app.add_typer(consent_app, name="consent")
 app.add_typer(audit_app, name="audit")
 app.add_typer(asset_app, name="asset")
+app.add_typer(job_app, name="job")
+app.command("generate")(generate_command)
 console = Console(stderr=True)
 
 
