@@ -49,7 +49,7 @@ def test_a_storyboard_becomes_a_valid_request() -> None:
     assert [c.character_id for c in first.characters] == [AVA]
     assert first.characters[0].identity_strength == pytest.approx(0.8)
     ava, ben = second.characters
-    assert ava.character_id == AVA and not ava.HasField("identity_strength")
+    assert ava.character_id == AVA and ava.identity_strength == pytest.approx(0.8)
     assert second.num_frames == 13 and not second.HasField("seed")
     assert ben.character_id == BEN and ben.identity_version == 2 and ben.use_reference_images
     assert ben.identity_strength == pytest.approx(0.6)
