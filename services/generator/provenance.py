@@ -183,7 +183,9 @@ def likeness_assertion(
     return {
         "job_id": job_id,
         "brand_id": brand_id,
-        "shot_indexes": shot_indexes,
+        # Objects, not a bare list of small integers: C2PA's JSON to CBOR conversion would turn that
+        # into a byte string.
+        "shots": [{"shot_index": index} for index in shot_indexes],
         "characters": characters,
         "usage": {"purpose": purpose, "channel": channel, "territory": territory},
         "model": model,
