@@ -1,9 +1,9 @@
-"""A micro-batcher: one worker thread per model gathers work from concurrent requests.
+"""A micro-batcher: worker threads per model gather work from concurrent requests.
 
 A batch closes when it is full or when ``window_s`` has passed since its first item, so a lone
-request waits at most the window while a busy server runs full batches. One thread per model also
-means each ONNX Runtime session runs on its own core budget instead of many request threads
-fighting over the same cores.
+request waits at most the window while a busy server runs full batches. A fixed, small number of
+worker threads per model (each session single- or few-threaded, from settings) keeps the cores busy
+without many request threads oversubscribing them.
 """
 
 from __future__ import annotations
@@ -38,27 +38,35 @@ class MicroBatcher(Generic[ItemT, ResultT]):
         max_batch: int,
         window_s: float,
         max_queued: int,
+        workers: int = 1,
     ) -> None:
         self.name = name
         self._run_batch = run_batch
         self._max_batch = max_batch
         self._window_s = window_s
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max_queued)
-        self._thread = threading.Thread(target=self._work, name=f"likeness-{name}", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._work, name=f"likeness-{name}-{number}", daemon=True)
+            for number in range(workers)
+        ]
+        self._counter_lock = threading.Lock()
         self._stopped = False
         self.batches_run = 0
         self.items_run = 0
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         """Finish queued work, then end the worker."""
         if self._stopped:
             return
         self._stopped = True
-        self._queue.put(_STOP)
-        self._thread.join()
+        for _ in self._threads:
+            self._queue.put(_STOP)
+        for thread in self._threads:
+            thread.join()
 
     def submit(self, item: ItemT) -> Future[ResultT]:
         if self._stopped:
@@ -117,7 +125,8 @@ class MicroBatcher(Generic[ItemT, ResultT]):
             for _, future in live:
                 future.set_exception(error)
             return
-        self.batches_run += 1
-        self.items_run += len(live)
+        with self._counter_lock:
+            self.batches_run += 1
+            self.items_run += len(live)
         for (_, future), result in zip(live, results, strict=True):
             future.set_result(result)

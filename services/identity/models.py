@@ -154,13 +154,18 @@ def resolve_pack(settings: IdentitySettings) -> PackFiles:
     )
 
 
-def detector_input_size(width: int, height: int, longer_side: int) -> tuple[int, int]:
-    """The detector input for an image: its aspect ratio kept, the longer side at ``longer_side``,
-    the shorter rounded up to a multiple of 32 (no padding wasted on a square canvas)."""
+def detector_input_size(width: int, height: int, max_longer_side: int) -> tuple[int, int]:
+    """The detector input for an image: its aspect ratio kept, the longer side at ``max_longer_side``
+    or the image's own (rounded up to a multiple of 32) when that is smaller, since enlarging adds
+    no detail, the shorter side rounded up to a multiple of 32 (no padding wasted on a square)."""
+    longer_side = min(max_longer_side, _round_up_32(max(width, height)))
     scale = longer_side / max(width, height)
-    short = max(32, math.ceil(min(width, height) * scale / 32.0) * 32)
-    short = min(short, longer_side)
+    short = min(_round_up_32(min(width, height) * scale), longer_side)
     return (longer_side, short) if width >= height else (short, longer_side)
+
+
+def _round_up_32(value: float) -> int:
+    return max(32, math.ceil(value / 32.0) * 32)
 
 
 def similarity_transform(source: FloatArray, target: FloatArray) -> NDArray[np.float64]:

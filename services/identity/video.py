@@ -86,12 +86,9 @@ async def score_video(
     max_faces = engine.settings.max_faces_per_frame
 
     async def score_frame(image: np.ndarray) -> tuple[dict[int, float], dict[int, FloatArray]]:
-        faces = await engine.detect(image)
-        faces = sorted(faces, key=lambda face: face.area, reverse=True)[:max_faces]
+        faces, embeddings = await engine.analyse(image, max_faces)
         if not faces:
             return {}, {}
-        crops = await asyncio.to_thread(engine.align, image, faces)
-        embeddings = await engine.embed(crops)
         similarities = references @ embeddings.T
         assignment = assign_faces(similarities)
         return (

@@ -165,8 +165,10 @@ def test_frames_are_sampled_evenly_over_the_whole_video() -> None:
 def test_detector_input_keeps_the_aspect_ratio_on_a_32_pixel_grid() -> None:
     assert detector_input_size(1280, 886, 640) == (640, 448)
     assert detector_input_size(886, 1280, 640) == (448, 640)
-    assert detector_input_size(512, 512, 640) == (640, 640)
     assert detector_input_size(4000, 10, 640) == (640, 32)
+    # Small photos are not enlarged.
+    assert detector_input_size(512, 512, 640) == (512, 512)
+    assert detector_input_size(300, 200, 640) == (320, 224)
 
 
 def test_alignment_maps_landmarks_onto_the_template() -> None:
