@@ -35,7 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Appended, not prepended: an installed likeness (with its services mapped in) must win over the
+# source folder of the same name.
+sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 
 @dataclass
