@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.ray_serve",
     "tests.fixtures.s3",
     "tests.fixtures.services",
+    "tests.fixtures.identity",
 ]
