@@ -116,7 +116,7 @@ def _connect(settings: GeneratorSettings) -> Any:
     if settings.ray_address:
         if not ray.is_initialized():
             ray.init(address=settings.ray_address, logging_level=logging.WARNING)
-    else:
+    elif not (ray.is_initialized() and settings.serve_app_name in serve.status().applications):
         # Imported only here: the application pulls in torch and diffusers when it deploys, which a
         # generator that reaches a remote cluster does not need.
         serve_app = importlib.import_module("likeness.generator.serve_app")
