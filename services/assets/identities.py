@@ -88,8 +88,10 @@ class Identities(Store):
         cache: IdentityCache,
         collision_threshold: float,
         search_ef: int,
+        read_audit_async_commit: bool = False,
     ) -> None:
         super().__init__(*args)
+        self.read_audit_async_commit = read_audit_async_commit
         self.characters = characters
         self.consents = consents
         self.objects = objects
@@ -97,7 +99,7 @@ class Identities(Store):
         self.collision_threshold = collision_threshold
         self.search_ef = search_ef
 
-    async def _version(
+    async def fetch_version(
         self, connection: AsyncConnection[Any], character_id: uuid.UUID, version: int, *, lock: bool = False
     ) -> IdentityVersion:
         cursor = connection.cursor(row_factory=class_row(IdentityVersion))
@@ -272,7 +274,10 @@ class Identities(Store):
                 await self._audit_read_refusal(caller, character_id, version, access_reason, error)
                 raise
             self.cache.put(key, identity, epoch)
-        async with self.pool.connection() as connection, connection.transaction():
+        # Pipelined: the whole audited transaction takes two round trips to the database.
+        async with self.pool.connection() as connection, connection.pipeline(), connection.transaction():
+            if self.read_audit_async_commit:
+                await connection.execute(self.queries["async_commit"])
             await self.audit.append(
                 connection,
                 caller.brand_id,
@@ -327,7 +332,7 @@ class Identities(Store):
                 character = await self.characters.fetch(connection, caller.brand_id, character_id, lock=True)
                 if character.status != CHARACTER_ACTIVE:
                     raise character_unusable(character, "review its identity versions")
-                current = await self._version(connection, character_id, version, lock=True)
+                current = await self.fetch_version(connection, character_id, version, lock=True)
                 if current.status != PENDING_REVIEW:
                     raise _unusable_version(
                         f"identity version {version} is {current.status}, not PENDING_REVIEW", version_target
@@ -347,7 +352,7 @@ class Identities(Store):
                 )
                 if approve:
                     await self._set_current(connection, character_id, version)
-                reviewed = await self._version(connection, character_id, version)
+                reviewed = await self.fetch_version(connection, character_id, version)
                 await self.audit.append(
                     connection,
                     caller.brand_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -12,8 +13,11 @@ from google.protobuf.message import Message
 from likeness.api.assets.v1 import assets_service_pb2 as pb
 from likeness.assets.characters import Character
 from likeness.assets.consent import ConsentCheck, ConsentRecord
+from likeness.assets.erasure import Erasure
+from likeness.assets.generated import CharacterUsage, GeneratedAsset, GeneratedAssetDraft
 from likeness.assets.identities import IdentityVersion
 from likeness.assets.objects import ObjectInfo
+from likeness.assets.search import LikenessMatch
 
 
 def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
@@ -186,3 +190,83 @@ def identity_message(identity: IdentityVersion, with_embedding: bool = False) ->
     if identity.erased_at is not None:
         message.erase_time.CopyFrom(timestamp(identity.erased_at))
     return message
+
+
+def generated_asset_message(asset: GeneratedAsset) -> pb.GeneratedAsset:
+    message = pb.GeneratedAsset(
+        generated_asset_id=str(asset.generated_asset_id),
+        job_id=str(asset.job_id),
+        clip_object_id=str(asset.clip_object_id),
+        shots=[from_dict(shot, pb.GeneratedShot()) for shot in asset.shots],
+        characters=[
+            pb.CharacterUsage(
+                character_id=usage["character_id"],
+                identity_version=usage["identity_version"],
+                consent_id=usage["consent_id"],
+                identity_score=from_dict(usage["identity_score"], pb.IdentityScore()),
+            )
+            for usage in asset.characters
+        ],
+        purpose=PURPOSE.value(asset.purpose),
+        channel=CHANNEL.value(asset.channel),
+        territory=asset.territory,
+        flagged=asset.flagged,
+        flag_reasons=asset.flag_reasons,
+        provenance_manifest_sha256=asset.provenance_manifest_sha256,
+        c2pa_manifest_object_id=str(asset.c2pa_manifest_object_id),
+        model=from_dict(asset.model, pb.ModelDescription()),
+        scoring_model_pack_id=asset.scoring_model_pack_id,
+        recorded_by=asset.recorded_by,
+        create_time=timestamp(asset.created_at),
+    )
+    if asset.erased_at is not None:
+        message.erase_time.CopyFrom(timestamp(asset.erased_at))
+    return message
+
+
+def generated_asset_draft(request: pb.RecordGeneratedAssetRequest) -> GeneratedAssetDraft:
+    return GeneratedAssetDraft(
+        clip_object_id=uuid.UUID(request.clip_object_id),
+        job_id=uuid.UUID(request.job_id),
+        shots=[to_dict(shot) for shot in request.shots],
+        characters=[
+            CharacterUsage(
+                character_id=str(uuid.UUID(usage.character_id)),
+                identity_version=usage.identity_version,
+                consent_id=str(uuid.UUID(usage.consent_id)),
+                identity_score=to_dict(usage.identity_score),
+            )
+            for usage in request.characters
+        ],
+        purpose=PURPOSE.name(request.purpose),
+        channel=CHANNEL.name(request.channel),
+        territory=request.territory,
+        flagged=request.flagged,
+        flag_reasons=list(request.flag_reasons),
+        provenance_manifest_sha256=request.provenance_manifest_sha256,
+        c2pa_manifest_object_id=uuid.UUID(request.c2pa_manifest_object_id),
+        model=to_dict(request.model),
+        scoring_model_pack_id=request.scoring_model_pack_id,
+    )
+
+
+def erasure_message(erasure: Erasure) -> pb.EraseCharacterResponse:
+    return pb.EraseCharacterResponse(
+        character_id=str(erasure.character_id),
+        erase_time=timestamp(erasure.erased_at),
+        embeddings_deleted=erasure.embeddings_deleted,
+        objects_deleted=erasure.objects_deleted,
+        generated_assets_erased=erasure.generated_assets_erased,
+        audit_event_id=erasure.audit_event_id,
+        already_erased=erasure.already_erased,
+    )
+
+
+def likeness_match_message(match: LikenessMatch) -> pb.LikenessMatch:
+    return pb.LikenessMatch(
+        character_id=str(match.character_id),
+        identity_version=match.identity_version,
+        display_name=match.display_name,
+        character_status=CHARACTER_STATUS.value(match.character_status),
+        similarity=match.similarity,
+    )

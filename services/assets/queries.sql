@@ -162,6 +162,11 @@ RETURNING *;
 -- Identity versions
 -- ---------------------------------------------------------------------------------------------
 
+-- name: async_commit
+-- This transaction's commit returns before its WAL reaches disk (flushed within a few hundred ms,
+-- in order, and by the next synchronous commit).
+SET LOCAL synchronous_commit = off;
+
 -- name: set_search_ef
 SELECT set_config('hnsw.ef_search', %(ef)s, true);
 
@@ -243,3 +248,96 @@ LIMIT %(limit)s;
 UPDATE identity_versions
 SET status = %(status)s, review_reason = %(reason)s, reviewed_by = %(reviewed_by)s, reviewed_at = now()
 WHERE character_id = %(character_id)s AND version = %(version)s;
+
+-- ---------------------------------------------------------------------------------------------
+-- Likeness search
+-- ---------------------------------------------------------------------------------------------
+
+-- name: search_likeness
+-- The HNSW scan runs on identity_versions alone; names are joined to the few rows it returns.
+WITH nearest AS MATERIALIZED (
+    SELECT character_id, version, z_id <=> %(z_id)s::vector AS distance
+    FROM identity_versions
+    WHERE brand_id = %(brand_id)s AND status = 'active' AND model_pack_id = %(model_pack_id)s
+    ORDER BY z_id <=> %(z_id)s::vector
+    LIMIT %(limit)s
+)
+SELECT nearest.character_id, nearest.version AS identity_version, characters.display_name,
+       characters.status AS character_status, (1 - nearest.distance)::float8 AS similarity
+FROM nearest
+JOIN characters ON characters.character_id = nearest.character_id
+WHERE characters.status <> 'erased'
+  AND (%(min_similarity)s::float8 IS NULL OR 1 - nearest.distance >= %(min_similarity)s::float8)
+ORDER BY nearest.distance;
+
+-- ---------------------------------------------------------------------------------------------
+-- Generated assets
+-- ---------------------------------------------------------------------------------------------
+
+-- name: lock_clip_record
+-- Serialises two recordings of the same clip, so the second finds the first.
+SELECT pg_advisory_xact_lock(hashtextextended('likeness.clip:' || %(clip_object_id)s, 0));
+
+-- name: generated_asset_by_clip
+SELECT * FROM generated_assets WHERE brand_id = %(brand_id)s AND clip_object_id = %(clip_object_id)s;
+
+-- name: insert_generated_asset
+INSERT INTO generated_assets (generated_asset_id, brand_id, job_id, clip_object_id, c2pa_manifest_object_id,
+                              shots, characters, purpose, channel, territory, flagged, flag_reasons,
+                              provenance_manifest_sha256, model, scoring_model_pack_id, request_sha256,
+                              recorded_by)
+VALUES (%(generated_asset_id)s, %(brand_id)s, %(job_id)s, %(clip_object_id)s, %(c2pa_manifest_object_id)s,
+        %(shots)s, %(characters)s, %(purpose)s, %(channel)s, %(territory)s, %(flagged)s, %(flag_reasons)s,
+        %(provenance_manifest_sha256)s, %(model)s, %(scoring_model_pack_id)s, %(request_sha256)s,
+        %(recorded_by)s)
+RETURNING *;
+
+-- name: insert_generated_asset_character
+INSERT INTO generated_asset_characters (generated_asset_id, character_id)
+VALUES (%(generated_asset_id)s, %(character_id)s);
+
+-- name: get_generated_asset
+SELECT * FROM generated_assets WHERE brand_id = %(brand_id)s AND generated_asset_id = %(generated_asset_id)s;
+
+-- name: list_generated_assets
+SELECT * FROM generated_assets
+WHERE brand_id = %(brand_id)s
+  AND (%(job_id)s::uuid IS NULL OR job_id = %(job_id)s::uuid)
+  AND (%(character_id)s::uuid IS NULL OR generated_asset_id IN (
+          SELECT generated_asset_id FROM generated_asset_characters WHERE character_id = %(character_id)s::uuid))
+  AND (%(after_time)s::timestamptz IS NULL
+       OR (created_at, generated_asset_id) < (%(after_time)s::timestamptz, %(after_id)s::uuid))
+ORDER BY created_at DESC, generated_asset_id DESC
+LIMIT %(limit)s;
+
+-- ---------------------------------------------------------------------------------------------
+-- Erasure
+-- ---------------------------------------------------------------------------------------------
+
+-- name: reference_photos_of_character
+SELECT DISTINCT unnest(reference_photo_object_ids)
+FROM identity_versions
+WHERE character_id = %(character_id)s;
+
+-- name: erase_generated_assets_of_character
+UPDATE generated_assets
+SET erased_at = now()
+WHERE brand_id = %(brand_id)s
+  AND erased_at IS NULL
+  AND generated_asset_id IN (
+      SELECT generated_asset_id FROM generated_asset_characters WHERE character_id = %(character_id)s)
+RETURNING generated_asset_id, clip_object_id, c2pa_manifest_object_id;
+
+-- name: erase_identity_versions
+UPDATE identity_versions
+SET z_id = NULL, quality = NULL, estimated_attributes = NULL, reference_photo_object_ids = '{}',
+    status = 'erased', erased_at = now()
+WHERE character_id = %(character_id)s AND status <> 'erased'
+RETURNING version;
+
+-- name: erase_character
+UPDATE characters
+SET display_name = '', description = '', declared_attributes = NULL, status = 'erased',
+    erased_at = now(), updated_at = now(), revision = revision + 1, erasure = %(erasure)s
+WHERE character_id = %(character_id)s
+RETURNING erased_at;

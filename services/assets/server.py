@@ -23,6 +23,8 @@ from likeness.assets.brands import Brand, Brands
 from likeness.assets.cache import IdentityCache, InvalidationListener
 from likeness.assets.characters import Characters
 from likeness.assets.consent import ConsentDraft, Consents
+from likeness.assets.erasure import Eraser
+from likeness.assets.generated import GeneratedAssets
 from likeness.assets.identities import Identities, IdentityDraft
 from likeness.assets.messages import (
     CHANNEL,
@@ -33,13 +35,18 @@ from likeness.assets.messages import (
     consent_check_message,
     consent_message,
     declared_attributes_changes,
+    erasure_message,
+    generated_asset_draft,
+    generated_asset_message,
     identity_message,
+    likeness_match_message,
     object_message,
     to_dict,
 )
 from likeness.assets.objects import DOWNLOAD_CHUNK_BYTES, Objects, UploadHeader
 from likeness.assets.objectstore import LocalObjectStore, ObjectStore, S3ObjectStore
 from likeness.assets.registry import Caller, parse_uuid
+from likeness.assets.search import Search
 from likeness.assets.settings import AssetsSettings
 from likeness.db import apply_migrations, load_migrations, load_queries, open_pool
 from likeness.errors import FieldViolation, InvalidArgument
@@ -182,6 +189,9 @@ class Registry:
     objects: Objects
     consents: Consents
     identities: Identities
+    search: Search
+    generated: GeneratedAssets
+    eraser: Eraser
     cache: IdentityCache
 
 
@@ -481,6 +491,56 @@ class AssetsServicer(assets_service_pb2_grpc.AssetsServiceServicer):
         info = await self._registry.objects.info(_caller(), parse_uuid(request.object_id, "object"))
         return pb.GetObjectInfoResponse(info=object_message(info))
 
+    # -- search, generated assets, erasure --------------------------------------------------------
+
+    async def SearchLikeness(
+        self, request: pb.SearchLikenessRequest, context: Context
+    ) -> pb.SearchLikenessResponse:
+        matches = await self._registry.search.search(
+            _caller(),
+            list(request.z_id),
+            request.model_pack_id,
+            request.top_k,
+            request.min_similarity if request.HasField("min_similarity") else None,
+        )
+        return pb.SearchLikenessResponse(matches=[likeness_match_message(match) for match in matches])
+
+    async def RecordGeneratedAsset(
+        self, request: pb.RecordGeneratedAssetRequest, context: Context
+    ) -> pb.RecordGeneratedAssetResponse:
+        asset = await self._registry.generated.record(_caller(), generated_asset_draft(request))
+        return pb.RecordGeneratedAssetResponse(generated_asset=generated_asset_message(asset))
+
+    async def GetGeneratedAsset(
+        self, request: pb.GetGeneratedAssetRequest, context: Context
+    ) -> pb.GetGeneratedAssetResponse:
+        asset = await self._registry.generated.get(
+            _caller(), parse_uuid(request.generated_asset_id, "generated_asset")
+        )
+        return pb.GetGeneratedAssetResponse(generated_asset=generated_asset_message(asset))
+
+    async def ListGeneratedAssets(
+        self, request: pb.ListGeneratedAssetsRequest, context: Context
+    ) -> pb.ListGeneratedAssetsResponse:
+        assets, token = await self._registry.generated.list(
+            _caller(),
+            uuid.UUID(request.character_id) if request.character_id else None,
+            uuid.UUID(request.job_id) if request.job_id else None,
+            page_size(request.page_size),
+            request.page_token,
+        )
+        return pb.ListGeneratedAssetsResponse(
+            generated_assets=[generated_asset_message(asset) for asset in assets], next_page_token=token
+        )
+
+    async def EraseCharacter(
+        self, request: pb.EraseCharacterRequest, context: Context
+    ) -> pb.EraseCharacterResponse:
+        erasure = await self._registry.eraser.erase(
+            _caller(), _character_id(request.character_id), request.reason
+        )
+        return erasure_message(erasure)
+
 
 def object_store(settings: AssetsSettings) -> ObjectStore:
     if settings.s3_endpoint:
@@ -525,7 +585,13 @@ def build_registry(
         cache=cache,
         collision_threshold=settings.collision_threshold,
         search_ef=settings.search_ef,
+        read_audit_async_commit=settings.read_audit_async_commit,
     )
+    search = Search(pool, queries, audit, search_ef=settings.search_ef)
+    generated = GeneratedAssets(
+        pool, queries, audit, characters=characters, consents=consents, identities=identities, objects=objects
+    )
+    eraser = Eraser(pool, queries, audit, characters=characters, store=objects_store, cache=cache)
     return Registry(
         pool=pool,
         objects_store=objects_store,
@@ -535,6 +601,9 @@ def build_registry(
         objects=objects,
         consents=consents,
         identities=identities,
+        search=search,
+        generated=generated,
+        eraser=eraser,
         cache=cache,
     )
 

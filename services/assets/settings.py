@@ -40,3 +40,9 @@ class AssetsSettings(ServerSettings, DatabaseSettings):
     orphan_grace_s: float = Field(
         86400.0, ge=0, description="How old unreferenced bytes must be before the sweep deletes them."
     )
+    read_audit_async_commit: bool = Field(
+        True,
+        description="Commit the audit events of embedding reads without waiting for the WAL flush. A "
+        "database crash can then lose the last few hundred milliseconds of read events (never writes, never "
+        "a link in the middle of the chain); turn off to make every read wait for its event to be durable.",
+    )
