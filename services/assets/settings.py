@@ -23,3 +23,20 @@ class AssetsSettings(ServerSettings, DatabaseSettings):
     s3_region: str | None = None
     s3_secure: bool = True
     max_upload_bytes: int = Field(50 * MIB, ge=1024, description="Largest object one upload may store.")
+    identity_cache_entries: int = Field(
+        10_000, ge=0, description="Identity versions kept in the in-process cache; 0 turns it off."
+    )
+    identity_cache_ttl_s: float = Field(60.0, ge=0, description="How long a cached identity stays fresh.")
+    collision_threshold: float = Field(
+        0.5,
+        ge=-1.0,
+        le=1.0,
+        description="Cosine similarity to another brand's identity at which a new version waits for review.",
+    )
+    search_ef: int = Field(100, ge=1, le=1000, description="HNSW ef_search for likeness search.")
+    orphan_sweep_interval_s: float = Field(
+        3600.0, ge=0, description="How often stored bytes no row points to are looked for; 0: never."
+    )
+    orphan_grace_s: float = Field(
+        86400.0, ge=0, description="How old unreferenced bytes must be before the sweep deletes them."
+    )

@@ -1,0 +1,188 @@
+"""Conversions between the contract's messages and the registry's plain records (the edge only)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from google.protobuf import json_format, timestamp_pb2
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+from google.protobuf.message import Message
+
+from likeness.api.assets.v1 import assets_service_pb2 as pb
+from likeness.assets.characters import Character
+from likeness.assets.consent import ConsentCheck, ConsentRecord
+from likeness.assets.identities import IdentityVersion
+from likeness.assets.objects import ObjectInfo
+
+
+def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def optional_time(message: Any, field: str) -> datetime | None:
+    if not message.HasField(field):
+        return None
+    value: datetime = getattr(message, field).ToDatetime(tzinfo=UTC)
+    return value
+
+
+class EnumNames:
+    """Enum values ↔ the lower-case names the registry stores (``USAGE_PURPOSE_TV`` ↔ ``tv``)."""
+
+    def __init__(self, enum: EnumTypeWrapper, prefix: str) -> None:
+        self.enum = enum
+        self.prefix = prefix
+
+    def name(self, value: int) -> str:
+        return self.enum.Name(value).removeprefix(self.prefix).lower()
+
+    def value(self, name: str | None) -> Any:
+        # Typed Any: the generated stubs give each enum its own type.
+        if not name:
+            return 0
+        return self.enum.Value(self.prefix + name.upper())
+
+
+CHARACTER_STATUS = EnumNames(pb.CharacterStatus, "CHARACTER_STATUS_")
+IDENTITY_STATUS = EnumNames(pb.IdentityVersionStatus, "IDENTITY_VERSION_STATUS_")
+PURPOSE = EnumNames(pb.UsagePurpose, "USAGE_PURPOSE_")
+CHANNEL = EnumNames(pb.UsageChannel, "USAGE_CHANNEL_")
+CONSENT_STATE = EnumNames(pb.ConsentState, "CONSENT_STATE_")
+DENIAL = EnumNames(pb.ConsentDenialReason, "CONSENT_DENIAL_REASON_")
+OBJECT_PURPOSE = EnumNames(pb.ObjectPurpose, "OBJECT_PURPOSE_")
+
+
+def to_dict(message: Message) -> dict[str, Any]:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+MessageT = TypeVar("MessageT", bound=Message)
+
+
+def from_dict(data: dict[str, Any] | None, message: MessageT) -> MessageT:
+    if data:
+        json_format.ParseDict(data, message, ignore_unknown_fields=True)
+    return message
+
+
+def character_message(character: Character) -> pb.Character:
+    message = pb.Character(
+        character_id=str(character.character_id),
+        brand_id=character.brand_id,
+        display_name=character.display_name,
+        description=character.description,
+        status=CHARACTER_STATUS.value(character.status),
+        current_identity_version=character.current_identity_version,
+        etag=character.etag,
+        create_time=timestamp(character.created_at),
+        update_time=timestamp(character.updated_at),
+        created_by=character.created_by,
+    )
+    if character.declared_attributes is not None:
+        message.declared_attributes.CopyFrom(
+            from_dict(character.declared_attributes, pb.DeclaredAttributes())
+        )
+    if character.archived_at is not None:
+        message.archive_time.CopyFrom(timestamp(character.archived_at))
+    if character.erased_at is not None:
+        message.erase_time.CopyFrom(timestamp(character.erased_at))
+    return message
+
+
+def declared_attributes_changes(request: pb.UpdateCharacterRequest) -> dict[str, Any]:
+    """Update-mask path → new value, as the registry applies them."""
+    changes: dict[str, Any] = {}
+    attributes = request.declared_attributes
+    for path in request.update_mask.paths:
+        if path == "display_name":
+            changes[path] = request.display_name
+        elif path == "description":
+            changes[path] = request.description
+        elif path == "declared_attributes":
+            changes[path] = to_dict(attributes) if request.HasField("declared_attributes") else None
+        elif path == "declared_attributes.age_range":
+            changes[path] = to_dict(attributes.age_range) if attributes.HasField("age_range") else None
+        elif path == "declared_attributes.gender":
+            changes[path] = pb.Gender.Name(attributes.gender) if attributes.gender else None
+        elif path == "declared_attributes.tags":
+            changes[path] = list(attributes.tags) or None
+    return changes
+
+
+def object_message(info: ObjectInfo) -> pb.ObjectInfo:
+    return pb.ObjectInfo(
+        object_id=str(info.object_id),
+        purpose=OBJECT_PURPOSE.value(info.purpose),
+        content_type=info.content_type,
+        size_bytes=info.size_bytes,
+        sha256=info.sha256,
+        filename_hint=info.filename_hint,
+        created_by=info.created_by,
+        create_time=timestamp(info.created_at),
+    )
+
+
+def consent_message(record: ConsentRecord, now: datetime | None = None) -> pb.ConsentRecord:
+    message = pb.ConsentRecord(
+        consent_id=str(record.consent_id),
+        character_id=str(record.character_id),
+        subject_name=record.subject_name,
+        purposes=[PURPOSE.value(name) for name in record.purposes],
+        channels=[CHANNEL.value(name) for name in record.channels],
+        territories=record.territories,
+        valid_from=timestamp(record.valid_from),
+        evidence_object_id=str(record.evidence_object_id),
+        evidence_sha256=record.evidence_sha256,
+        notes=record.notes,
+        state=CONSENT_STATE.value(record.state(now or datetime.now(UTC))),
+        recorded_by=record.recorded_by,
+        create_time=timestamp(record.created_at),
+        revoked_by=record.revoked_by,
+        revoke_reason=record.revoke_reason,
+    )
+    if record.valid_until is not None:
+        message.valid_until.CopyFrom(timestamp(record.valid_until))
+    if record.revoked_at is not None:
+        message.revoke_time.CopyFrom(timestamp(record.revoked_at))
+    return message
+
+
+def consent_check_message(answer: ConsentCheck) -> pb.CheckConsentResponse:
+    return pb.CheckConsentResponse(
+        allowed=answer.allowed,
+        consent_id=str(answer.consent_id) if answer.consent_id else "",
+        denial_reason=DENIAL.value(answer.denial_reason),
+        message=answer.message,
+        checked_time=timestamp(answer.checked_time),
+    )
+
+
+def identity_message(identity: IdentityVersion, with_embedding: bool = False) -> pb.IdentityVersion:
+    message = pb.IdentityVersion(
+        character_id=str(identity.character_id),
+        version=identity.version,
+        status=IDENTITY_STATUS.value(identity.status),
+        model_pack_id=identity.model_pack_id,
+        reference_photo_object_ids=[str(object_id) for object_id in identity.reference_photo_object_ids],
+        collision_detected=identity.collision_detected,
+        review_reason=identity.review_reason,
+        reviewed_by=identity.reviewed_by,
+        created_by=identity.created_by,
+        create_time=timestamp(identity.created_at),
+    )
+    if with_embedding and identity.z_id is not None:
+        message.z_id.extend(identity.z_id)
+    if identity.quality is not None:
+        message.quality.CopyFrom(from_dict(identity.quality, pb.IdentityQualityReport()))
+    if identity.estimated_attributes is not None:
+        message.estimated_attributes.CopyFrom(
+            from_dict(identity.estimated_attributes, pb.EstimatedAttributes())
+        )
+    if identity.reviewed_at is not None:
+        message.review_time.CopyFrom(timestamp(identity.reviewed_at))
+    if identity.erased_at is not None:
+        message.erase_time.CopyFrom(timestamp(identity.erased_at))
+    return message
