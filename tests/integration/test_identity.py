@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from typing import Any
@@ -329,3 +330,28 @@ async def test_score_video_refuses_what_is_not_an_mp4(identity: AsyncIdentityCli
     assert raised.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert "MP4" in raised.value.message
     assert raised.value.detail(error_details_pb2.BadRequest).field_violations[0].field == "video_bytes"
+
+
+async def test_calls_before_the_models_are_loaded_are_unavailable(jwt_key: Any, make_token: Any) -> None:
+    from likeness.identity.server import build_spec
+    from likeness.identity.settings import IdentitySettings
+    from tests.fixtures.services import running, settings_for
+
+    loaded = asyncio.Event()
+    settings = settings_for(IdentitySettings, jwt_key)
+    spec = build_spec(settings)
+
+    async def models_never_arrive() -> None:
+        await loaded.wait()
+
+    spec.start = models_never_arrive
+    async with running(settings, spec, wait_ready=False) as server:
+        async with AsyncIdentityClient(f"127.0.0.1:{server.port}", token=make_token(), timeout_s=5) as client:
+            unit = [1.0] + [0.0] * 511
+            with pytest.raises(LikenessError) as raised:
+                await client.api.CompareIdentities(
+                    pb.CompareIdentitiesRequest(first_z_id=unit, second_z_id=unit)
+                )
+        loaded.set()
+    assert raised.value.code == grpc.StatusCode.UNAVAILABLE
+    assert "loading" in raised.value.message
