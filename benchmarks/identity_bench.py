@@ -216,6 +216,8 @@ def main() -> None:
         f"baseline providers {app.models['recognition'].session.get_providers()}, "
         f"service providers {engine.pack.active_providers}, recognition workers {recognition_workers}"
     )
+    if args.gpu and engine.pack.active_providers[0] != "CUDAExecutionProvider":
+        raise SystemExit(f"--gpu: the CUDA provider did not load (active: {engine.pack.active_providers})")
     images = photos()
     print(
         f"photos: {len(images)} ({', '.join(f'{image.shape[1]}x{image.shape[0]}' for image in images)}), "
