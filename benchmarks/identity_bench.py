@@ -275,6 +275,11 @@ def main() -> None:
     print(
         f"service / FaceAnalysis throughput: single {single_ratio:.2f}x, concurrent {concurrent_ratio:.2f}x"
     )
+    cpu_ratio = results[2].cpu_ms_per_face / results[3].cpu_ms_per_face
+    print(f"FaceAnalysis / service CPU time per face under concurrent load: {cpu_ratio:.2f}x")
+    print(
+        f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (others' work included)"
+    )
     batches = max(engine.recogniser.batches_run, 1)
     print(f"faces per recogniser batch (whole run): {engine.recogniser.items_run / batches:.1f}")
 
