@@ -59,7 +59,7 @@ def test_caps_and_formats_are_enforced_before_pixels_are_decoded() -> None:
         decode_image(_save(_gradient(2000, 1000), "PNG"), **CAPS)
     with pytest.raises(MediaError, match="not a JPEG, PNG or WebP"):
         decode_image(_save(_gradient(64, 64), "BMP"), **CAPS)
-    with pytest.raises(MediaError, match="corrupt or truncated"):
+    with pytest.raises(MediaError, match=r"PNG (header|data) is corrupt or truncated"):
         noise = np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8)
         whole = _save(noise, "PNG")
         decode_image(whole[: len(whole) // 2], **CAPS)
