@@ -9,6 +9,7 @@ content credentials and its stored QA scores, and prints where everything is.
 from __future__ import annotations
 
 import io
+import json
 import signal
 import subprocess
 import sys
@@ -148,6 +149,7 @@ def demo_evidence(path: Path) -> Path:
 def run_demo(cli: Cli, output_dir: Path, keep_running: bool) -> None:
     cli.settings.brand = DEMO_BRAND
     work = output_dir
+    work.mkdir(parents=True, exist_ok=True)
     process = start_services(cli)
     try:
         summary = _run_steps(cli, work)
@@ -155,6 +157,8 @@ def run_demo(cli: Cli, output_dir: Path, keep_running: bool) -> None:
         if process is not None and not keep_running:
             cli.info("services: stopping the ones this demo started (`likeness up` starts them again)")
             stop_services(process)
+    summary["summary_file"] = work / "summary.json"
+    (work / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     table = Table(title="likeness demo", show_header=False)
     for key, value in summary.items():
         table.add_row(key, str(value))

@@ -197,12 +197,12 @@ def test_character_create_without_consent_refuses_photos(stack: Stack, tmp_path:
     assert result.exit_code == EXIT_USAGE and "needs consent" in result.stderr
 
 
+USE = ("--purpose", "advertising", "--channel", "online_video", "--territory", "FR")
+
+
 def test_consent_show_check_and_revoke(character: dict[str, Any], stack: Stack) -> None:
     character_id = character["character"]["character_id"]
-    allowed = likeness(
-        stack, "--json", "consent", "show", character_id, "--purpose", "advertising", "--channel", "online_video",
-        "--territory", "FR",
-    )  # fmt: skip
+    allowed = likeness(stack, "--json", "consent", "show", character_id, *USE)
     assert allowed.exit_code == 0 and allowed.json()["check"]["allowed"] is True  # type: ignore[index]
     denied = likeness(
         stack,
@@ -225,9 +225,6 @@ def test_consent_show_check_and_revoke(character: dict[str, Any], stack: Stack) 
         stack, "consent", "revoke", character["consent"]["consent_id"], "--reason", "test over"
     )
     assert revoked.exit_code == 0, revoked.stderr
-    after = likeness(
-        stack, "--json", "consent", "show", character_id, "--purpose", "advertising", "--channel", "online_video",
-        "--territory", "FR",
-    )  # fmt: skip
+    after = likeness(stack, "--json", "consent", "show", character_id, *USE)
     check = after.json()["check"]  # type: ignore[index]
     assert check["allowed"] is False and check["denial_reason"] == "CONSENT_DENIAL_REASON_REVOKED"
