@@ -159,14 +159,38 @@ def run_demo(cli: Cli, output_dir: Path, keep_running: bool) -> None:
             stop_services(process)
     summary["summary_file"] = work / "summary.json"
     (work / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    table = Table(title="likeness demo", show_header=False)
-    for key, value in summary.items():
-        table.add_row(key, str(value))
-    cli.emit(summary, lambda: out_console.print(table))
+    cli.emit(summary, lambda: out_console.print(_summary_table(summary)))
     if not cli.json_output:
         out_console.print(RANDOM_WEIGHTS_NOTICE)
     if not summary["provenance_valid"] or summary["job_state"] != "succeeded":
         raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def _summary_table(summary: dict[str, Any]) -> Table:
+    table = Table(title="likeness demo", show_header=False)
+    plain = ("state_dir", "brand", "character_id", "identity_version", "consent_id", "storyboard", "job_id")
+    for key in plain:
+        table.add_row(key.replace("_", " "), str(summary[key]))
+    table.add_row(
+        "job", summary["job_state"] + (f": {summary['job_error']}" if "job_error" in summary else "")
+    )
+    if "clip" in summary:
+        provenance = summary["provenance"]
+        source = provenance["digital_source_type"].rsplit("/", 1)[-1]
+        verdict = "valid" if summary["provenance_valid"] else "NOT valid"
+        table.add_row("clip", str(summary["clip"]))
+        table.add_row("C2PA", f"{verdict} ({provenance['validation_state']}), c2pa.created, {source}")
+        for character_id, usage in summary["stored_identity_scores"].items():
+            score = usage.get("identity_score", {})
+            mean = score.get("mean_similarity")
+            table.add_row(
+                "stored QA score",
+                f"{character_id}: mean similarity {'-' if mean is None else f'{mean:.3f}'}, "
+                f"face missing in {score.get('no_face_fraction', 0):.0%} of sampled frames"
+                + (" (flagged)" if summary["qa_flagged"] else ""),
+            )
+    table.add_row("everything above", str(summary["summary_file"]))
+    return table
 
 
 def _run_steps(cli: Cli, work: Path) -> dict[str, Any]:
