@@ -287,8 +287,8 @@ async def run(args: argparse.Namespace) -> None:
     print(
         f"identities: {args.count:,} ({args.count // VARIANTS_PER_PERSON:,} people x {VARIANTS_PER_PERSON})"
     )
-    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
-    print(f"load average at the end: {load} ({os.cpu_count()} CPUs)")
+    load_average = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(f"load average at the end: {load_average} ({os.cpu_count()} CPUs)")
     print(summary("GetCharacter over gRPC (floor: one read, no audit)", floor_latency))
     print(summary("GetIdentity over gRPC, uncached (baseline)", uncached_latency))
     print(summary("GetIdentity over gRPC, cached", cached_latency))
