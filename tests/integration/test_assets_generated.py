@@ -210,6 +210,7 @@ async def test_record_get_list_and_errors(assets_server, make_token) -> None:
     assert foreign_get.value.code == grpc.StatusCode.NOT_FOUND
     outcomes = [event.outcome for event in recorded_events.events]
     assert outcomes.count(pb.AUDIT_OUTCOME_SUCCEEDED) == 2
-    # A consent of another character is a consent refusal; wrong object purposes are failures.
-    assert outcomes.count(pb.AUDIT_OUTCOME_DENIED) == 1
+    # The editor's attempt and a consent of another character are refusals; wrong object purposes
+    # are failures.
+    assert outcomes.count(pb.AUDIT_OUTCOME_DENIED) == 2
     assert outcomes.count(pb.AUDIT_OUTCOME_FAILED) == 2

@@ -172,11 +172,12 @@ async def test_add_identity_errors(assets_server, make_token) -> None:
     assert revoked.value.code == grpc.StatusCode.FAILED_PRECONDITION
     assert no_active.value.code == grpc.StatusCode.FAILED_PRECONDITION
     assert foreign_read.value.code == grpc.StatusCode.NOT_FOUND
-    # Refused attempts are in the chain: consent refusals as DENIED, others as FAILED.
+    # Refused attempts are in the chain: consent and role refusals as DENIED, others as FAILED.
     assert [event.outcome for event in refusals.events] == [
-        pb.AUDIT_OUTCOME_DENIED,
-        pb.AUDIT_OUTCOME_FAILED,
-        pb.AUDIT_OUTCOME_DENIED,
+        pb.AUDIT_OUTCOME_DENIED,  # no consent
+        pb.AUDIT_OUTCOME_FAILED,  # consent evidence given as a reference photo
+        pb.AUDIT_OUTCOME_DENIED,  # a viewer
+        pb.AUDIT_OUTCOME_DENIED,  # consent revoked
     ]
 
 

@@ -247,9 +247,12 @@ async def test_upload_errors_store_nothing(assets_server, make_token, backend) -
     # The cap stopped the stream before all of it was read.
     assert sum(sent) < len(too_big)
     assert keys == []
-    assert [(event.outcome, event.details["purpose"]) for event in denied.events] == [
-        (pb.AUDIT_OUTCOME_DENIED, "generated_clip")
+    # Both refusals are audited: the service-only purpose, and the viewer.
+    assert [(event.outcome, list(event.actor_roles)) for event in denied.events] == [
+        (pb.AUDIT_OUTCOME_DENIED, ["admin"]),
+        (pb.AUDIT_OUTCOME_DENIED, ["viewer"]),
     ]
+    assert denied.events[0].details["purpose"] == "generated_clip"
 
 
 async def test_sweep_removes_only_old_bytes_no_row_points_to(

@@ -248,8 +248,13 @@ async def test_erasure_leaves_only_the_tombstone_consent_and_audit(
     assert photo_gone.value.code == grpc.StatusCode.NOT_FOUND
     assert consent.consent_id == mia.consent_id
     assert check.denial_reason == pb.CONSENT_DENIAL_REASON_CHARACTER_ERASED
-    assert [event.event_id for event in events.events] == [erased.audit_event_id]
-    assert events.events[0].details["reason"] == "data subject request DSR-1"
+    # The editor's refused attempt, then the erasure (the repeated call changed nothing).
+    assert [(event.outcome, list(event.actor_roles)) for event in events.events] == [
+        (pb.AUDIT_OUTCOME_DENIED, ["editor"]),
+        (pb.AUDIT_OUTCOME_SUCCEEDED, ["admin"]),
+    ]
+    assert events.events[1].event_id == erased.audit_event_id
+    assert events.events[1].details["reason"] == "data subject request DSR-1"
     assert chain.ok
 
     # Nothing descriptive of Mia survives anywhere in the database.
