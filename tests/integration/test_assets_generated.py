@@ -166,6 +166,8 @@ async def test_record_get_list_and_errors(assets_server, make_token) -> None:
                 with pytest.raises(LikenessError) as caught:
                     await client.api.RecordGeneratedAsset(message)
                 codes[name] = caught.value.code
+            with pytest.raises(LikenessError) as bad_filter:
+                await acme.api.ListGeneratedAssets(pb.ListGeneratedAssetsRequest(character_id="mia"))
             with pytest.raises(LikenessError) as foreign_get:
                 await foreign.api.GetGeneratedAsset(
                     pb.GetGeneratedAssetRequest(generated_asset_id=recorded.generated_asset_id)
@@ -208,6 +210,7 @@ async def test_record_get_list_and_errors(assets_server, make_token) -> None:
         "duplicate_shots": grpc.StatusCode.INVALID_ARGUMENT,
     }
     assert foreign_get.value.code == grpc.StatusCode.NOT_FOUND
+    assert bad_filter.value.code == grpc.StatusCode.INVALID_ARGUMENT
     outcomes = [event.outcome for event in recorded_events.events]
     assert outcomes.count(pb.AUDIT_OUTCOME_SUCCEEDED) == 2
     # The editor's attempt and a consent of another character are refusals; wrong object purposes

@@ -119,6 +119,8 @@ async def test_object_contract(assets_server, make_token, backend) -> None:
                 await globex.api.GetObjectInfo(pb.GetObjectInfoRequest(object_id=photo.object_id))
             with pytest.raises(LikenessError) as foreign_download:
                 await download(globex, photo.object_id)
+            with pytest.raises(LikenessError) as unknown_url:
+                await acme.api.GetObjectUrl(pb.GetObjectUrlRequest(object_id=UNKNOWN))
             with pytest.raises(LikenessError) as unknown:
                 await acme.api.GetObjectInfo(pb.GetObjectInfoRequest(object_id=UNKNOWN))
             events = await acme.api.ListAuditEvents(
@@ -148,6 +150,7 @@ async def test_object_contract(assets_server, make_token, backend) -> None:
     assert (
         foreign.value.code == unknown.value.code == foreign_download.value.code == grpc.StatusCode.NOT_FOUND
     )
+    assert unknown_url.value.code == grpc.StatusCode.NOT_FOUND
     # Keys are generated: the filename hint never reaches the store.
     assert len(keys) == 6 and all(key.startswith("objects/acme/") for key in keys)
     assert all("passwd" not in key for key in keys)

@@ -23,6 +23,7 @@ from tests.assets_support import (
     cosine,
     create_brand,
     near,
+    quality,
     unit_vector,
     upload,
 )
@@ -146,6 +147,7 @@ async def test_erasure_leaves_only_the_tombstone_consent_and_audit(
             shared_manifest = await upload(generator, C2PA + b"shared", pb.OBJECT_PURPOSE_C2PA_MANIFEST)
             leo_clip = await upload(generator, MP4 + b"leo", pb.OBJECT_PURPOSE_GENERATED_CLIP)
             leo_manifest = await upload(generator, C2PA + b"leo", pb.OBJECT_PURPOSE_C2PA_MANIFEST)
+            spare_clip = await upload(generator, MP4 + b"spare", pb.OBJECT_PURPOSE_GENERATED_CLIP)
             job = str(uuid.uuid4())
             shared = (
                 await generator.api.RecordGeneratedAsset(
@@ -209,6 +211,44 @@ async def test_erasure_leaves_only_the_tombstone_consent_and_audit(
             with pytest.raises(LikenessError) as photo_gone:
                 await acme.api.GetObjectInfo(pb.GetObjectInfoRequest(object_id=mia.photo_id))
             consent = (await acme.api.GetConsent(pb.GetConsentRequest(consent_id=mia.consent_id))).consent
+            after_erasure = {}
+            for name, call in {
+                "archive": acme.api.ArchiveCharacter(
+                    pb.ArchiveCharacterRequest(character_id=mia.character_id)
+                ),
+                "consent": acme.api.RecordConsent(
+                    pb.RecordConsentRequest(
+                        character_id=mia.character_id,
+                        subject_name="Mia",
+                        purposes=[pb.USAGE_PURPOSE_ADVERTISING],
+                        channels=[pb.USAGE_CHANNEL_TV],
+                        territories=["DE"],
+                        valid_from=consent.valid_from,
+                        evidence_object_id=mia.evidence.object_id,
+                        evidence_sha256=mia.evidence.sha256,
+                    )
+                ),
+                "identity": acme.api.AddIdentityVersion(
+                    pb.AddIdentityVersionRequest(
+                        character_id=mia.character_id,
+                        z_id=face,
+                        model_pack_id="buffalo_l",
+                        quality=quality(1),
+                        reference_photo_object_ids=[leo.photo_id],
+                    )
+                ),
+                "clip": generator.api.RecordGeneratedAsset(
+                    record_request(
+                        spare_clip.object_id,
+                        leo_manifest.object_id,
+                        job,
+                        [usage(mia.character_id, mia.consent_id)],
+                    )
+                ),
+            }.items():
+                with pytest.raises(LikenessError) as caught:
+                    await call
+                after_erasure[name] = caught.value.code
             check = await acme.api.CheckConsent(
                 pb.CheckConsentRequest(
                     character_id=mia.character_id,
@@ -247,6 +287,7 @@ async def test_erasure_leaves_only_the_tombstone_consent_and_audit(
     assert shared_after.HasField("erase_time") and not leo_after.HasField("erase_time")
     assert photo_gone.value.code == grpc.StatusCode.NOT_FOUND
     assert consent.consent_id == mia.consent_id
+    assert set(after_erasure.values()) == {grpc.StatusCode.FAILED_PRECONDITION}, after_erasure
     assert check.denial_reason == pb.CONSENT_DENIAL_REASON_CHARACTER_ERASED
     # The editor's refused attempt, then the erasure (the repeated call changed nothing).
     assert [(event.outcome, list(event.actor_roles)) for event in events.events] == [
@@ -289,5 +330,6 @@ async def test_erasure_leaves_only_the_tombstone_consent_and_audit(
             leo.photo_id,
             leo_clip.object_id,
             leo_manifest.object_id,
+            spare_clip.object_id,
         )
     }
