@@ -288,7 +288,8 @@ async def test_sweep_removes_only_old_bytes_no_row_points_to(
 async def test_the_server_sweeps_in_the_background(assets_server, make_token, backend) -> None:
     stray = "objects/acme/00000000-0000-4000-8000-00000000beef"
     store = store_for(backend)
-    async with assets_server(orphan_sweep_interval_s=0.2, orphan_grace_s=0, **backend) as server:
+    # The grace period covers the moment between an upload's bytes and its row.
+    async with assets_server(orphan_sweep_interval_s=0.2, orphan_grace_s=1.5, **backend) as server:
         async with AsyncAssetsClient(f"127.0.0.1:{server.port}", token=make_token()) as acme:
             await create_brand(acme, "acme")
             kept = await upload(acme, PNG, pb.OBJECT_PURPOSE_REFERENCE_PHOTO)
