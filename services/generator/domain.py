@@ -1,0 +1,254 @@
+"""What a generation job is, as the job store keeps it: plain models, no gRPC types.
+
+Every model here round-trips through JSON (the job table's documents) unchanged.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+#: Defaults the contract states for unset shot fields.
+DEFAULT_NUM_FRAMES = 81
+DEFAULT_FPS = 16
+DEFAULT_STEPS = 40
+DEFAULT_GUIDANCE = 4.0
+DEFAULT_IDENTITY_STRENGTH = 0.8
+DEFAULT_REFERENCE_CONDITIONING_SCALE = 1.0
+DEFAULT_CROSSFADE_S = 0.5
+
+#: Resolution numbers (as in the contract) to (height, width).
+RESOLUTIONS = {1: (480, 832), 2: (720, 1280)}
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"
+    CHECKING = "checking"
+    RUNNING = "running"
+    SCORING = "scoring"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+ACTIVE_STATES = (JobState.QUEUED, JobState.CHECKING, JobState.RUNNING, JobState.SCORING)
+
+
+class EventType(enum.StrEnum):
+    STATE_CHANGED = "state_changed"
+    PROGRESS = "progress"
+    SHOT_STARTED = "shot_started"
+    SHOT_FINISHED = "shot_finished"
+    WARNING = "warning"
+    LOG = "log"
+
+
+class WarningKind(enum.StrEnum):
+    ATTRIBUTE_CONTRADICTION = "attribute_contradiction"
+    SHOT_FLAGGED = "shot_flagged"
+    RANDOM_WEIGHTS = "random_weights"
+
+
+class ErrorCode(enum.StrEnum):
+    CONSENT_DENIED = "consent_denied"
+    CHARACTER_UNAVAILABLE = "character_unavailable"
+    ATTRIBUTE_CONTRADICTION = "attribute_contradiction"
+    GENERATION_FAILED = "generation_failed"
+    SCORING_FAILED = "scoring_failed"
+    STORAGE_FAILED = "storage_failed"
+    INTERNAL = "internal"
+
+
+class Region(Frozen):
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+class ShotCharacter(Frozen):
+    character_id: str
+    #: 0 at submission means "current"; the job pins a number in JobCharacter.
+    identity_version: int = 0
+    identity_strength: float | None = None
+    use_reference_images: bool = False
+    reference_conditioning_scale: float | None = None
+    region: Region | None = None
+
+
+class Shot(Frozen):
+    prompt: str
+    negative_prompt: str = ""
+    num_frames: int = 0
+    resolution: int = 1
+    fps: int = 0
+    seed: int | None = None
+    guidance_scale: float | None = None
+    num_inference_steps: int = 0
+    characters: tuple[ShotCharacter, ...] = ()
+
+    @property
+    def frames(self) -> int:
+        return self.num_frames or DEFAULT_NUM_FRAMES
+
+    @property
+    def playback_fps(self) -> int:
+        return self.fps or DEFAULT_FPS
+
+    @property
+    def steps(self) -> int:
+        return self.num_inference_steps or DEFAULT_STEPS
+
+    @property
+    def guidance(self) -> float:
+        return DEFAULT_GUIDANCE if self.guidance_scale is None else self.guidance_scale
+
+    @property
+    def cost(self) -> float:
+        """Relative cost of the shot for progress estimates: steps times frames."""
+        return float(self.steps * self.frames)
+
+
+class Storyboard(Frozen):
+    shots: tuple[Shot, ...]
+    #: 0 unspecified (cut), 1 cut, 2 crossfade — the contract's Transition numbers.
+    transition: int = 0
+    crossfade_s: float | None = None
+    qa_similarity_threshold: float | None = None
+
+    def character_ids(self) -> list[str]:
+        """Every character of the storyboard once, in order of first appearance."""
+        seen: dict[str, None] = {}
+        for shot in self.shots:
+            for character in shot.characters:
+                seen.setdefault(character.character_id, None)
+        return list(seen)
+
+
+class JobCharacter(Frozen):
+    character_id: str
+    identity_version: int
+    consent_id: str = ""
+
+
+class Progress(Frozen):
+    shot_index: int = 0
+    shot_count: int = 0
+    step: int = 0
+    total_steps: int = 0
+    fraction: float = 0.0
+
+
+class JobWarning(Frozen):
+    kind: WarningKind
+    character_id: str = ""
+    shot_index: int | None = None
+    message: str
+
+
+class JobError(Frozen):
+    code: ErrorCode
+    message: str
+    character_id: str = ""
+    shot_index: int | None = None
+
+
+class IdentityScore(Frozen):
+    character_id: str
+    identity_version: int
+    mean_similarity: float | None = None
+    min_similarity: float | None = None
+    p10_similarity: float | None = None
+    no_face_fraction: float = 0.0
+
+
+class ShotResult(Frozen):
+    shot_index: int
+    clip_object_id: str
+    generated_asset_id: str
+    seed: int
+    identity_scores: tuple[IdentityScore, ...] = ()
+    flagged: bool = False
+    flag_reasons: tuple[str, ...] = ()
+
+
+class ModelDescription(Frozen):
+    model_id: str = ""
+    adapter_id: str = ""
+    random_weights: bool = False
+
+
+class Job(Frozen):
+    job_id: str
+    brand_id: str
+    idempotency_key: str
+    state: JobState
+    purpose: int
+    channel: int
+    territory: str
+    strict_attribute_check: bool
+    storyboard: Storyboard
+    characters: tuple[JobCharacter, ...]
+    created_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    progress: Progress
+    warnings: tuple[JobWarning, ...]
+    error: JobError | None
+    shot_results: tuple[ShotResult, ...]
+    final_identity_scores: tuple[IdentityScore, ...]
+    flagged: bool
+    generated_asset_id: str
+    clip_object_id: str
+    model: ModelDescription
+    scoring_model_pack_id: str
+    last_event_sequence: int
+    attempts: int = 0
+    lease_id: str | None = None
+
+    def pinned_version(self, character_id: str) -> int:
+        for character in self.characters:
+            if character.character_id == character_id:
+                return character.identity_version
+        raise KeyError(character_id)
+
+    def consent_id(self, character_id: str) -> str:
+        for character in self.characters:
+            if character.character_id == character_id:
+                return character.consent_id
+        raise KeyError(character_id)
+
+
+class JobEvent(Frozen):
+    job_id: str
+    sequence: int
+    event_time: datetime
+    type: EventType
+    state: JobState
+    progress: Progress
+    message: str = ""
+    shot_index: int | None = None
+    warning: JobWarning | None = None
+    shot_result: ShotResult | None = None
+    error: JobError | None = None
+
+
+def job_fraction(storyboard: Storyboard, shot_index: int, step: int, total_steps: int) -> float:
+    """The share of the job's work done when `shot_index` is at `step` of `total_steps`."""
+    costs = [shot.cost for shot in storyboard.shots]
+    total = sum(costs) or 1.0
+    done = sum(costs[:shot_index])
+    if shot_index < len(costs) and total_steps > 0:
+        done += costs[shot_index] * min(step, total_steps) / total_steps
+    return min(1.0, done / total)

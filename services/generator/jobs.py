@@ -1,0 +1,464 @@
+"""The job table: submission with idempotency keys, reads, cancellation, the event log, and the
+leases under which workers run jobs.
+
+Every write a worker makes is fenced by the lease it holds (``lease_id``): once its lease has expired
+and another worker has taken the job, or the job was cancelled, the write changes nothing and raises
+:class:`LeaseLost`, so a job never has two writers and a cancelled job stays cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel
+
+from likeness.errors import AlreadyExists, FailedPrecondition, NotFound, QuotaViolation, ResourceExhausted
+from likeness.generator.domain import (
+    EventType,
+    Job,
+    JobCharacter,
+    JobError,
+    JobEvent,
+    JobState,
+    JobWarning,
+    ModelDescription,
+    Progress,
+    ShotResult,
+    Storyboard,
+)
+
+
+class LeaseLost(Exception):
+    """The worker no longer holds the job: its lease was taken over, or the job was cancelled."""
+
+
+def job_not_found(job_id: str) -> NotFound:
+    # The same answer for an unknown id and another brand's job.
+    return NotFound(f"job {job_id!r} not found", "job", job_id)
+
+
+def _json(value: Any) -> Jsonb | None:
+    if value is None:
+        return None
+    if isinstance(value, BaseModel):
+        return Jsonb(value.model_dump(mode="json"))
+    if isinstance(value, (list, tuple)):
+        return Jsonb(
+            [item.model_dump(mode="json") if isinstance(item, BaseModel) else item for item in value]
+        )
+    return Jsonb(value)
+
+
+def _job(row: Mapping[str, Any]) -> Job:
+    fields = {key: row[key] for key in Job.model_fields if key in row}
+    return Job.model_validate(fields)
+
+
+def _event(row: Mapping[str, Any]) -> JobEvent:
+    return JobEvent.model_validate(dict(row))
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A submission that passed the gates, ready to be stored."""
+
+    brand_id: str
+    idempotency_key: str
+    request_sha256: str
+    purpose: int
+    channel: int
+    territory: str
+    strict_attribute_check: bool
+    storyboard: Storyboard
+    characters: tuple[JobCharacter, ...]
+    created_by: str
+    warnings: tuple[JobWarning, ...]
+    model: ModelDescription
+
+
+@dataclass
+class _Signals:
+    """Wakes the watchers of a job in this process when one of its events is committed here."""
+
+    events: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    def notify(self, job_id: str) -> None:
+        event = self.events.pop(job_id, None)
+        if event is not None:
+            event.set()
+
+    def waiter(self, job_id: str) -> asyncio.Event:
+        return self.events.setdefault(job_id, asyncio.Event())
+
+
+class JobStore:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        queries: dict[str, str],
+        *,
+        max_queued_jobs: int,
+        watch_poll_s: float,
+    ) -> None:
+        self._pool = pool
+        self._queries = {
+            name: sql.replace("{columns}", queries["job_columns"])
+            for name, sql in queries.items()
+            if name != "job_columns"
+        }
+        self._max_queued = max_queued_jobs
+        self._watch_poll_s = watch_poll_s
+        self._signals = _Signals()
+        #: Called with a job id when it is cancelled in this process (workers stop its GPU work).
+        self.on_cancel: list[Any] = []
+
+    @property
+    def pool(self) -> AsyncConnectionPool:
+        return self._pool
+
+    # ---- submission and reads --------------------------------------------------------------------
+
+    async def find_by_key(self, brand_id: str, idempotency_key: str, request_sha256: str) -> Job | None:
+        """The job first submitted with this key, or None; ALREADY_EXISTS for a different request."""
+        async with self._pool.connection() as connection:
+            cursor = connection.cursor(row_factory=dict_row)
+            await cursor.execute(
+                self._queries["job_by_key"], {"brand_id": brand_id, "idempotency_key": idempotency_key}
+            )
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        if row["request_sha256"] != request_sha256:
+            raise AlreadyExists(
+                f"idempotency key {idempotency_key!r} was already used for job {row['job_id']} with a "
+                "different request; use a new key for a new request",
+                "job",
+                str(row["job_id"]),
+            )
+        return _job(row)
+
+    async def submit(self, new: NewJob) -> Job:
+        """Store a queued job with its first events; a concurrent twin with the same key wins once."""
+        job_id = str(uuid.uuid4())
+        progress = Progress(shot_count=len(new.storyboard.shots))
+        async with self._pool.connection() as connection:
+            async with connection.transaction():
+                cursor = await connection.execute(self._queries["count_queued"])
+                queued = await cursor.fetchone()
+                if queued is not None and queued[0] >= self._max_queued:
+                    raise ResourceExhausted(
+                        "the generation queue is full; retry later",
+                        [QuotaViolation("generator/queued_jobs", f"at most {self._max_queued} queued jobs")],
+                    )
+                cursor = await connection.execute(
+                    self._queries["insert_job"],
+                    {
+                        "job_id": job_id,
+                        "brand_id": new.brand_id,
+                        "idempotency_key": new.idempotency_key,
+                        "request_sha256": new.request_sha256,
+                        "purpose": new.purpose,
+                        "channel": new.channel,
+                        "territory": new.territory,
+                        "strict_attribute_check": new.strict_attribute_check,
+                        "storyboard": _json(new.storyboard),
+                        "characters": _json(new.characters),
+                        "created_by": new.created_by,
+                        "progress": _json(progress),
+                        "warnings": _json(new.warnings),
+                        "model": _json(new.model),
+                    },
+                )
+                inserted = await cursor.fetchone()
+                if inserted is not None:
+                    await self._append(
+                        connection, job_id, EventType.STATE_CHANGED, JobState.QUEUED, progress, "job queued"
+                    )
+                    for warning in new.warnings:
+                        await self._append(
+                            connection,
+                            job_id,
+                            EventType.WARNING,
+                            JobState.QUEUED,
+                            progress,
+                            warning.message,
+                            shot_index=warning.shot_index,
+                            warning=warning,
+                        )
+        if inserted is None:
+            existing = await self.find_by_key(new.brand_id, new.idempotency_key, new.request_sha256)
+            if existing is None:  # pragma: no cover - the conflicting row cannot vanish
+                raise RuntimeError("job with a conflicting key disappeared")
+            return existing
+        return await self.get(new.brand_id, job_id)
+
+    async def get(self, brand_id: str, job_id: str) -> Job:
+        async with self._pool.connection() as connection:
+            return await self._get(connection, brand_id, job_id)
+
+    async def _get(self, connection: AsyncConnection, brand_id: str, job_id: str, lock: bool = False) -> Job:
+        cursor = connection.cursor(row_factory=dict_row)
+        await cursor.execute(
+            self._queries["get_job_for_update" if lock else "get_job"],
+            {"brand_id": brand_id, "job_id": job_id},
+        )
+        row = await cursor.fetchone()
+        if row is None:
+            raise job_not_found(job_id)
+        return _job(row)
+
+    async def get_by_id(self, job_id: str) -> Job:
+        """A job of any brand: for workers, never for callers."""
+        async with self._pool.connection() as connection:
+            cursor = connection.cursor(row_factory=dict_row)
+            await cursor.execute(self._queries["get_job_by_id"], {"job_id": job_id})
+            row = await cursor.fetchone()
+        if row is None:
+            raise job_not_found(job_id)
+        return _job(row)
+
+    async def list_jobs(
+        self,
+        brand_id: str,
+        state: JobState | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[Job]:
+        async with self._pool.connection() as connection:
+            cursor = connection.cursor(row_factory=dict_row)
+            await cursor.execute(
+                self._queries["list_jobs"],
+                {
+                    "brand_id": brand_id,
+                    "state": state.value if state is not None else None,
+                    "after_created": after[0] if after else None,
+                    "after_id": after[1] if after else None,
+                    "limit": limit,
+                },
+            )
+            return [_job(row) for row in await cursor.fetchall()]
+
+    async def cancel(self, brand_id: str, job_id: str) -> Job:
+        async with self._pool.connection() as connection:
+            async with connection.transaction():
+                job = await self._get(connection, brand_id, job_id, lock=True)
+                if job.state is JobState.CANCELLED:
+                    return job
+                if job.state.terminal:
+                    raise FailedPrecondition(
+                        f"job {job_id} already {job.state.value}; only unfinished jobs can be cancelled"
+                    )
+                await connection.execute(self._queries["cancel_job"], {"job_id": job_id})
+                await self._append(
+                    connection,
+                    job_id,
+                    EventType.STATE_CHANGED,
+                    JobState.CANCELLED,
+                    job.progress,
+                    "job cancelled",
+                )
+        for callback in self.on_cancel:
+            callback(job_id)
+        return await self.get(brand_id, job_id)
+
+    # ---- events ------------------------------------------------------------------------------------
+
+    async def _append(
+        self,
+        connection: AsyncConnection,
+        job_id: str,
+        event_type: EventType,
+        state: JobState,
+        progress: Progress,
+        message: str = "",
+        *,
+        shot_index: int | None = None,
+        warning: JobWarning | None = None,
+        shot_result: ShotResult | None = None,
+        error: JobError | None = None,
+    ) -> int:
+        cursor = await connection.execute(self._queries["next_event_sequence"], {"job_id": job_id})
+        row = await cursor.fetchone()
+        assert row is not None
+        sequence = int(row[0])
+        await connection.execute(
+            self._queries["insert_event"],
+            {
+                "job_id": job_id,
+                "sequence": sequence,
+                "type": event_type.value,
+                "state": state.value,
+                "progress": _json(progress),
+                "message": message,
+                "shot_index": shot_index,
+                "warning": _json(warning),
+                "shot_result": _json(shot_result),
+                "error": _json(error),
+            },
+        )
+        # Watchers here wake once the transaction commits (asyncio runs them after this returns).
+        asyncio.get_running_loop().call_soon(self._signals.notify, job_id)
+        return sequence
+
+    async def events_after(self, job_id: str, after: int, limit: int = 500) -> list[JobEvent]:
+        async with self._pool.connection() as connection:
+            cursor = connection.cursor(row_factory=dict_row)
+            await cursor.execute(
+                self._queries["events_after"], {"job_id": job_id, "after": after, "limit": limit}
+            )
+            return [_event(row) for row in await cursor.fetchall()]
+
+    async def watch(self, brand_id: str, job_id: str, from_sequence: int) -> AsyncIterator[JobEvent]:
+        """Stored events above ``from_sequence``, then new ones, until the one that ends the job.
+
+        New events are found by polling the table every ``watch_poll_s``, and at once when they are
+        written by this process. Polling rather than LISTEN/NOTIFY: the writer may be another replica,
+        and a poll needs no connection held per watcher (LISTEN does), costs one indexed range read,
+        and cannot miss an event the way a notification sent while a watcher reconnects can.
+        """
+        await self.get(brand_id, job_id)
+        after = from_sequence
+        while True:
+            waiter = self._signals.waiter(job_id)
+            events = await self.events_after(job_id, after)
+            for event in events:
+                yield event
+                after = event.sequence
+                if event.type is EventType.STATE_CHANGED and event.state.terminal:
+                    return
+            if events:
+                continue
+            job = await self.get(brand_id, job_id)
+            if job.state.terminal and job.last_event_sequence <= after:
+                return
+            try:
+                await asyncio.wait_for(waiter.wait(), self._watch_poll_s)
+            except TimeoutError:
+                pass
+
+    # ---- workers -----------------------------------------------------------------------------------
+
+    async def claim(self, owner: str, lease_s: float) -> tuple[Job, str] | None:
+        """Take the oldest runnable job whose lease is free; returns it with the previous failure."""
+        async with self._pool.connection() as connection:
+            cursor = connection.cursor(row_factory=dict_row)
+            await cursor.execute(self._queries["claim_job"], {"owner": owner, "lease_s": lease_s})
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return _job(row), str(row["last_failure"])
+
+    async def heartbeat(self, job: Job, lease_s: float) -> None:
+        async with self._pool.connection() as connection:
+            cursor = await connection.execute(
+                self._queries["heartbeat"],
+                {"job_id": job.job_id, "lease_id": job.lease_id, "lease_s": lease_s},
+            )
+            if await cursor.fetchone() is None:
+                raise LeaseLost(job.job_id)
+
+    async def release(self, job: Job, reason: str, refund: bool = False) -> None:
+        """Give the job back for another attempt; ``refund`` when the attempt was not the job's fault."""
+        async with self._pool.connection() as connection:
+            await connection.execute(
+                self._queries["release_lease"],
+                {"job_id": job.job_id, "lease_id": job.lease_id, "reason": reason, "refund": refund},
+            )
+
+    async def update(
+        self,
+        job: Job,
+        *,
+        state: JobState | None = None,
+        progress: Progress | None = None,
+        events: Iterable[dict[str, Any]] = (),
+        end_lease: bool = False,
+        **columns: Any,
+    ) -> Job:
+        """Change the job under the worker's lease and append events, in one transaction.
+
+        ``events`` are keyword sets for one event each (``type``, ``message``, ``shot_index``,
+        ``warning``, ``shot_result``, ``error``); each records the state and progress after the change.
+        """
+        assignments: dict[str, Any] = {key: value for key, value in columns.items()}
+        if state is not None:
+            assignments["state"] = state.value
+            if state is not JobState.QUEUED and job.started_at is None:
+                assignments["started_at"] = _NOW
+            if state.terminal:
+                assignments["finished_at"] = _NOW
+                end_lease = True
+        if progress is not None:
+            assignments["progress"] = progress
+        if end_lease:
+            assignments.update(lease_id=None, lease_owner=None, lease_expires_at=None)
+        new_state = state or job.state
+        new_progress = progress or job.progress
+        async with self._pool.connection() as connection:
+            async with connection.transaction():
+                cursor = await connection.execute(
+                    self._queries["lock_leased_job"], {"job_id": job.job_id, "lease_id": job.lease_id}
+                )
+                if await cursor.fetchone() is None:
+                    raise LeaseLost(job.job_id)
+                if assignments:
+                    await _update_columns(connection, job.job_id, assignments)
+                for event in events:
+                    details = {key: value for key, value in event.items() if key != "type"}
+                    await self._append(
+                        connection, job.job_id, event["type"], new_state, new_progress, **details
+                    )
+        updated = await self.get_by_id(job.job_id)
+        return updated.model_copy(update={"lease_id": None if end_lease else job.lease_id})
+
+
+class _Now:
+    """Marks a column set to the database's now()."""
+
+
+_NOW = _Now()
+
+_UPDATABLE = {
+    "state",
+    "started_at",
+    "finished_at",
+    "progress",
+    "warnings",
+    "error",
+    "shot_results",
+    "final_identity_scores",
+    "flagged",
+    "generated_asset_id",
+    "clip_object_id",
+    "scoring_model_pack_id",
+    "characters",
+    "lease_id",
+    "lease_owner",
+    "lease_expires_at",
+}
+
+
+async def _update_columns(connection: AsyncConnection, job_id: str, assignments: dict[str, Any]) -> None:
+    parts = []
+    values: dict[str, Any] = {"job_id": job_id}
+    for column, value in assignments.items():
+        if column not in _UPDATABLE:
+            raise ValueError(f"column {column!r} cannot be updated by a worker")
+        if value is _NOW:
+            parts.append(f"{column} = now()")
+            continue
+        parts.append(f"{column} = %({column})s")
+        if isinstance(value, (BaseModel, list, tuple)):
+            values[column] = _json(value)
+        else:
+            values[column] = value
+    await connection.execute(f"UPDATE jobs SET {', '.join(parts)} WHERE job_id = %(job_id)s", values)

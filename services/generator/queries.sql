@@ -1,0 +1,105 @@
+-- name: job_columns
+-- Not a query: the column list every job read selects (kept here so all reads agree).
+job_id::text, brand_id, idempotency_key, state, purpose, channel, territory, strict_attribute_check,
+storyboard, characters, created_by, created_at, started_at, finished_at, progress, warnings, error,
+shot_results, final_identity_scores, flagged, generated_asset_id, clip_object_id, model,
+scoring_model_pack_id, last_event_sequence, attempts, lease_id::text
+
+-- name: job_by_key
+SELECT {columns}, request_sha256 FROM jobs
+WHERE brand_id = %(brand_id)s AND idempotency_key = %(idempotency_key)s;
+
+-- name: count_queued
+SELECT count(*) FROM jobs WHERE state = 'queued';
+
+-- name: insert_job
+INSERT INTO jobs (
+    job_id, brand_id, idempotency_key, request_sha256, state, purpose, channel, territory,
+    strict_attribute_check, storyboard, characters, created_by, progress, warnings, model
+) VALUES (
+    %(job_id)s, %(brand_id)s, %(idempotency_key)s, %(request_sha256)s, 'queued', %(purpose)s,
+    %(channel)s, %(territory)s, %(strict_attribute_check)s, %(storyboard)s, %(characters)s,
+    %(created_by)s, %(progress)s, %(warnings)s, %(model)s
+)
+ON CONFLICT (brand_id, idempotency_key) DO NOTHING
+RETURNING job_id::text;
+
+-- name: get_job
+SELECT {columns} FROM jobs WHERE brand_id = %(brand_id)s AND job_id = %(job_id)s;
+
+-- name: get_job_for_update
+SELECT {columns} FROM jobs WHERE brand_id = %(brand_id)s AND job_id = %(job_id)s FOR UPDATE;
+
+-- name: get_job_by_id
+SELECT {columns} FROM jobs WHERE job_id = %(job_id)s;
+
+-- name: list_jobs
+SELECT {columns} FROM jobs
+WHERE brand_id = %(brand_id)s
+  AND (%(state)s::text IS NULL OR state = %(state)s)
+  AND (%(after_created)s::timestamptz IS NULL OR (created_at, job_id) < (%(after_created)s, %(after_id)s::uuid))
+ORDER BY created_at DESC, job_id DESC
+LIMIT %(limit)s;
+
+-- name: next_event_sequence
+-- Takes the job's row lock: events of one job are numbered in commit order.
+UPDATE jobs SET last_event_sequence = last_event_sequence + 1
+WHERE job_id = %(job_id)s
+RETURNING last_event_sequence;
+
+-- name: insert_event
+INSERT INTO job_events (
+    job_id, sequence, type, state, progress, message, shot_index, warning, shot_result, error
+) VALUES (
+    %(job_id)s, %(sequence)s, %(type)s, %(state)s, %(progress)s, %(message)s, %(shot_index)s,
+    %(warning)s, %(shot_result)s, %(error)s
+)
+RETURNING event_time;
+
+-- name: events_after
+SELECT job_id::text, sequence, event_time, type, state, progress, message, shot_index, warning,
+       shot_result, error
+FROM job_events
+WHERE job_id = %(job_id)s AND sequence > %(after)s
+ORDER BY sequence
+LIMIT %(limit)s;
+
+-- name: cancel_job
+UPDATE jobs SET state = 'cancelled', finished_at = now(), lease_id = NULL, lease_owner = NULL,
+                lease_expires_at = NULL
+WHERE job_id = %(job_id)s;
+
+-- name: claim_job
+-- One runnable job whose lease is free or expired, oldest first. SKIP LOCKED lets workers of every
+-- replica claim concurrently without waiting on each other; the new lease_id fences the old holder.
+UPDATE jobs SET lease_id = gen_random_uuid(), lease_owner = %(owner)s,
+                lease_expires_at = now() + make_interval(secs => %(lease_s)s),
+                attempts = attempts + 1
+WHERE job_id = (
+    SELECT job_id FROM jobs
+    WHERE state IN ('queued', 'checking', 'running', 'scoring')
+      AND (lease_expires_at IS NULL OR lease_expires_at < now())
+    ORDER BY created_at
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING {columns}, last_failure;
+
+-- name: heartbeat
+UPDATE jobs SET lease_expires_at = now() + make_interval(secs => %(lease_s)s)
+WHERE job_id = %(job_id)s AND lease_id = %(lease_id)s
+  AND state IN ('queued', 'checking', 'running', 'scoring')
+RETURNING state;
+
+-- name: lock_leased_job
+SELECT state FROM jobs
+WHERE job_id = %(job_id)s AND lease_id = %(lease_id)s
+  AND state IN ('queued', 'checking', 'running', 'scoring')
+FOR UPDATE;
+
+-- name: release_lease
+-- Give the job back for another attempt (a retriable failure), noting why.
+UPDATE jobs SET lease_id = NULL, lease_owner = NULL, lease_expires_at = NULL,
+                last_failure = %(reason)s,
+                attempts = attempts - CASE WHEN %(refund)s THEN 1 ELSE 0 END
+WHERE job_id = %(job_id)s AND lease_id = %(lease_id)s;

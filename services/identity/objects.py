@@ -1,0 +1,98 @@
+"""Reading photos and videos stored in the assets service, on the caller's behalf.
+
+The identity service calls the assets service with a short-lived service token that carries the
+caller's brand, so an object of another brand is NOT_FOUND exactly as it is to the caller.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from likeness.api.assets.v1 import assets_service_pb2 as assets_pb
+from likeness.errors import (
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+)
+from likeness.identity.settings import IdentitySettings
+from likeness.rpc.auth import JwtKey, Role, current_principal, mint_token
+from likeness.sdk import AsyncAssetsClient, LikenessError
+
+SERVICE_SUBJECT = "service:identity"
+SERVICE_TOKEN_TTL_S = 300.0
+
+
+def signing_key(settings: IdentitySettings) -> JwtKey | None:
+    """The first configured key that can sign (an HS256 secret or a private key)."""
+    for key in settings.jwt_keys:
+        if (key.algorithm == "HS256" and key.secret is not None) or key.private_key is not None:
+            return key
+    return None
+
+
+class ObjectReader:
+    def __init__(self, settings: IdentitySettings) -> None:
+        self.settings = settings
+        self._client: AsyncAssetsClient | None = None
+
+    def open(self) -> None:
+        key = signing_key(self.settings)
+        settings = self.settings
+
+        def token() -> str:
+            if key is None:
+                raise Unavailable("the identity service has no key to sign its calls to the assets service")
+            return mint_token(
+                key,
+                issuer=settings.jwt_issuer,
+                subject=SERVICE_SUBJECT,
+                brand_id=current_principal().brand_id,
+                roles=[Role.SERVICE],
+                ttl_seconds=SERVICE_TOKEN_TTL_S,
+            )
+
+        self._client = AsyncAssetsClient(
+            settings.assets_address, token=token, timeout_s=settings.assets_timeout_s
+        )
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    async def read(self, object_id: str, max_bytes: int, field: str) -> bytes:
+        """The object's bytes; NOT_FOUND for unknown or another brand's objects, INVALID_ARGUMENT over
+        ``max_bytes``."""
+        if self._client is None:
+            raise Unavailable("the assets client is not open yet; retry with backoff")
+        too_large = InvalidArgument(
+            f"{field}: object {object_id} is larger than {max_bytes} bytes",
+            [FieldViolation(field, f"the object is larger than {max_bytes} bytes")],
+        )
+        chunks: list[bytes] = []
+        received = 0
+        try:
+            async for message in self._client.api.DownloadObject(
+                assets_pb.DownloadObjectRequest(object_id=object_id)
+            ):
+                if message.HasField("info"):
+                    if message.info.size_bytes > max_bytes:
+                        raise too_large
+                    continue
+                received += len(message.chunk)
+                if received > max_bytes:
+                    raise too_large
+                chunks.append(message.chunk)
+        except LikenessError as error:
+            if error.code == grpc.StatusCode.NOT_FOUND:
+                raise NotFound(
+                    f"{field}: object {object_id} not found", resource_type="object", resource_id=object_id
+                ) from None
+            if error.code == grpc.StatusCode.PERMISSION_DENIED:
+                raise PermissionDenied(f"{field}: {error.message}") from None
+            raise Unavailable(
+                f"the assets service could not return object {object_id}: {error.message}"
+            ) from None
+        return b"".join(chunks)

@@ -1,0 +1,107 @@
+"""Helpers for the generator tests: a stepped stand-in for the video model, requests, event waits.
+
+``SteppedVideoModel`` is a Ray Serve deployment with the video model's contract
+(``likeness.generator.shots``) whose steps take a fixed time and which remembers the last step it ran
+for each request, so tests can see where denoising stopped. Its frames are random noise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+from ray import serve
+
+from likeness.api.generator.v1 import generator_service_pb2 as pb
+from likeness.generator.shots import ModelInfo, ShotFrames, ShotRequest, StepProgress, SynthesisRequest
+
+STEPPED_MODEL = ModelInfo(model_id="stepped-test-model", adapter_id="", random_weights=True)
+
+
+@serve.deployment(name="VideoModel", max_ongoing_requests=1, max_queued_requests=4)
+class SteppedVideoModel:
+    def __init__(self, step_s: float) -> None:
+        self.step_s = step_s
+        self.steps_run: dict[str, int] = {}
+        self.finished: dict[str, float] = {}
+
+    async def generate(self, request: ShotRequest) -> AsyncIterator[StepProgress | ShotFrames]:
+        try:
+            for step in range(1, request.num_inference_steps + 1):
+                await asyncio.sleep(self.step_s)
+                self.steps_run[request.request_id] = step
+                yield StepProgress(step=step, total_steps=request.num_inference_steps)
+            rng = np.random.default_rng(request.seed)
+            frames = rng.integers(
+                0, 256, (request.num_frames, request.height, request.width, 3), dtype=np.uint8
+            )
+            yield ShotFrames(frames=frames, seed=request.seed, model=STEPPED_MODEL)
+        finally:
+            self.finished[request.request_id] = time.time()
+
+    async def synthesize(self, request: SynthesisRequest) -> ShotFrames:
+        rng = np.random.default_rng(request.seed)
+        frames = rng.integers(0, 256, (request.count, request.height, request.width, 3), dtype=np.uint8)
+        return ShotFrames(frames=frames, seed=request.seed, model=STEPPED_MODEL)
+
+    def describe(self) -> ModelInfo:
+        return STEPPED_MODEL
+
+    def progress(self) -> dict[str, Any]:
+        return {"steps_run": dict(self.steps_run), "finished": dict(self.finished)}
+
+
+def deploy_stepped_model(serve_module: Any, app_name: str, step_s: float) -> Any:
+    serve_module.run(SteppedVideoModel.bind(step_s), name=app_name, route_prefix=None)
+    return serve_module.get_deployment_handle("VideoModel", app_name=app_name)
+
+
+def shot(
+    prompt: str = "a red ball rolls across a table", steps: int = 4, frames: int = 5, **fields: Any
+) -> pb.Shot:
+    return pb.Shot(
+        prompt=prompt,
+        num_frames=frames,
+        resolution=pb.RESOLUTION_480P,
+        num_inference_steps=steps,
+        guidance_scale=fields.pop("guidance_scale", 1.0),
+        seed=fields.pop("seed", 7),
+        **fields,
+    )
+
+
+def submission(key: str, *shots: pb.Shot, **fields: Any) -> pb.SubmitGenerationRequest:
+    return pb.SubmitGenerationRequest(
+        idempotency_key=key,
+        purpose=fields.pop("purpose", pb.USAGE_PURPOSE_ADVERTISING),
+        channel=fields.pop("channel", pb.USAGE_CHANNEL_ONLINE_VIDEO),
+        territory=fields.pop("territory", "FR"),
+        storyboard=pb.Storyboard(shots=list(shots) or [shot()], **fields.pop("storyboard", {})),
+        **fields,
+    )
+
+
+async def wait_for(predicate: Any, timeout_s: float = 60.0, interval_s: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        await asyncio.sleep(interval_s)
+
+
+async def wait_for_state(client: Any, job_id: str, states: set[int], timeout_s: float = 60.0) -> pb.Job:
+    async def reached() -> pb.Job | None:
+        job = (await client.api.GetJob(pb.GetJobRequest(job_id=job_id))).job
+        return job if job.state in states else None
+
+    job: pb.Job = await wait_for(reached, timeout_s)
+    return job
+
+
+TERMINAL = {pb.JOB_STATE_SUCCEEDED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED}

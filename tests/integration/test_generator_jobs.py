@@ -1,0 +1,233 @@
+"""Generator jobs through the real gRPC edge, PostgreSQL and Ray Serve: submission with idempotency
+keys, reads, listing, watching with resume, cancellation stopping the model within a step."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import psycopg
+import pytest
+
+from likeness.api.generator.v1 import generator_service_pb2 as pb
+from likeness.rpc.auth import Role
+from likeness.sdk import AsyncGeneratorClient, LikenessError
+from tests.integration.generator_support import (
+    TERMINAL,
+    deploy_stepped_model,
+    shot,
+    submission,
+    wait_for,
+    wait_for_state,
+)
+
+STEP_S = 0.1
+
+
+@pytest.fixture(scope="module")
+def stepped_app(ray_serve: Any) -> Any:
+    name = f"stepped-{uuid.uuid4().hex[:6]}"
+    handle = deploy_stepped_model(ray_serve, name, STEP_S)
+    try:
+        yield name, handle
+    finally:
+        ray_serve.delete(name)
+
+
+@pytest.fixture
+async def generator(
+    stepped_app: Any, assets_server: Any, generator_server: Any, tmp_path: Any
+) -> AsyncIterator[Any]:
+    async with assets_server() as assets:
+        async with generator_server(
+            assets_address=f"127.0.0.1:{assets.port}",
+            serve_app_name=stepped_app[0],
+            frame_size=(16, 16),
+            lease_s=3.0,
+            heartbeat_s=0.5,
+            poll_s=0.2,
+            progress_interval_s=0.0,
+            watch_poll_s=0.1,
+            c2pa_dev_dir=tmp_path / "c2pa",
+        ) as server:
+            yield server
+
+
+def client(server: Any, token: str) -> AsyncGeneratorClient:
+    return AsyncGeneratorClient(f"127.0.0.1:{server.port}", token=token)
+
+
+async def test_the_job_tables_are_as_expected(database_url: str) -> None:
+    async with await psycopg.AsyncConnection.connect(database_url) as connection:
+        cursor = await connection.execute(
+            "SELECT table_name, count(*) FROM information_schema.columns WHERE table_schema = 'generator' "
+            "GROUP BY table_name ORDER BY table_name"
+        )
+        tables = dict(await cursor.fetchall())
+    assert set(tables) == {"jobs", "job_events", "schema_migrations"}
+    assert tables["job_events"] == 11
+
+
+async def test_the_same_key_twice_gives_one_job(generator: Any, make_token: Any) -> None:
+    async with client(generator, make_token(roles=[Role.EDITOR])) as api:
+        request = submission("key-1", shot(steps=100))
+        first, second = await asyncio.gather(
+            api.api.SubmitGeneration(request), api.api.SubmitGeneration(request)
+        )
+        assert first.job.job_id == second.job.job_id
+        again = await api.api.SubmitGeneration(request)
+        assert again.job.job_id == first.job.job_id
+        listed = await api.api.ListJobs(pb.ListJobsRequest())
+        assert [job.job_id for job in listed.jobs] == [first.job.job_id]
+        assert first.job.random_weights and first.job.model.model_id == "stepped-test-model"
+        assert any(w.kind == pb.JOB_WARNING_KIND_RANDOM_WEIGHTS for w in first.job.warnings)
+
+        different = submission("key-1", shot(prompt="something else", steps=100))
+        with pytest.raises(LikenessError) as refused:
+            await api.api.SubmitGeneration(different)
+        assert refused.value.code == grpc.StatusCode.ALREADY_EXISTS
+        assert first.job.job_id in refused.value.message
+        await api.api.CancelJob(pb.CancelJobRequest(job_id=first.job.job_id))
+
+
+async def test_jobs_of_another_brand_are_not_found(generator: Any, make_token: Any) -> None:
+    async with client(generator, make_token(brand="acme", roles=[Role.EDITOR])) as acme:
+        job = (await acme.api.SubmitGeneration(submission("k", shot(steps=100)))).job
+        async with client(generator, make_token(brand="other", roles=[Role.ADMIN])) as other:
+            for call in (
+                other.api.GetJob(pb.GetJobRequest(job_id=job.job_id)),
+                other.api.CancelJob(pb.CancelJobRequest(job_id=job.job_id)),
+            ):
+                with pytest.raises(LikenessError) as missing:
+                    await call
+                assert missing.value.code == grpc.StatusCode.NOT_FOUND
+            with pytest.raises(LikenessError) as missing:
+                async for _ in other.api.WatchJob(pb.WatchJobRequest(job_id=job.job_id)):
+                    pass
+            assert missing.value.code == grpc.StatusCode.NOT_FOUND
+            assert not (await other.api.ListJobs(pb.ListJobsRequest())).jobs
+            # The same key in another brand is another job.
+            theirs = (await other.api.SubmitGeneration(submission("k", shot(steps=100)))).job
+            assert theirs.job_id != job.job_id
+            await other.api.CancelJob(pb.CancelJobRequest(job_id=theirs.job_id))
+        await acme.api.CancelJob(pb.CancelJobRequest(job_id=job.job_id))
+
+
+async def test_viewers_cannot_submit_or_cancel(generator: Any, make_token: Any) -> None:
+    async with client(generator, make_token(roles=[Role.VIEWER])) as viewer:
+        with pytest.raises(LikenessError) as denied:
+            await viewer.api.SubmitGeneration(submission("k"))
+        assert denied.value.code == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_bad_storyboards_are_invalid_arguments(generator: Any, make_token: Any) -> None:
+    async with client(generator, make_token(roles=[Role.EDITOR])) as api:
+        bad_frames = submission("k1", shot(frames=6))
+        crossfade_too_long = submission(
+            "k2",
+            shot(frames=5),
+            shot(frames=5),
+            storyboard={
+                "stitching": pb.StitchingOptions(
+                    transition=pb.TRANSITION_CROSSFADE, crossfade_duration={"seconds": 1}
+                )
+            },
+        )
+        for request in (bad_frames, crossfade_too_long):
+            with pytest.raises(LikenessError) as invalid:
+                await api.api.SubmitGeneration(request)
+            assert invalid.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        # Nothing was stored, so the keys are still free.
+        assert not (await api.api.ListJobs(pb.ListJobsRequest())).jobs
+
+
+async def test_list_jobs_pages_newest_first_and_filters_by_state(generator: Any, make_token: Any) -> None:
+    async with client(generator, make_token(roles=[Role.EDITOR])) as api:
+        ids = []
+        for index in range(5):
+            job = (await api.api.SubmitGeneration(submission(f"page-{index}", shot(steps=100)))).job
+            ids.append(job.job_id)
+            await api.api.CancelJob(pb.CancelJobRequest(job_id=job.job_id))
+        seen: list[str] = []
+        token = ""
+        while True:
+            page = await api.api.ListJobs(pb.ListJobsRequest(page_size=2, page_token=token))
+            assert len(page.jobs) <= 2
+            assert all(not job.HasField("storyboard") and not job.shot_results for job in page.jobs)
+            seen.extend(job.job_id for job in page.jobs)
+            token = page.next_page_token
+            if not token:
+                break
+        assert seen == list(reversed(ids))
+        cancelled = await api.api.ListJobs(pb.ListJobsRequest(state=pb.JOB_STATE_CANCELLED))
+        assert len(cancelled.jobs) == 5
+        assert not (await api.api.ListJobs(pb.ListJobsRequest(state=pb.JOB_STATE_SUCCEEDED))).jobs
+        with pytest.raises(LikenessError) as invalid:
+            await api.api.ListJobs(pb.ListJobsRequest(state=pb.JOB_STATE_SUCCEEDED, page_token=token or "x"))
+        assert invalid.value.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_cancel_stops_denoising_within_one_step(
+    generator: Any, stepped_app: Any, make_token: Any
+) -> None:
+    _, model = stepped_app
+    async with client(generator, make_token(roles=[Role.EDITOR])) as api:
+        job = (await api.api.SubmitGeneration(submission("cancel-me", shot(steps=100)))).job
+        events = []
+        async for response in api.api.WatchJob(pb.WatchJobRequest(job_id=job.job_id)):
+            events.append(response.event)
+            if response.event.type == pb.JOB_EVENT_TYPE_PROGRESS and response.event.progress.step >= 5:
+                break
+        cancelled = (await api.api.CancelJob(pb.CancelJobRequest(job_id=job.job_id))).job
+        steps_at_cancel = (await model.progress.remote())["steps_run"]
+        assert cancelled.state == pb.JOB_STATE_CANCELLED
+        request_id = f"{job.job_id}/0/1"
+
+        async def stopped() -> dict[str, Any] | None:
+            progress = await model.progress.remote()
+            return progress if request_id in progress["finished"] else None
+
+        progress = await wait_for(stopped, timeout_s=5)
+        assert progress["steps_run"][request_id] <= steps_at_cancel[request_id] + 1 < 100
+        await asyncio.sleep(5 * STEP_S)
+        assert (await model.progress.remote())["steps_run"][request_id] == progress["steps_run"][request_id]
+
+        # Idempotent, and the job stays cancelled: no event after the cancellation.
+        again = (await api.api.CancelJob(pb.CancelJobRequest(job_id=job.job_id))).job
+        assert again.state == pb.JOB_STATE_CANCELLED
+        assert again.last_event_sequence == cancelled.last_event_sequence
+
+
+async def test_watch_replays_and_resumes_from_a_sequence(generator: Any, make_token: Any) -> None:
+    async with client(generator, make_token(roles=[Role.EDITOR])) as api:
+        job = (await api.api.SubmitGeneration(submission("watch", shot(steps=40)))).job
+        first = []
+        async for response in api.api.WatchJob(pb.WatchJobRequest(job_id=job.job_id)):
+            first.append(response.event)
+            if len(first) == 3:
+                break
+        rest = [
+            response.event
+            async for response in api.api.WatchJob(
+                pb.WatchJobRequest(job_id=job.job_id, from_sequence=first[-1].sequence)
+            )
+        ]
+        everything = [
+            response.event async for response in api.api.WatchJob(pb.WatchJobRequest(job_id=job.job_id))
+        ]
+    sequences = [event.sequence for event in first + rest]
+    assert sequences == sorted(set(sequences))
+    assert [event.sequence for event in everything] == sequences
+    assert everything[0].type == pb.JOB_EVENT_TYPE_STATE_CHANGED
+    assert everything[0].state == pb.JOB_STATE_QUEUED
+    last = everything[-1]
+    assert last.type == pb.JOB_EVENT_TYPE_STATE_CHANGED and last.state in TERMINAL
+    steps = [event.progress.step for event in everything if event.type == pb.JOB_EVENT_TYPE_PROGRESS]
+    assert steps and steps == sorted(steps) and steps[-1] == 40
+    states = [event.state for event in everything if event.type == pb.JOB_EVENT_TYPE_STATE_CHANGED]
+    assert states[:3] == [pb.JOB_STATE_QUEUED, pb.JOB_STATE_CHECKING, pb.JOB_STATE_RUNNING]
+    final = await wait_for_state(client(generator, make_token()), job.job_id, TERMINAL)
+    assert final.last_event_sequence == last.sequence
