@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -128,3 +129,105 @@ def test_audit_verify_and_list(stack: Stack) -> None:
     actions = [event["action"] for event in listed.json()]  # type: ignore[union-attr]
     assert actions[:2] == ["brand.create", "audit.verify"]
     assert "brand.create" in likeness(stack, "audit", "list").stdout
+
+
+@pytest.fixture(scope="module")
+def character(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A character registered through the CLI from three photos, with a consent record."""
+    from likeness.cli.demo import demo_evidence, demo_photos
+
+    work = tmp_path_factory.mktemp("character")
+    assert likeness(stack, "brand", "create", "cli-actors").exit_code == 0
+    photos: list[str] = []
+    for photo in demo_photos(work / "photos"):
+        photos += ["--photo", str(photo)]
+    created = likeness(
+        stack,
+        "--json",
+        "character",
+        "create",
+        "--name",
+        "Ava",
+        "--gender",
+        "female",
+        "--age",
+        "30-50",
+        *photos,
+        "--consent-subject",
+        "Ava Example",
+        "--consent-evidence",
+        str(demo_evidence(work / "release.png")),
+        "--purpose",
+        "advertising",
+        "--channel",
+        "online_video",
+        "--territory",
+        "FR",
+    )
+    assert created.exit_code == 0, created.stderr
+    result = created.json()
+    assert isinstance(result, dict)
+    return result
+
+
+def test_character_create_prints_quality_and_attributes(character: dict[str, Any], stack: Stack) -> None:
+    version = character["identity_version"]
+    assert version["version"] == 1 and version["status"] == "IDENTITY_VERSION_STATUS_ACTIVE"
+    assert [report["accepted"] for report in character["photo_reports"]] == [True, True, True]
+    assert character["estimated_attributes"]["age"]["years"] > 0
+    assert character["collision_detected"] is False
+    character_id = character["character"]["character_id"]
+
+    shown = likeness(stack, "--json", "character", "show", character_id)
+    assert shown.exit_code == 0, shown.stderr
+    details = shown.json()
+    assert details["character"]["current_identity_version"] == 1  # type: ignore[index]
+    assert len(details["consents"]) == 1  # type: ignore[index]
+
+    listed = likeness(stack, "--json", "character", "list")
+    assert character_id in [c["character_id"] for c in listed.json()]  # type: ignore[union-attr]
+    assert "Ava" in likeness(stack, "character", "list").stdout
+
+
+def test_character_create_without_consent_refuses_photos(stack: Stack, tmp_path: Path) -> None:
+    from likeness.cli.demo import demo_photos
+
+    photo = demo_photos(tmp_path)[0]
+    result = likeness(stack, "character", "create", "--name", "No consent", "--photo", str(photo))
+    assert result.exit_code == EXIT_USAGE and "needs consent" in result.stderr
+
+
+def test_consent_show_check_and_revoke(character: dict[str, Any], stack: Stack) -> None:
+    character_id = character["character"]["character_id"]
+    allowed = likeness(
+        stack, "--json", "consent", "show", character_id, "--purpose", "advertising",
+        "--channel", "online_video", "--territory", "FR",
+    )  # fmt: skip
+    assert allowed.exit_code == 0 and allowed.json()["check"]["allowed"] is True  # type: ignore[index]
+    denied = likeness(
+        stack,
+        "consent",
+        "show",
+        character_id,
+        "--purpose",
+        "advertising",
+        "--channel",
+        "tv",
+        "--territory",
+        "FR",
+    )
+    assert denied.exit_code == 0 and "denied (channel_not_covered)" in denied.stdout
+
+    unknown = likeness(stack, "consent", "show", "00000000-0000-4000-8000-000000000000")
+    assert unknown.exit_code == EXIT_NOT_FOUND
+
+    revoked = likeness(
+        stack, "consent", "revoke", character["consent"]["consent_id"], "--reason", "test over"
+    )
+    assert revoked.exit_code == 0, revoked.stderr
+    after = likeness(
+        stack, "--json", "consent", "show", character_id, "--purpose", "advertising",
+        "--channel", "online_video", "--territory", "FR",
+    )  # fmt: skip
+    check = after.json()["check"]  # type: ignore[index]
+    assert check["allowed"] is False and check["denial_reason"] == "CONSENT_DENIAL_REASON_REVOKED"
