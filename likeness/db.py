@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
+import weakref
 from dataclasses import dataclass
 from importlib import resources
 
@@ -19,16 +21,39 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _QUERY_HEADER = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.M)
 
 
+class _IdleCheck:
+    """Check a pooled connection before use only when it has been idle for a while.
+
+    A connection returned moments ago is alive for all practical purposes, and checking it would add a
+    round trip to every call; one idle longer than ``idle_s`` may have been dropped by the server or
+    the network and gets a ``SELECT 1`` first (a dead one is discarded and replaced by the pool).
+    """
+
+    def __init__(self, idle_s: float) -> None:
+        self.idle_s = idle_s
+        self._returned: weakref.WeakKeyDictionary[AsyncConnection, float] = weakref.WeakKeyDictionary()
+
+    async def reset(self, connection: AsyncConnection) -> None:
+        self._returned[connection] = time.monotonic()
+
+    async def check(self, connection: AsyncConnection) -> None:
+        returned = self._returned.get(connection)
+        if returned is None or time.monotonic() - returned > self.idle_s:
+            await AsyncConnectionPool.check_connection(connection)
+
+
 async def open_pool(settings: DatabaseSettings) -> AsyncConnectionPool:
     """Open a pool whose connections see the service's schema first; fails if none can connect."""
     if not settings.database_url:
         raise ValueError(f"no database URL configured for schema {settings.database_schema!r}")
+    idle_check = _IdleCheck(settings.pool_check_idle_s)
     pool = AsyncConnectionPool(
         settings.database_url,
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
         open=False,
-        check=AsyncConnectionPool.check_connection,
+        check=idle_check.check,
+        reset=idle_check.reset,
         kwargs={"options": f"-c search_path={settings.database_schema},public"},
         name=settings.database_schema,
     )

@@ -45,3 +45,9 @@ class DatabaseSettings(BaseSettings):
     pool_min_size: int = Field(1, ge=1)
     pool_max_size: int = Field(10, ge=1)
     database_connect_timeout_s: float = Field(30.0, gt=0)
+    pool_check_idle_s: float = Field(
+        5.0,
+        ge=0,
+        description="A pooled connection idle longer than this is checked (SELECT 1) before use; "
+        "busier ones are handed out at once.",
+    )
