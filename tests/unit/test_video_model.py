@@ -290,5 +290,5 @@ def test_weights_load_from_a_local_directory_with_the_model_card(
 
 
 def test_a_directory_without_weights_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="model_index.json"):
+    with pytest.raises(FileNotFoundError, match=r"model_index\.json"):
         WanVideoModel.from_pretrained(tmp_path)
