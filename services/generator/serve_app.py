@@ -30,6 +30,7 @@ import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -53,6 +54,9 @@ class VideoModelArgs(BaseModel):
     variant: Literal["a14b", "tiny"] = "tiny"
     #: A local diffusers pipeline directory (model_index.json; optional vace/ and identity adapter).
     model_dir: str = ""
+    #: ``s3://bucket/prefix`` to mirror into ``model_dir`` first (endpoint and keys from the replica's
+    #: LIKENESS_MODEL_S3_* environment); empty: ``model_dir`` already holds the weights.
+    weights_uri: str = ""
     #: The identity adapter's safetensors file; empty: ``model_dir``'s, if it has one.
     adapter_path: str = ""
     num_replicas: int = Field(1, ge=1)
@@ -89,6 +93,10 @@ def load_model(args: VideoModelArgs) -> Any:
         return WanVideoModel.tiny(args.seed)
     if not args.model_dir:
         raise ValueError("variant a14b needs model_dir")
+    if args.weights_uri:
+        from likeness.generator.model.weights import WeightsLocation, client_from_environment, fetch_prefix
+
+        fetch_prefix(client_from_environment(), WeightsLocation.parse(args.weights_uri), Path(args.model_dir))
     return WanVideoModel.from_pretrained(args.model_dir, adapter_path=args.adapter_path or None)
 
 
@@ -228,4 +236,15 @@ def run_local(
     serve.start(proxy_location="Disabled")
     args = VideoModelArgs(variant=variant, model_dir=model_dir, **settings)
     handle: DeploymentHandle[Any] = serve.run(build(args), name=name, route_prefix=None, blocking=False)
+    return handle
+
+
+def connect(ray_address: str, app_name: str = APP_NAME) -> DeploymentHandle[Any]:
+    """The handle to a running application: through Ray Client (``ray://head:10001``) to the model's
+    cluster, or in the Ray this process already runs (``run_local``'s)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=ray_address, log_to_driver=False)
+    handle: DeploymentHandle[Any] = serve.get_app_handle(app_name)
     return handle

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from ray.serve.exceptions import BackPressureError, RequestCancelledError
 
-from likeness.generator.serve_app import ReplicaStats
+from likeness.generator.serve_app import ReplicaStats, connect
 from likeness.generator.shots import (
     CharacterConditioning,
     ModelInfo,
@@ -58,6 +58,9 @@ async def test_describe_says_the_weights_are_random(video_model: Any) -> None:
     assert info.random_weights
     assert info.model_id == "tiny-wan2.2-random"
     assert info.supports_reference_images
+    # A second handle, found by the application's name, reaches the same replica.
+    again: ModelInfo = await connect("", "video").describe.remote()
+    assert again == info
 
 
 async def test_generate_streams_every_step_then_the_frames(video_model: Any) -> None:

@@ -267,3 +267,28 @@ def test_the_model_serves_one_request_at_a_time(model: WanVideoModel) -> None:
     with context.use(tokens, torch.ones(1, 1)), pytest.raises(RuntimeError, match="already serving"):
         with context.use(tokens, torch.ones(1, 1)):
             pass
+
+
+def test_weights_load_from_a_local_directory_with_the_model_card(
+    model: WanVideoModel, tmp_path: Path
+) -> None:
+    from likeness.generator.model.video import Placement
+
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "model_index.json").is_file() and (tmp_path / "vace" / "model_index.json").is_file()
+    # "cpu:0" is not "cpu": the low-noise experts run behind the hook that a second GPU would need.
+    loaded = WanVideoModel.from_pretrained(tmp_path, placement=Placement.for_devices(["cpu", "cpu:0"]))
+    assert hasattr(loaded.pipeline.transformer_2, "_hf_hook")
+    assert not hasattr(loaded.pipeline.transformer, "_hf_hook")
+    assert loaded.info == model.info
+    assert loaded.info.random_weights
+    for request in (shot(character(1)), shot(character(1, reference_images=(png(1),)))):
+        (expected,) = model.denoise([request])
+        (actual,) = loaded.denoise([request])
+        # The text encoder loads with transformers' default attention kernel: rounding differs slightly.
+        assert max_difference(expected, actual) < 1e-5
+
+
+def test_a_directory_without_weights_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"model_index\.json"):
+        WanVideoModel.from_pretrained(tmp_path)

@@ -14,6 +14,7 @@ with random weights, for tests and CPUs; everything it makes says ``random_weigh
 from __future__ import annotations
 
 import io
+import json
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -34,6 +35,9 @@ from likeness.generator.model.adapter import (
 )
 from likeness.generator.model.tiny import TEXT_LENGTH, TINY_MODEL_ID, tiny_pipeline, tiny_vace_pipeline
 from likeness.generator.shots import ModelInfo, ShotFrames, ShotRequest, SynthesisRequest
+
+#: Written beside the weights: the model id and whether the weights are random.
+MODEL_CARD = "likeness_model.json"
 
 #: Called after every denoising step with (steps done, total steps).
 StepCallback = Callable[[int, int], None]
@@ -80,15 +84,16 @@ class Placement:
         return cls.for_devices([f"cuda:{index}" for index in range(count)] or ["cpu"])
 
 
-def _place(pipeline: Any, main: torch.device, experts: tuple[torch.device, torch.device], dtype: Any) -> None:
-    """Move components; an expert away from the main device gets inputs moved in and outputs moved back."""
+def _place(pipeline: Any, main: torch.device, experts: tuple[torch.device, torch.device]) -> None:
+    """Move components (their dtypes are from_pretrained's); an expert away from the main device gets
+    its inputs moved in and its outputs moved back."""
     from accelerate.hooks import AlignDevicesHook, add_hook_to_module
 
     for name in ("text_encoder", "vae"):
         getattr(pipeline, name).to(main)
     for name, device in zip(("transformer", "transformer_2"), experts, strict=True):
         expert = getattr(pipeline, name)
-        expert.to(device=device, dtype=dtype)
+        expert.to(device)
         if device != main:
             add_hook_to_module(expert, AlignDevicesHook(execution_device=device, io_same_device=True))
 
@@ -190,16 +195,19 @@ class WanVideoModel:
         """Weights from a local diffusers directory; nothing is fetched from a hub.
 
         ``model_dir/vace`` (a ``WanVACEPipeline`` directory) adds the reference-photo path; the identity
-        adapter is ``adapter_path`` or ``model_dir/identity_adapter.safetensors`` when present.
+        adapter is ``adapter_path`` or ``model_dir/identity_adapter.safetensors`` when present. A
+        ``likeness_model.json`` beside the weights names the model and says whether its weights are
+        random (as :meth:`save_pretrained` writes it for the tiny model).
         """
         from diffusers import WanPipeline, WanVACEPipeline
 
         model_dir = Path(model_dir)
         if not (model_dir / "model_index.json").is_file():
             raise FileNotFoundError(f"no diffusers pipeline (model_index.json) under {model_dir}")
+        card = json.loads((model_dir / MODEL_CARD).read_text()) if (model_dir / MODEL_CARD).is_file() else {}
         placement = placement or Placement.local()
         pipeline = WanPipeline.from_pretrained(model_dir, torch_dtype=placement.dtype, local_files_only=True)
-        _place(pipeline, placement.main, (placement.main, placement.low_noise), placement.dtype)
+        _place(pipeline, placement.main, (placement.main, placement.low_noise))
         vace_pipeline = None
         if (model_dir / "vace" / "model_index.json").is_file():
             vace_pipeline = WanVACEPipeline.from_pretrained(
@@ -210,7 +218,7 @@ class WanVideoModel:
                 tokenizer=pipeline.tokenizer,
                 vae=pipeline.vae,
             )
-            _place(vace_pipeline, placement.main, placement.vace, placement.dtype)
+            _place(vace_pipeline, placement.main, placement.vace)
         adapter = None
         adapter_file = Path(adapter_path) if adapter_path else model_dir / ADAPTER_FILE
         if adapter_path or adapter_file.is_file():
@@ -220,10 +228,26 @@ class WanVideoModel:
             pipeline,
             vace_pipeline=vace_pipeline,
             adapter=adapter,
-            model_id=model_id,
-            adapter_id=adapter_file.name if adapter is not None else "",
-            random_weights=False,
+            model_id=card.get("model_id", model_id),
+            adapter_id=card.get("adapter_id", adapter_file.name) if adapter is not None else "",
+            random_weights=bool(card.get("random_weights", False)),
         )
+
+    def save_pretrained(self, model_dir: str | Path) -> Path:
+        """The layout :meth:`from_pretrained` reads: pipeline, ``vace/``, adapter and model card."""
+        model_dir = Path(model_dir)
+        self.pipeline.save_pretrained(model_dir, safe_serialization=True)
+        if self.vace_pipeline is not None:
+            self.vace_pipeline.save_pretrained(model_dir / "vace", safe_serialization=True)
+        if self.adapter is not None:
+            self.adapter.save(model_dir / ADAPTER_FILE)
+        card = {
+            "model_id": self.info.model_id,
+            "adapter_id": self.info.adapter_id,
+            "random_weights": self.info.random_weights,
+        }
+        (model_dir / MODEL_CARD).write_text(json.dumps(card, indent=2) + "\n")
+        return model_dir
 
     # --- generation ----------------------------------------------------------------------------
 
