@@ -191,7 +191,7 @@ def main() -> None:
         raise SystemExit(f"--gpu: this ONNX Runtime has no CUDA provider (it has {available})")
     use_cuda = not args.cpu
     providers = ort_providers(use_cuda)
-    on_gpu = providers[0] == "CUDAExecutionProvider"
+    on_gpu = providers[0] != "CPUExecutionProvider"
     recognition_workers = args.recognition_workers or (1 if on_gpu else 2)
 
     print(f"onnxruntime {onnxruntime.__version__}, providers {providers}, {os.cpu_count()} CPUs")
@@ -253,7 +253,9 @@ def main() -> None:
     repeats: list[list[Result]] = [[] for _ in configurations]
     for _ in range(args.repeats):
         for index, configuration in enumerate(configurations):
-            repeats[index].append(measured(configuration))
+            result = measured(configuration)
+            repeats[index].append(result)
+            print(f"  {result.name} {result.mode}: {result.faces_per_s:.1f} faces/s", flush=True)
     results = [median_result(runs) for runs in repeats]
     engine.stop()
 
