@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.s3",
     "tests.fixtures.services",
     "tests.fixtures.identity",
+    "tests.fixtures.video_model",
 ]

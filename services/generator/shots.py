@@ -34,6 +34,9 @@ class ModelInfo:
     adapter_id: str
     #: True when the weights are random (a tiny model built from config): outputs are noise.
     random_weights: bool
+    #: True when the model can condition on reference photos (VACE weights are loaded); when False,
+    #: requests that carry ``reference_images`` are refused.
+    supports_reference_images: bool = False
 
 
 @dataclass(frozen=True)

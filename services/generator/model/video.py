@@ -1,0 +1,408 @@
+"""The video model behind the Serve deployment: Wan 2.2's two experts, VACE references, identity adapter.
+
+:class:`WanVideoModel` turns :class:`~likeness.generator.shots.ShotRequest` into frames with diffusers'
+two-expert ``WanPipeline`` (text to video) or ``WanVACEPipeline`` (when a character brings reference
+photos), the identity adapter installed on both experts of each. It is blocking and runs one request at a
+time (a lock): the identity adapter keeps the request's identities on its processors.
+
+Weights: :meth:`WanVideoModel.from_pretrained` reads a diffusers pipeline directory (``model_index.json``)
+with ``local_files_only``; a ``vace/`` pipeline directory beside it adds the reference-photo path, and an
+``identity_adapter.safetensors`` the trained adapter. :meth:`WanVideoModel.tiny` builds the same classes
+with random weights, for tests and CPUs; everything it makes says ``random_weights``.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from likeness.generator.model.adapter import (
+    ADAPTER_FILE,
+    IdentityAdapter,
+    IdentityBlockAdapter,
+    InstalledAdapter,
+    identity_bank,
+    install,
+)
+from likeness.generator.model.tiny import TEXT_LENGTH, TINY_MODEL_ID, tiny_pipeline, tiny_vace_pipeline
+from likeness.generator.shots import ModelInfo, ShotFrames, ShotRequest, SynthesisRequest
+
+#: Called after every denoising step with (steps done, total steps).
+StepCallback = Callable[[int, int], None]
+
+
+class DenoisingInterrupted(Exception):
+    """Denoising stopped because the caller asked it to; ``steps_done`` steps had finished."""
+
+    def __init__(self, steps_done: int) -> None:
+        super().__init__(f"denoising interrupted after {steps_done} steps")
+        self.steps_done = steps_done
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the pipeline's parts live. A replica may span several GPUs: each expert its own."""
+
+    #: The text encoder, the VAE, the latents and the high-noise expert.
+    main: torch.device
+    #: The low-noise expert.
+    low_noise: torch.device
+    #: The VACE experts (high, low), when loaded.
+    vace: tuple[torch.device, torch.device]
+    dtype: torch.dtype
+
+    @classmethod
+    def for_devices(
+        cls, devices: Sequence[str | torch.device], dtype: torch.dtype | None = None
+    ) -> Placement:
+        """Experts spread round-robin over the given devices; the first also holds the rest."""
+        resolved = [torch.device(device) for device in devices] or [torch.device("cpu")]
+        if dtype is None:
+            dtype = torch.bfloat16 if resolved[0].type == "cuda" else torch.float32
+
+        def pick(index: int) -> torch.device:
+            return resolved[index % len(resolved)]
+
+        return cls(main=pick(0), low_noise=pick(1), vace=(pick(2), pick(3)), dtype=dtype)
+
+    @classmethod
+    def local(cls) -> Placement:
+        """Every visible GPU (Ray sets CUDA_VISIBLE_DEVICES to the replica's), else the CPU."""
+        count = torch.cuda.device_count()
+        return cls.for_devices([f"cuda:{index}" for index in range(count)] or ["cpu"])
+
+
+def _place(pipeline: Any, main: torch.device, experts: tuple[torch.device, torch.device], dtype: Any) -> None:
+    """Move components; an expert away from the main device gets inputs moved in and outputs moved back."""
+    from accelerate.hooks import AlignDevicesHook, add_hook_to_module
+
+    for name in ("text_encoder", "vae"):
+        getattr(pipeline, name).to(main)
+    for name, device in zip(("transformer", "transformer_2"), experts, strict=True):
+        expert = getattr(pipeline, name)
+        expert.to(device=device, dtype=dtype)
+        if device != main:
+            add_hook_to_module(expert, AlignDevicesHook(execution_device=device, io_same_device=True))
+
+
+def decode_image(data: bytes) -> Any:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return image.convert("RGB")
+
+
+def to_uint8(frames: np.ndarray) -> np.ndarray:
+    """The pipeline's float frames in [0, 1] as uint8."""
+    return np.clip(np.rint(frames * 255.0), 0, 255).astype(np.uint8)
+
+
+class WanVideoModel:
+    """Wan 2.2 two-expert text-to-video (+ VACE references) with the identity adapter on both experts."""
+
+    def __init__(
+        self,
+        pipeline: Any,
+        *,
+        vace_pipeline: Any = None,
+        adapter: IdentityAdapter | None = None,
+        model_id: str,
+        adapter_id: str = "",
+        random_weights: bool,
+        synthesis_steps: int = 30,
+    ) -> None:
+        self.pipeline = pipeline
+        self.synthesis_steps = synthesis_steps
+        self.vace_pipeline = vace_pipeline
+        self.adapter = adapter
+        self.installed: list[InstalledAdapter] = []
+        if adapter is not None:
+            first = install(adapter, self._experts(pipeline))
+            self.installed.append(first)
+            if vace_pipeline is not None:
+                self.installed.append(install(adapter, self._experts(vace_pipeline), first.context))
+        for each in (pipeline, vace_pipeline):
+            if each is not None:
+                each.set_progress_bar_config(disable=True)
+        self.info = ModelInfo(
+            model_id=model_id,
+            adapter_id=adapter_id if adapter is not None else "",
+            random_weights=random_weights,
+            supports_reference_images=vace_pipeline is not None,
+        )
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _experts(pipeline: Any) -> dict[str, torch.nn.Module]:
+        return {name: getattr(pipeline, name) for name in ("transformer", "transformer_2")}
+
+    @property
+    def identity_context(self) -> Any:
+        return self.installed[0].context if self.installed else None
+
+    # --- construction --------------------------------------------------------------------------
+
+    @classmethod
+    def tiny(
+        cls, seed: int = 0, *, vace: bool = True, adapter: IdentityAdapter | None = None
+    ) -> WanVideoModel:
+        """The tiny random model on the CPU, with a random identity adapter unless one is given.
+
+        The random adapter's ``to_v_id`` is random too (a fresh adapter's is zero and changes nothing),
+        so identities visibly change the (noise) output, as a trained adapter's would.
+        """
+        pipeline = tiny_pipeline(seed)
+        vace_pipeline = tiny_vace_pipeline(seed, share_with=pipeline) if vace else None
+        if adapter is None:
+            torch.manual_seed(seed + 2)
+            adapter = IdentityAdapter.for_transformer(pipeline.transformer, num_tokens=4, token_dim=16)
+            randomize_values(adapter)
+            adapter_id = "tiny-identity-adapter-random"
+        else:
+            adapter_id = "identity-adapter"
+        return cls(
+            pipeline,
+            vace_pipeline=vace_pipeline,
+            adapter=adapter,
+            model_id=TINY_MODEL_ID,
+            adapter_id=adapter_id,
+            random_weights=True,
+            synthesis_steps=4,
+        )
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model_dir: str | Path,
+        *,
+        placement: Placement | None = None,
+        adapter_path: str | Path | None = None,
+        model_id: str = "Wan2.2-T2V-A14B",
+    ) -> WanVideoModel:
+        """Weights from a local diffusers directory; nothing is fetched from a hub.
+
+        ``model_dir/vace`` (a ``WanVACEPipeline`` directory) adds the reference-photo path; the identity
+        adapter is ``adapter_path`` or ``model_dir/identity_adapter.safetensors`` when present.
+        """
+        from diffusers import WanPipeline, WanVACEPipeline
+
+        model_dir = Path(model_dir)
+        if not (model_dir / "model_index.json").is_file():
+            raise FileNotFoundError(f"no diffusers pipeline (model_index.json) under {model_dir}")
+        placement = placement or Placement.local()
+        pipeline = WanPipeline.from_pretrained(model_dir, torch_dtype=placement.dtype, local_files_only=True)
+        _place(pipeline, placement.main, (placement.main, placement.low_noise), placement.dtype)
+        vace_pipeline = None
+        if (model_dir / "vace" / "model_index.json").is_file():
+            vace_pipeline = WanVACEPipeline.from_pretrained(
+                model_dir / "vace",
+                torch_dtype=placement.dtype,
+                local_files_only=True,
+                text_encoder=pipeline.text_encoder,
+                tokenizer=pipeline.tokenizer,
+                vae=pipeline.vae,
+            )
+            _place(vace_pipeline, placement.main, placement.vace, placement.dtype)
+        adapter = None
+        adapter_file = Path(adapter_path) if adapter_path else model_dir / ADAPTER_FILE
+        if adapter_path or adapter_file.is_file():
+            adapter = IdentityAdapter.load(adapter_file)
+            adapter.projector.to(placement.main)
+        return cls(
+            pipeline,
+            vace_pipeline=vace_pipeline,
+            adapter=adapter,
+            model_id=model_id,
+            adapter_id=adapter_file.name if adapter is not None else "",
+            random_weights=False,
+        )
+
+    # --- generation ----------------------------------------------------------------------------
+
+    def generate(
+        self,
+        request: ShotRequest,
+        on_step: StepCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> ShotFrames:
+        """One shot. ``should_stop`` is checked after every step (:class:`DenoisingInterrupted`)."""
+        (frames,) = self.generate_batch([request], on_step, should_stop)
+        return frames
+
+    def generate_batch(
+        self,
+        requests: Sequence[ShotRequest],
+        on_step: StepCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[ShotFrames]:
+        """Several shots in one batch, each with its own prompt, seed and identities.
+
+        They must agree on frames, size, steps and guidance, and either all or none bring reference
+        photos (the same number each).
+        """
+        if not requests:
+            return []
+        videos = self.denoise(requests, on_step, should_stop)
+        return [
+            ShotFrames(frames=to_uint8(video), seed=request.seed, model=self.info)
+            for video, request in zip(videos, requests, strict=True)
+        ]
+
+    def denoise(
+        self,
+        requests: Sequence[ShotRequest],
+        on_step: StepCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        output_type: str = "np",
+    ) -> Any:
+        """The pipeline's own output for a batch: float frames in [0, 1] (``"np"``) or ``"latent"``."""
+        first = requests[0]
+        shape = (first.num_frames, first.height, first.width, first.num_inference_steps, first.guidance_scale)
+        for request in requests[1:]:
+            if (
+                request.num_frames,
+                request.height,
+                request.width,
+                request.num_inference_steps,
+                request.guidance_scale,
+            ) != shape:
+                raise ValueError("a batch's shots must share frames, size, steps and guidance")
+        references = [
+            [image for c in request.characters for image in c.reference_images] for request in requests
+        ]
+        use_vace = any(references)
+        if use_vace:
+            if self.vace_pipeline is None:
+                raise ValueError("this model has no VACE weights: reference photos cannot be used")
+            if len({len(each) for each in references}) != 1:
+                raise ValueError("every shot of a batch must bring the same number of reference photos")
+        if self.adapter is None and any(c.identity_strength for r in requests for c in r.characters):
+            raise ValueError("this model has no identity adapter: identity_strength must be 0")
+        pipeline = self.vace_pipeline if use_vace else self.pipeline
+        total = first.num_inference_steps
+
+        def step_end(pipe: Any, index: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+            if on_step is not None:
+                on_step(index + 1, total)
+            if should_stop is not None and index + 1 < total and should_stop():
+                raise DenoisingInterrupted(index + 1)
+            return {}
+
+        generators = [torch.Generator("cpu").manual_seed(request.seed) for request in requests]
+        extra: dict[str, Any] = {"generator": generators}
+        if use_vace:
+            extra["reference_images"] = [[decode_image(image) for image in each] for each in references]
+            extra["conditioning_scale"] = max(
+                c.reference_conditioning_scale for r in requests for c in r.characters if c.reference_images
+            )
+            # WanVACEPipeline takes one generator only: draw each sample's noise from its own seed here.
+            extra["generator"] = None
+            extra["latents"] = self._vace_noise(pipeline, first, len(references[0]), generators)
+        with self._lock, torch.inference_mode():
+            device = pipeline._execution_device
+            guided = first.guidance_scale > 1.0
+            prompt_embeds, negative_embeds = pipeline.encode_prompt(
+                prompt=[request.prompt for request in requests],
+                negative_prompt=[request.negative_prompt for request in requests],
+                do_classifier_free_guidance=guided,
+                num_videos_per_prompt=1,
+                max_sequence_length=TEXT_LENGTH,
+                device=device,
+            )
+            expert_dtype = pipeline.transformer.dtype
+            prompt_embeds = prompt_embeds.to(expert_dtype)
+            if negative_embeds is not None:
+                negative_embeds = negative_embeds.to(expert_dtype)
+            with self._identities(requests, negative_embeds, device, expert_dtype):
+                output = pipeline(
+                    prompt_embeds=prompt_embeds,
+                    negative_prompt_embeds=negative_embeds,
+                    height=first.height,
+                    width=first.width,
+                    num_frames=first.num_frames,
+                    num_inference_steps=total,
+                    guidance_scale=first.guidance_scale,
+                    output_type=output_type,
+                    callback_on_step_end=step_end,
+                    **extra,
+                )
+        return output.frames
+
+    @staticmethod
+    def _vace_noise(
+        pipeline: Any, shot: ShotRequest, references: int, generators: list[torch.Generator]
+    ) -> Any:
+        """Initial noise as WanVACEPipeline.prepare_latents draws it, one generator per sample."""
+        from diffusers.utils.torch_utils import randn_tensor
+
+        frames = shot.num_frames + references * pipeline.vae_scale_factor_temporal
+        shape = (
+            1,
+            pipeline.transformer.config.in_channels,
+            (frames - 1) // pipeline.vae_scale_factor_temporal + 1,
+            shot.height // pipeline.vae_scale_factor_spatial,
+            shot.width // pipeline.vae_scale_factor_spatial,
+        )
+        device = pipeline._execution_device
+        return torch.cat(
+            [
+                randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
+                for generator in generators
+            ]
+        )
+
+    def _identities(
+        self, requests: Sequence[ShotRequest], negative_embeds: Any, device: Any, dtype: torch.dtype
+    ) -> Any:
+        identities = [
+            [
+                (torch.from_numpy(np.asarray(c.z_id, dtype=np.float32)), c.identity_strength)
+                for c in r.characters
+            ]
+            for r in requests
+        ]
+        if self.adapter is None or not any(strength for each in identities for _, strength in each):
+            return nullcontext()
+        tokens, strengths = identity_bank(self.adapter, identities, device, dtype)
+        return self.identity_context.use(tokens, strengths, negative_embeds)
+
+    def synthesize(self, request: SynthesisRequest) -> ShotFrames:
+        """``count`` single frames of a character described in text (no identity), seeds seed, seed+1, ..."""
+        shots = [
+            ShotRequest(
+                request_id=f"{request.request_id}/{index}",
+                prompt=request.description,
+                negative_prompt="",
+                num_frames=1,
+                height=request.height,
+                width=request.width,
+                seed=request.seed + index,
+                num_inference_steps=self.synthesis_steps,
+                guidance_scale=SYNTHESIS_GUIDANCE,
+            )
+            for index in range(request.count)
+        ]
+        results = self.generate_batch(shots)
+        frames = np.concatenate([result.frames for result in results], axis=0)
+        return ShotFrames(frames=frames, seed=request.seed, model=self.info)
+
+
+#: Classifier-free guidance for SynthesizeReference's stills.
+SYNTHESIS_GUIDANCE = 5.0
+
+
+def randomize_values(adapter: IdentityAdapter, scale: float = 0.5) -> None:
+    """Random ``to_v_id`` weights, standing in for a trained adapter on random-weight models."""
+    with torch.no_grad():
+        for module in adapter.modules():
+            if isinstance(module, IdentityBlockAdapter):
+                layer = module.to_v_id
+                torch.nn.init.normal_(layer.weight, std=scale / layer.in_features**0.5)

@@ -1,0 +1,231 @@
+"""The Ray Serve application "video": deployment ``VideoModel`` holding the Wan 2.2 model.
+
+``app`` is the application builder that the RayService's serveConfigV2 names
+(``likeness.generator.serve_app:app``); its args are :class:`VideoModelArgs` (``variant`` "a14b" or
+"tiny", ``model_dir``, and the replica settings). :func:`run_local` starts it in a local Ray for the
+generator service on one machine and for tests, and returns the handle.
+
+The deployment's methods are the contract in :mod:`likeness.generator.shots`:
+
+- ``generate(ShotRequest)`` streams a ``StepProgress`` after every denoising step, then one
+  ``ShotFrames``. Call it with ``handle.options(stream=True)``. The pipeline runs in a thread; when the
+  caller cancels the response (``response.cancel()``), the replica's generator gets ``CancelledError``,
+  sets the request's interrupt flag, and the pipeline stops at the end of the step in progress. The
+  replica waits for that before it takes the next request.
+- ``synthesize(SynthesisRequest) -> ShotFrames`` and ``describe() -> ModelInfo``.
+- ``stats() -> ReplicaStats``: what the replica has run (for operators and tests).
+
+One request at a time per replica (``max_ongoing_requests`` 1 by default): the identity adapter keeps the
+running request's identities on its attention processors, and the model serialises requests with a lock
+in any case. A full queue (``max_queued_requests``) makes the caller's handle raise Serve's
+``BackPressureError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from likeness.generator.shots import ModelInfo, ShotFrames, ShotRequest, StepProgress, SynthesisRequest
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "video"
+DEPLOYMENT_NAME = "VideoModel"
+
+
+class VideoModelArgs(BaseModel):
+    """The application builder's args (serveConfigV2 ``args``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: "a14b": Wan 2.2 A14B weights from ``model_dir``; "tiny": the random tiny model on the CPU.
+    variant: Literal["a14b", "tiny"] = "tiny"
+    #: A local diffusers pipeline directory (model_index.json; optional vace/ and identity adapter).
+    model_dir: str = ""
+    #: The identity adapter's safetensors file; empty: ``model_dir``'s, if it has one.
+    adapter_path: str = ""
+    num_replicas: int = Field(1, ge=1)
+    #: Requests one replica runs at once; more than 1 only queues them on the replica's lock.
+    max_ongoing_requests: int = Field(1, ge=1)
+    #: Requests waiting per caller before its handle raises BackPressureError; -1: unbounded.
+    max_queued_requests: int = Field(8, ge=-1)
+    #: GPUs per replica; a replica spreads the experts over them.
+    num_gpus: float = Field(0, ge=0)
+    num_cpus: float = Field(1, ge=0)
+    #: The tiny model's weight seed.
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ReplicaStats:
+    """What one replica has done."""
+
+    started: int = 0
+    completed: int = 0
+    cancelled: int = 0
+    failed: int = 0
+    #: Denoising steps the last generate request ran.
+    last_steps_run: int = 0
+    #: Steps finished when the last cancellation arrived (-1: the last request was not cancelled).
+    last_cancelled_at_step: int = -1
+
+
+def load_model(args: VideoModelArgs) -> Any:
+    """The blocking model for these args (heavy imports happen here, inside the replica)."""
+    from likeness.generator.model.video import WanVideoModel
+
+    if args.variant == "tiny":
+        return WanVideoModel.tiny(args.seed)
+    if not args.model_dir:
+        raise ValueError("variant a14b needs model_dir")
+    return WanVideoModel.from_pretrained(args.model_dir, adapter_path=args.adapter_path or None)
+
+
+@serve.deployment(name=DEPLOYMENT_NAME, max_ongoing_requests=1, max_queued_requests=8)
+class VideoModel:
+    """Wan 2.2 with the identity adapter; one request at a time per replica."""
+
+    def __init__(self, args: dict[str, Any]) -> None:
+        self._args = VideoModelArgs.model_validate(args)
+        self._model = load_model(self._args)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="denoise")
+        self._stats = ReplicaStats()
+        self._stats_lock = threading.Lock()
+        log.info("VideoModel ready: %s", self._model.info)
+
+    def _count(self, **changes: int) -> None:
+        with self._stats_lock:
+            current = self._stats
+            updates = {
+                name: (
+                    getattr(current, name) + value
+                    if name in {"started", "completed", "cancelled", "failed"}
+                    else value
+                )
+                for name, value in changes.items()
+            }
+            self._stats = replace(current, **updates)
+
+    async def generate(self, request: ShotRequest) -> AsyncIterator[StepProgress | ShotFrames]:
+        from likeness.generator.model.video import DenoisingInterrupted
+
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[StepProgress] = asyncio.Queue()
+        interrupt = threading.Event()
+        steps_done = 0
+
+        def on_step(step: int, total: int) -> None:
+            nonlocal steps_done
+            steps_done = step
+            loop.call_soon_threadsafe(events.put_nowait, StepProgress(step=step, total_steps=total))
+
+        self._count(started=1, last_steps_run=0, last_cancelled_at_step=-1)
+        run = loop.run_in_executor(
+            self._executor,
+            lambda: self._model.generate(request, on_step=on_step, should_stop=interrupt.is_set),
+        )
+        try:
+            while True:
+                next_event = asyncio.ensure_future(events.get())
+                done, _ = await asyncio.wait({next_event, run}, return_when=asyncio.FIRST_COMPLETED)
+                if next_event in done:
+                    yield next_event.result()
+                    continue
+                next_event.cancel()
+                while not events.empty():
+                    yield events.get_nowait()
+                frames: ShotFrames = run.result()
+                self._count(completed=1, last_steps_run=steps_done)
+                yield frames
+                return
+        except (asyncio.CancelledError, GeneratorExit):
+            # The caller cancelled: stop at the end of the step in progress, and hold the replica until
+            # the pipeline has let go of it.
+            interrupt.set()
+            cancelled_at = steps_done
+            with contextlib.suppress(DenoisingInterrupted):
+                await asyncio.shield(run)
+            self._count(cancelled=1, last_steps_run=steps_done, last_cancelled_at_step=cancelled_at)
+            log.info(
+                "request %s cancelled after step %d, stopped after step %d",
+                request.request_id,
+                cancelled_at,
+                steps_done,
+            )
+            raise
+        except Exception:
+            self._count(failed=1, last_steps_run=steps_done)
+            raise
+
+    async def synthesize(self, request: SynthesisRequest) -> ShotFrames:
+        loop = asyncio.get_running_loop()
+        frames: ShotFrames = await loop.run_in_executor(self._executor, self._model.synthesize, request)
+        return frames
+
+    def describe(self) -> ModelInfo:
+        info: ModelInfo = self._model.info
+        return info
+
+    def stats(self) -> ReplicaStats:
+        with self._stats_lock:
+            return self._stats
+
+
+def build(args: VideoModelArgs) -> Any:
+    """The bound application for these args."""
+    return VideoModel.options(  # type: ignore[attr-defined]
+        num_replicas=args.num_replicas,
+        max_ongoing_requests=args.max_ongoing_requests,
+        max_queued_requests=args.max_queued_requests,
+        ray_actor_options={"num_cpus": args.num_cpus, "num_gpus": args.num_gpus},
+    ).bind(args.model_dump())
+
+
+def app(args: dict[str, Any]) -> Any:
+    """Serve application builder (``serve run likeness.generator.serve_app:app variant=tiny``)."""
+    return build(VideoModelArgs.model_validate(args))
+
+
+def start_local_ray(num_cpus: int = 2) -> None:
+    """A Ray on loopback with no dashboard, unless this process is already connected to one."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(
+            num_cpus=num_cpus,
+            _node_ip_address="127.0.0.1",
+            include_dashboard=False,
+            configure_logging=False,
+            log_to_driver=False,
+        )
+
+
+def run_local(
+    variant: Literal["a14b", "tiny"] = "tiny",
+    model_dir: str = "",
+    *,
+    name: str = APP_NAME,
+    ray_num_cpus: int = 2,
+    **settings: Any,
+) -> DeploymentHandle[Any]:
+    """Start the application in a local Ray (started if needed, HTTP proxy off) and return its handle.
+
+    ``settings`` are further :class:`VideoModelArgs` (num_replicas, max_queued_requests, ...).
+    Generate with ``handle.options(stream=True).generate.remote(request)``.
+    """
+    start_local_ray(ray_num_cpus)
+    serve.start(proxy_location="Disabled")
+    args = VideoModelArgs(variant=variant, model_dir=model_dir, **settings)
+    handle: DeploymentHandle[Any] = serve.run(build(args), name=name, route_prefix=None, blocking=False)
+    return handle
