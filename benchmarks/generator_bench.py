@@ -70,20 +70,19 @@ def shot_request(args: argparse.Namespace, seed: int) -> Any:
     )
 
 
-def time_raw(args: argparse.Namespace) -> list[float]:
+def raw_model() -> Any:
     import torch
 
     from likeness.generator.model.video import WanVideoModel
 
     torch.set_num_threads(REPLICA_CPUS)
-    model = WanVideoModel.tiny(0)
-    model.generate(shot_request(args, 0))
-    timings = []
-    for run in range(args.runs):
-        started = time.perf_counter()
-        model.generate(shot_request(args, run + 1))
-        timings.append(time.perf_counter() - started)
-    return timings
+    return WanVideoModel.tiny(0)
+
+
+def time_raw(model: Any, args: argparse.Namespace, seed: int) -> float:
+    started = time.perf_counter()
+    model.generate(shot_request(args, seed))
+    return time.perf_counter() - started
 
 
 def job_request(args: argparse.Namespace, seed: int) -> pb.SubmitGenerationRequest:
@@ -108,9 +107,10 @@ def job_request(args: argparse.Namespace, seed: int) -> pb.SubmitGenerationReque
     )
 
 
-async def time_jobs(
+async def time_both(
     args: argparse.Namespace, workdir: Path
-) -> tuple[list[float], list[float], dict[str, Any]]:
+) -> tuple[list[float], list[float], list[float], dict[str, Any]]:
+    """Raw calls and jobs interleaved, so both see the same machine load."""
     from likeness.assets.server import build_spec as assets_spec
     from likeness.assets.settings import AssetsSettings
     from likeness.embedded.postgres import EmbeddedPostgres
@@ -143,11 +143,22 @@ async def time_jobs(
         token = mint_token(key, issuer="likeness", subject="bench", brand_id=BRAND, roles=[Role.ADMIN])
         async with AsyncAssetsClient(f"127.0.0.1:{assets.port}", token=token) as registry:
             await registry.api.CreateBrand(assets_pb.CreateBrandRequest(brand_id=BRAND, display_name="Bench"))
+        from ray import serve
+
+        handle = serve.get_deployment_handle("VideoModel", app_name=generator_settings.serve_app_name)
+        model = raw_model()
+        raw: list[float] = []
+        served: list[float] = []
         to_frames: list[float] = []
         to_done: list[float] = []
         progress_events = 0
         async with AsyncGeneratorClient(f"127.0.0.1:{generator.port}", token=token) as api:
             for run in range(args.runs + 1):
+                raw_s = time_raw(model, args, run)
+                serve_started = time.perf_counter()
+                async for _ in handle.options(stream=True).generate.remote(shot_request(args, run)):
+                    pass
+                serve_s = time.perf_counter() - serve_started
                 started = time.perf_counter()
                 job = (await api.api.SubmitGeneration(job_request(args, run))).job
                 generated = done = 0.0
@@ -161,10 +172,12 @@ async def time_jobs(
                         raise RuntimeError(f"benchmark job failed: {event.error.message}")
                 done = time.perf_counter() - started
                 if run > 0:
+                    raw.append(raw_s)
+                    served.append(serve_s)
                     to_frames.append(generated)
                     to_done.append(done)
-        info = {"progress_events_per_job": progress_events / max(1, args.runs)}
-        return to_frames, to_done, info
+        info = {"progress_events_per_job": progress_events / max(1, args.runs), "served": served}
+        return raw, to_frames, to_done, info
     finally:
         if generator is not None:
             await generator.stop(grace=1.0)
@@ -183,14 +196,14 @@ def main(argv: list[str] | None = None) -> int:
     shape = f"{args.frames} frames at {args.height}x{args.width}, {args.steps} steps, guidance 4.0"
     print(f"tiny Wan 2.2, random weights (output is noise); {shape}; {args.runs} timed runs after a warm-up")
     with tempfile.TemporaryDirectory(prefix="generator-bench-") as directory:
-        # Jobs first: the generator starts its own local Ray and the Serve application.
-        to_frames, to_done, info = asyncio.run(time_jobs(args, Path(directory)))
-    raw = time_raw(args)
+        raw, to_frames, to_done, info = asyncio.run(time_both(args, Path(directory)))
     raw_ms = statistics.median(raw) * 1000
     job_ms = statistics.median(to_frames) * 1000
     done_ms = statistics.median(to_done) * 1000
     overhead = job_ms / raw_ms - 1
     print(f"raw pipeline call ({REPLICA_CPUS} torch thread):  median {raw_ms:8.1f} ms")
+    serve_ms = statistics.median(info["served"]) * 1000
+    print(f"Serve handle call, no job:           median {serve_ms:8.1f} ms")
     print(f"job, submit -> frames in the worker: median {job_ms:8.1f} ms")
     print(f"job, submit -> SUCCEEDED:            median {done_ms:8.1f} ms (+ encode, C2PA, upload, record)")
     print(f"stored PROGRESS events per job: {info['progress_events_per_job']:.1f} (coalesced)")

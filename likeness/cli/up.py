@@ -58,6 +58,7 @@ def service_environment(settings: LocalSettings, database_url: str) -> dict[str,
     values["LIKENESS_GENERATOR_DATABASE_URL"] = database_url
     values["LIKENESS_GENERATOR_ASSETS_ADDRESS"] = assets_address
     values["LIKENESS_GENERATOR_IDENTITY_ADDRESS"] = f"{settings.host}:{settings.identity_port}"
+    values["LIKENESS_GENERATOR_C2PA_DEV_DIR"] = str(settings.state_dir / "c2pa")
     environment = dict(values)
     environment.update({key: value for key, value in os.environ.items()})
     return environment

@@ -19,6 +19,7 @@ from likeness.api.assets.v1 import assets_service_pb2 as assets_pb
 from likeness.api.generator.v1 import generator_service_pb2 as pb
 from likeness.generator import provenance, stitching
 from likeness.generator.serve_app import APP_NAME, ReplicaStats
+from likeness.rpc.auth import Role
 from likeness.sdk import AsyncAssetsClient, AsyncGeneratorClient, LikenessError
 from tests.assets_support import (
     JPEG,
@@ -331,3 +332,34 @@ async def test_a_storyboard_of_three_shots_with_two_characters(
         ).generated_asset
         assert [s.shot_index for s in record.shots] == [result.shot_index]
         assert len(record.characters) == len(result.identity_scores)
+
+
+async def test_synthesize_reference_stores_candidate_images(
+    stack: Stack, registry: AsyncAssetsClient, make_token: Any
+) -> None:
+    async with stack.generator() as server:
+        async with AsyncGeneratorClient(f"127.0.0.1:{server.port}", token=make_token(brand=BRAND)) as api:
+            response = await api.api.SynthesizeReference(
+                pb.SynthesizeReferenceRequest(
+                    description="a woman in her forties with short grey hair, studio portrait",
+                    count=2,
+                    seed=11,
+                    resolution=pb.RESOLUTION_480P,
+                ),
+                timeout=120,
+            )
+            with pytest.raises(LikenessError) as denied:
+                async with AsyncGeneratorClient(
+                    f"127.0.0.1:{server.port}", token=make_token(brand=BRAND, roles=[Role.VIEWER])
+                ) as viewer:
+                    await viewer.api.SynthesizeReference(
+                        pb.SynthesizeReferenceRequest(description="x", count=1, resolution=pb.RESOLUTION_480P)
+                    )
+            assert denied.value.code == grpc.StatusCode.PERMISSION_DENIED
+    assert response.seed == 11 and len(response.image_object_ids) == 2
+    assert response.random_weights and response.model.random_weights
+    assert "random weights" in response.synthetic_notice
+    for object_id in response.image_object_ids:
+        info = (await registry.api.GetObjectInfo(assets_pb.GetObjectInfoRequest(object_id=object_id))).info
+        assert info.purpose == assets_pb.OBJECT_PURPOSE_SYNTHETIC_REFERENCE
+        assert info.content_type == "image/png"

@@ -74,7 +74,7 @@ def test_up_starts_all_services_and_keeps_data_across_restarts(tmp_path: Path) -
             with client_class(f"127.0.0.1:{port}", token=token) as client:
                 assert client.health() == 1
         with GeneratorClient(f"127.0.0.1:{ports['generator']}", token=token) as generator:
-            with pytest.raises(Exception, match="UNIMPLEMENTED"):
+            with pytest.raises(Exception, match="NOT_FOUND"):
                 generator.api.GetJob(
                     generator_pb.GetJobRequest(job_id="00000000-0000-4000-8000-000000000000")
                 )
