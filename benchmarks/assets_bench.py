@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
+import os
 import secrets
 import statistics
 import struct
@@ -60,6 +62,37 @@ def variants(centres: np.ndarray, rng: np.random.Generator, similarity: float = 
     noise /= np.linalg.norm(noise, axis=1, keepdims=True)
     mixed = similarity * centres + np.sqrt(1 - similarity**2) * noise
     return (mixed / np.linalg.norm(mixed, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _serve(settings: dict[str, Any], ports: Any, stop: Any) -> None:
+    async def main() -> None:
+        assets_settings = AssetsSettings(**settings)
+        server = RpcServer(assets_settings, build_spec(assets_settings))
+        await server.start()
+        await server.wait_ready()
+        ports.put(server.port)
+        await asyncio.to_thread(stop.wait)
+        await server.stop(grace=1)
+
+    asyncio.run(main())
+
+
+class ServerProcess:
+    """An assets server in a child process."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._ports = context.Queue()
+        self._stop = context.Event()
+        self._process = context.Process(target=_serve, args=(settings, self._ports, self._stop), daemon=True)
+
+    def start(self) -> int:
+        self._process.start()
+        return int(self._ports.get(timeout=120))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._process.join(timeout=30)
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -178,7 +211,7 @@ async def run(args: argparse.Namespace) -> None:
             server_pg.psql("CREATE EXTENSION IF NOT EXISTS vector;")
             database_url = str(server_pg.get_uri())
         try:
-            common = dict(
+            common: dict[str, Any] = dict(
                 host="127.0.0.1",
                 port=0,
                 jwt_keys=[key],
@@ -188,22 +221,17 @@ async def run(args: argparse.Namespace) -> None:
                 orphan_sweep_interval_s=0,
                 log_level="WARNING",
             )
-            cached_settings = AssetsSettings(**common)  # type: ignore[arg-type]
-            uncached_settings = AssetsSettings(**{**common, "identity_cache_entries": 0})  # type: ignore[arg-type]
-            cached, uncached = (
-                RpcServer(cached_settings, build_spec(cached_settings)),
-                RpcServer(uncached_settings, build_spec(uncached_settings)),
-            )
-            await cached.start()
-            await cached.wait_ready()  # applies the migrations
-            await uncached.start()
-            await uncached.wait_ready()
+            # Each server in its own process, as in production: the client's work does not share
+            # their event loop or their core.
+            cached = ServerProcess(common)
+            uncached = ServerProcess({**common, "identity_cache_entries": 0})
+            cached_port, uncached_port = cached.start(), uncached.start()
             character_ids = await load(database_url, embeddings)
             hot = [str(character_id) for character_id in character_ids[: args.hot]]
             try:
                 async with (
-                    AsyncAssetsClient(f"127.0.0.1:{cached.port}", token=token) as cached_client,
-                    AsyncAssetsClient(f"127.0.0.1:{uncached.port}", token=token) as uncached_client,
+                    AsyncAssetsClient(f"127.0.0.1:{cached_port}", token=token) as cached_client,
+                    AsyncAssetsClient(f"127.0.0.1:{uncached_port}", token=token) as uncached_client,
                 ):
 
                     def get_identity(client: AsyncAssetsClient) -> Any:
@@ -223,6 +251,13 @@ async def run(args: argparse.Namespace) -> None:
                     uncached_latency = await timed(args.calls, get_identity(uncached_client))
                     cached_latency = await timed(args.calls, get_identity(cached_client))
 
+                    async def get_character(index: int) -> None:
+                        await cached_client.api.GetCharacter(
+                            pb.GetCharacterRequest(character_id=hot[index % len(hot)])
+                        )
+
+                    floor_latency = await timed(args.calls, get_character)
+
                     found: list[list[str]] = []
 
                     async def search(index: int) -> None:
@@ -237,8 +272,8 @@ async def run(args: argparse.Namespace) -> None:
                     found.clear()
                     search_latency = await timed(len(queries), search)
             finally:
-                await cached.stop(grace=1)
-                await uncached.stop(grace=1)
+                cached.stop()
+                uncached.stop()
             exact, exact_latency = await exact_top_k(database_url, queries, 10)
         finally:
             if server_pg is not None:
@@ -252,6 +287,9 @@ async def run(args: argparse.Namespace) -> None:
     print(
         f"identities: {args.count:,} ({args.count // VARIANTS_PER_PERSON:,} people x {VARIANTS_PER_PERSON})"
     )
+    load_average = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(f"load average at the end: {load_average} ({os.cpu_count()} CPUs)")
+    print(summary("GetCharacter over gRPC (floor: one read, no audit)", floor_latency))
     print(summary("GetIdentity over gRPC, uncached (baseline)", uncached_latency))
     print(summary("GetIdentity over gRPC, cached", cached_latency))
     print(summary("exact search, SQL seq scan (baseline)", exact_latency))

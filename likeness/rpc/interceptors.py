@@ -36,6 +36,8 @@ REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 Behavior = Callable[..., Any]
+# (method, principal, request or None for client streams, the refusal) -> None
+DeniedHook = Callable[[str, auth.Principal, Any, errors.PermissionDenied], Awaitable[None]]
 # (method, behavior, request_streaming, response_streaming) -> wrapped behavior
 Wrapper = Callable[[str, Behavior, bool, bool], Behavior]
 if TYPE_CHECKING:
@@ -209,9 +211,15 @@ class ErrorMappingInterceptor(_WrappingInterceptor):
 class AuthenticationInterceptor(_WrappingInterceptor):
     """Verifies the bearer token and the role each method needs; publishes the ``Principal``."""
 
-    def __init__(self, verifier: auth.TokenVerifier, method_roles: Mapping[str, auth.AccessRule]) -> None:
+    def __init__(
+        self,
+        verifier: auth.TokenVerifier,
+        method_roles: Mapping[str, auth.AccessRule],
+        on_denied: DeniedHook | None = None,
+    ) -> None:
         self._verifier = verifier
         self._method_roles = dict(method_roles)
+        self._on_denied = on_denied
 
     def _authenticate(self, method: str, context: Context) -> auth.Principal | None:
         if method.startswith(PUBLIC_SERVICES):
@@ -227,18 +235,34 @@ class AuthenticationInterceptor(_WrappingInterceptor):
         if required is None:
             # A method without a declared role is a programming error; refuse rather than allow.
             raise errors.PermissionDenied(f"{method} has no access rule")
-        auth.require_role(principal, required, method.rsplit("/", 1)[-1])
+        return principal
+
+    async def _checked(self, method: str, context: Context, request: Any) -> auth.Principal | None:
+        principal = self._authenticate(method, context)
+        if principal is None:
+            return None
+        try:
+            auth.require_role(principal, self._method_roles[method], method.rsplit("/", 1)[-1])
+        except errors.PermissionDenied as denied:
+            if self._on_denied is not None:
+                # A service that records refused attempts (an audit log) sees them here.
+                await self._on_denied(method, principal, request, denied)
+            raise
         return principal
 
     async def around(self, method, behavior, request, context, request_streaming):  # type: ignore[no-untyped-def]
-        token = auth.set_current_principal(self._authenticate(method, context))
+        token = auth.set_current_principal(
+            await self._checked(method, context, None if request_streaming else request)
+        )
         try:
             return await behavior(request, context)
         finally:
             auth.reset_current_principal(token)
 
     async def around_stream(self, method, behavior, request, context, request_streaming):  # type: ignore[no-untyped-def]
-        token = auth.set_current_principal(self._authenticate(method, context))
+        token = auth.set_current_principal(
+            await self._checked(method, context, None if request_streaming else request)
+        )
         try:
             async for response in behavior(request, context):
                 yield response

@@ -22,6 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from likeness.rpc import auth
 from likeness.rpc.interceptors import (
     AuthenticationInterceptor,
+    DeniedHook,
     ErrorMappingInterceptor,
     RequestContextInterceptor,
     ValidationInterceptor,
@@ -41,6 +42,8 @@ class ServiceSpec:
     start: Callable[[], Awaitable[None]] | None = None
     stop: Callable[[], Awaitable[None]] | None = None
     extra_names: list[str] = field(default_factory=list)
+    # Called with each call refused for lack of a role (after authentication), before it fails.
+    on_denied: DeniedHook | None = None
 
 
 def server_options(settings: ServerSettings) -> list[tuple[str, int]]:
@@ -68,7 +71,7 @@ class RpcServer:
             interceptors=[
                 RequestContextInterceptor(),
                 ErrorMappingInterceptor(),
-                AuthenticationInterceptor(verifier, spec.method_roles),
+                AuthenticationInterceptor(verifier, spec.method_roles, spec.on_denied),
                 ValidationInterceptor(),
             ],
             options=server_options(settings),

@@ -9,7 +9,7 @@ token and default deadline and raises ``LikenessError``::
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Generic, TypeVar, cast
+from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -56,7 +56,7 @@ class _AsyncClient(Generic[AsyncStubT]):
     async def close(self) -> None:
         await self.channel.close()
 
-    async def __aenter__(self) -> _AsyncClient[AsyncStubT]:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -87,7 +87,7 @@ class _Client(Generic[StubT]):
     def close(self) -> None:
         self.channel.close()
 
-    def __enter__(self) -> _Client[StubT]:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

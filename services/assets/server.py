@@ -49,10 +49,10 @@ from likeness.assets.registry import Caller, parse_uuid
 from likeness.assets.search import Search
 from likeness.assets.settings import AssetsSettings
 from likeness.db import apply_migrations, load_migrations, load_queries, open_pool
-from likeness.errors import FieldViolation, InvalidArgument
+from likeness.errors import FieldViolation, InvalidArgument, PermissionDenied
 from likeness.pagination import decode_page_token, encode_page_token, page_size
 from likeness.rpc.access import method_roles
-from likeness.rpc.auth import Role, current_principal
+from likeness.rpc.auth import Principal, Role, current_principal
 from likeness.rpc.interceptors import Context
 from likeness.rpc.logging import request_id_var
 from likeness.rpc.server import ServiceSpec
@@ -193,6 +193,49 @@ class Registry:
     generated: GeneratedAssets
     eraser: Eraser
     cache: IdentityCache
+
+
+# What a call refused for lack of a role is recorded as: action, target type, and the request field
+# that names the target.
+_REFUSED_ACTIONS: dict[str, tuple[str, str, str]] = {
+    "CreateBrand": ("brand.create", "brand", "brand_id"),
+    "CreateCharacter": ("character.create", "character", ""),
+    "UpdateCharacter": ("character.update", "character", "character_id"),
+    "ArchiveCharacter": ("character.archive", "character", "character_id"),
+    "AddIdentityVersion": ("identity_version.add", "character", "character_id"),
+    "SetIdentityVersionStatus": ("identity_version.review", "character", "character_id"),
+    "RecordConsent": ("consent.record", "character", "character_id"),
+    "RevokeConsent": ("consent.revoke", "consent", "consent_id"),
+    "VerifyAuditChain": ("audit.verify", "audit_chain", ""),
+    "UploadObject": ("object.upload", "object", ""),
+    "RecordGeneratedAsset": ("generated_asset.record", "object", "clip_object_id"),
+    "EraseCharacter": ("character.erase", "character", "character_id"),
+}
+
+
+async def record_denied_call(
+    registry: Registry | None, method: str, principal: Principal, request: Any, denied: PermissionDenied
+) -> None:
+    """Audit a write refused for lack of a role, in the caller's brand."""
+    entry = _REFUSED_ACTIONS.get(method.rsplit("/", 1)[-1])
+    if registry is None or entry is None:
+        return
+    action, target_type, field = entry
+    target_id = str(getattr(request, field, "")) if field and request is not None else ""
+    try:
+        async with registry.pool.connection() as connection, connection.transaction():
+            await registry.audit.append(
+                connection,
+                principal.brand_id,
+                Actor.of(principal, request_id_var.get()),
+                action,
+                target_type,
+                target_id,
+                Outcome.DENIED,
+                details={"error": denied.message},
+            )
+    except Exception:  # the caller still gets PERMISSION_DENIED
+        logger.warning("could not audit a refused call", extra={"method": method}, exc_info=True)
 
 
 def _caller() -> Caller:
@@ -659,4 +702,7 @@ def build_spec(settings: AssetsSettings) -> ServiceSpec:
         method_roles=ROLES,
         start=start,
         stop=stop,
+        on_denied=lambda method, principal, request, denied: record_denied_call(
+            servicer.registry, method, principal, request, denied
+        ),
     )

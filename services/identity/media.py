@@ -1,14 +1,15 @@
 """Safe decoding of untrusted photos and videos into BGR pixel arrays.
 
-Photos: JPEG, PNG and WebP only, the byte cap checked before parsing and the pixel cap checked on
-the header before any pixel is decoded (so a small file that claims a huge canvas is refused
-cheaply), EXIF orientation applied. Videos: MP4 only, frames sampled evenly and decoded one at a
-time so memory stays bounded.
+Photos: JPEG, PNG and WebP only (told by their signatures), the byte cap checked before parsing and
+the pixel cap checked on the header before any pixel is decoded (so a small file that claims a huge
+canvas is refused cheaply), EXIF orientation applied. Videos: MP4 only, frames sampled evenly and
+decoded one at a time so memory stays bounded.
 """
 
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -16,7 +17,15 @@ from fractions import Fraction
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import (
+    Image,
+    ImageFile,
+    ImageOps,
+    JpegImagePlugin,
+    PngImagePlugin,
+    UnidentifiedImageError,
+    WebPImagePlugin,
+)
 
 BgrImage = NDArray[np.uint8]
 ALLOWED_IMAGE_FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP"}
@@ -26,25 +35,44 @@ class MediaError(ValueError):
     """The bytes are not an acceptable photo or video; the message says why, for the caller."""
 
 
+def _header_size(data: bytes) -> tuple[str, int, int]:
+    """Width and height from the header alone, through the format's own Pillow parser (which,
+    unlike ``Image.open``, applies no global pixel limit of its own)."""
+    parser: type[ImageFile.ImageFile]
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        kind, parser = "PNG", PngImagePlugin.PngImageFile
+    elif data.startswith(b"\xff\xd8\xff"):
+        kind, parser = "JPEG", JpegImagePlugin.JpegImageFile
+    elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        kind, parser = "WebP", WebPImagePlugin.WebPImageFile
+    else:
+        raise MediaError("not a JPEG, PNG or WebP image")
+    try:
+        with parser(io.BytesIO(data)) as image:
+            width, height = image.size
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error):
+        raise MediaError(f"{kind} header is corrupt or truncated") from None
+    return kind, width, height
+
+
 def decode_image(data: bytes, *, max_bytes: int, max_pixels: int, min_side_px: int) -> BgrImage:
     """Decode a JPEG, PNG or WebP photo into an upright BGR array."""
     if len(data) > max_bytes:
         raise MediaError(f"photo is {len(data)} bytes, at most {max_bytes} allowed")
+    kind, width, height = _header_size(data)
+    if width * height > max_pixels:
+        raise MediaError(
+            f"photo is {width}x{height} pixels ({width * height} pixels), at most {max_pixels} allowed"
+        )
+    if min(width, height) < min_side_px:
+        raise MediaError(f"photo is {width}x{height} pixels, at least {min_side_px}x{min_side_px} needed")
     with warnings.catch_warnings():
         # Pillow warns (then raises) on huge canvases; the explicit check below speaks first.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             with Image.open(io.BytesIO(data), formats=list(ALLOWED_IMAGE_FORMATS)) as image:
-                width, height = image.size
-                if width * height > max_pixels:
-                    raise MediaError(
-                        f"photo is {width}x{height} pixels ({width * height} pixels), "
-                        f"at most {max_pixels} allowed"
-                    )
-                if min(width, height) < min_side_px:
-                    raise MediaError(
-                        f"photo is {width}x{height} pixels, at least {min_side_px}x{min_side_px} needed"
-                    )
+                if image.size != (width, height):
+                    raise MediaError("image header is inconsistent")
                 image.seek(0)
                 upright = ImageOps.exif_transpose(image)
                 rgb = upright.convert("RGB")
@@ -56,7 +84,7 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int, min_side_px: i
             # Pillow's own guard fired while reading the header: far beyond our cap too.
             raise MediaError(f"photo is too large ({error}); at most {max_pixels} pixels allowed") from None
         except (OSError, ValueError, SyntaxError, EOFError) as error:
-            raise MediaError(f"image data is corrupt or truncated ({error})") from None
+            raise MediaError(f"{kind} data is corrupt or truncated ({error})") from None
     array = np.asarray(rgb, dtype=np.uint8)
     return np.ascontiguousarray(array[:, :, ::-1])
 

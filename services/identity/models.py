@@ -206,8 +206,13 @@ class FacePack:
         self.providers = ort_providers(settings.use_cuda)
         self.detector_longer_side = settings.detector_input_size
         options = ort_session_options(settings.ort_intra_op_threads, settings.ort_inter_op_threads)
+        # One dynamic-shape detector session for every input size: insightface would otherwise build
+        # a session per distinct size, and photo aspect ratios make many sizes (memory without bound).
         self.detector = model_zoo.get_model(
-            str(self.files.detector), providers=self.providers, sess_options=options
+            str(self.files.detector),
+            providers=self.providers,
+            sess_options=options,
+            static_shape_sessions=False,
         )
         self.recogniser = model_zoo.get_model(
             str(self.files.recogniser), providers=self.providers, sess_options=options

@@ -170,6 +170,7 @@ async def test_other_brands_ids_are_not_found_and_roles_are_enforced(assets_serv
                     await call
                 errors[name] = caught.value
             globex_list = await globex.api.ListCharacters(pb.ListCharactersRequest())
+            refused = await acme.api.ListAuditEvents(pb.ListAuditEventsRequest(page_size=100))
             still = await viewer.api.GetCharacter(pb.GetCharacterRequest(character_id=mine.character_id))
         async with AsyncAssetsClient(target, token=make_token(brand="initech")) as initech:
             with pytest.raises(LikenessError) as no_brand:
@@ -188,5 +189,11 @@ async def test_other_brands_ids_are_not_found_and_roles_are_enforced(assets_serv
     assert errors["empty_name"].code == grpc.StatusCode.INVALID_ARGUMENT
     assert errors["empty_mask"].code == grpc.StatusCode.INVALID_ARGUMENT
     assert list(globex_list.characters) == []
+    # Writes refused for lack of a role are in the brand's audit trail.
+    assert [
+        (event.action, event.target_id, list(event.actor_roles))
+        for event in refused.events
+        if event.outcome == pb.AUDIT_OUTCOME_DENIED
+    ] == [("character.create", "", ["viewer"]), ("character.archive", mine.character_id, ["viewer"])]
     assert still.character.status == pb.CHARACTER_STATUS_ACTIVE
     assert no_brand.value.code == grpc.StatusCode.FAILED_PRECONDITION

@@ -222,6 +222,8 @@ async def test_record_consent_errors(assets_server, make_token) -> None:
                 await editor.api.RevokeConsent(
                     pb.RevokeConsentRequest(consent_id=good.consent_id, reason="x")
                 )
+            with pytest.raises(LikenessError) as unknown_revoke:
+                await acme.api.RevokeConsent(pb.RevokeConsentRequest(consent_id=UNKNOWN, reason="x"))
             with pytest.raises(LikenessError) as foreign_get:
                 await globex.api.GetConsent(pb.GetConsentRequest(consent_id=good.consent_id))
             with pytest.raises(LikenessError) as foreign_check:
@@ -245,5 +247,6 @@ async def test_record_consent_errors(assets_server, make_token) -> None:
     assert [violation.field for violation in violations] == ["territories[1]"]
     assert editor_revokes.value.code == grpc.StatusCode.PERMISSION_DENIED
     assert foreign_get.value.code == grpc.StatusCode.NOT_FOUND
+    assert unknown_revoke.value.code == grpc.StatusCode.NOT_FOUND
     assert foreign_check.value.code == grpc.StatusCode.NOT_FOUND
     assert foreign_list.value.code == grpc.StatusCode.NOT_FOUND

@@ -172,11 +172,12 @@ async def test_add_identity_errors(assets_server, make_token) -> None:
     assert revoked.value.code == grpc.StatusCode.FAILED_PRECONDITION
     assert no_active.value.code == grpc.StatusCode.FAILED_PRECONDITION
     assert foreign_read.value.code == grpc.StatusCode.NOT_FOUND
-    # Refused attempts are in the chain: consent refusals as DENIED, others as FAILED.
+    # Refused attempts are in the chain: consent and role refusals as DENIED, others as FAILED.
     assert [event.outcome for event in refusals.events] == [
-        pb.AUDIT_OUTCOME_DENIED,
-        pb.AUDIT_OUTCOME_FAILED,
-        pb.AUDIT_OUTCOME_DENIED,
+        pb.AUDIT_OUTCOME_DENIED,  # no consent
+        pb.AUDIT_OUTCOME_FAILED,  # consent evidence given as a reference photo
+        pb.AUDIT_OUTCOME_DENIED,  # a viewer
+        pb.AUDIT_OUTCOME_DENIED,  # consent revoked
     ]
 
 
@@ -233,6 +234,19 @@ async def test_cross_brand_collision_is_held_for_review_without_revealing_the_ot
                         reason="changed my mind",
                     )
                 )
+            with pytest.raises(LikenessError) as unknown_version_review:
+                await globex.api.SetIdentityVersionStatus(
+                    pb.SetIdentityVersionStatusRequest(
+                        character_id=copy.character_id,
+                        version=99,
+                        status=pb.IDENTITY_VERSION_STATUS_REJECTED,
+                        reason="no such version",
+                    )
+                )
+            with pytest.raises(LikenessError) as foreign_list:
+                await acme.api.ListIdentityVersions(
+                    pb.ListIdentityVersionsRequest(character_id=copy.character_id)
+                )
             versions = {
                 version.version: version.status
                 for version in (
@@ -256,6 +270,7 @@ async def test_cross_brand_collision_is_held_for_review_without_revealing_the_ot
     assert approved.status == pb.IDENTITY_VERSION_STATUS_ACTIVE and approved.reviewed_by == "g"
     assert approved.review_reason == "same person, two contracts" and approved.HasField("review_time")
     assert reviewed_twice.value.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert unknown_version_review.value.code == foreign_list.value.code == grpc.StatusCode.NOT_FOUND
     assert versions == {
         1: pb.IDENTITY_VERSION_STATUS_SUPERSEDED,
         2: pb.IDENTITY_VERSION_STATUS_SUPERSEDED,

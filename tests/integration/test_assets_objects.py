@@ -119,6 +119,8 @@ async def test_object_contract(assets_server, make_token, backend) -> None:
                 await globex.api.GetObjectInfo(pb.GetObjectInfoRequest(object_id=photo.object_id))
             with pytest.raises(LikenessError) as foreign_download:
                 await download(globex, photo.object_id)
+            with pytest.raises(LikenessError) as unknown_url:
+                await acme.api.GetObjectUrl(pb.GetObjectUrlRequest(object_id=UNKNOWN))
             with pytest.raises(LikenessError) as unknown:
                 await acme.api.GetObjectInfo(pb.GetObjectInfoRequest(object_id=UNKNOWN))
             events = await acme.api.ListAuditEvents(
@@ -148,6 +150,7 @@ async def test_object_contract(assets_server, make_token, backend) -> None:
     assert (
         foreign.value.code == unknown.value.code == foreign_download.value.code == grpc.StatusCode.NOT_FOUND
     )
+    assert unknown_url.value.code == grpc.StatusCode.NOT_FOUND
     # Keys are generated: the filename hint never reaches the store.
     assert len(keys) == 6 and all(key.startswith("objects/acme/") for key in keys)
     assert all("passwd" not in key for key in keys)
@@ -247,9 +250,12 @@ async def test_upload_errors_store_nothing(assets_server, make_token, backend) -
     # The cap stopped the stream before all of it was read.
     assert sum(sent) < len(too_big)
     assert keys == []
-    assert [(event.outcome, event.details["purpose"]) for event in denied.events] == [
-        (pb.AUDIT_OUTCOME_DENIED, "generated_clip")
+    # Both refusals are audited: the service-only purpose, and the viewer.
+    assert [(event.outcome, list(event.actor_roles)) for event in denied.events] == [
+        (pb.AUDIT_OUTCOME_DENIED, ["admin"]),
+        (pb.AUDIT_OUTCOME_DENIED, ["viewer"]),
     ]
+    assert denied.events[0].details["purpose"] == "generated_clip"
 
 
 async def test_sweep_removes_only_old_bytes_no_row_points_to(
@@ -282,7 +288,8 @@ async def test_sweep_removes_only_old_bytes_no_row_points_to(
 async def test_the_server_sweeps_in_the_background(assets_server, make_token, backend) -> None:
     stray = "objects/acme/00000000-0000-4000-8000-00000000beef"
     store = store_for(backend)
-    async with assets_server(orphan_sweep_interval_s=0.2, orphan_grace_s=0, **backend) as server:
+    # The grace period covers the moment between an upload's bytes and its row.
+    async with assets_server(orphan_sweep_interval_s=0.2, orphan_grace_s=1.5, **backend) as server:
         async with AsyncAssetsClient(f"127.0.0.1:{server.port}", token=make_token()) as acme:
             await create_brand(acme, "acme")
             kept = await upload(acme, PNG, pb.OBJECT_PURPOSE_REFERENCE_PHOTO)

@@ -9,12 +9,13 @@ import sys
 import time
 from pathlib import Path
 
+import grpc
 import pytest
 
 from likeness.api.assets.v1 import assets_service_pb2 as assets_pb
 from likeness.api.generator.v1 import generator_service_pb2 as generator_pb
 from likeness.api.identity.v1 import identity_service_pb2 as identity_pb
-from likeness.sdk import AssetsClient, GeneratorClient, IdentityClient
+from likeness.sdk import AssetsClient, GeneratorClient, IdentityClient, LikenessError
 from tests.integration.test_graceful_shutdown import free_port
 
 pytestmark = pytest.mark.e2e
@@ -74,10 +75,11 @@ def test_up_starts_all_services_and_keeps_data_across_restarts(tmp_path: Path) -
             with client_class(f"127.0.0.1:{port}", token=token) as client:
                 assert client.health() == 1
         with GeneratorClient(f"127.0.0.1:{ports['generator']}", token=token) as generator:
-            with pytest.raises(Exception, match="NOT_FOUND"):
+            with pytest.raises(LikenessError) as missing:
                 generator.api.GetJob(
                     generator_pb.GetJobRequest(job_id="00000000-0000-4000-8000-000000000000")
                 )
+            assert missing.value.code == grpc.StatusCode.NOT_FOUND
         with IdentityClient(f"127.0.0.1:{ports['identity']}", token=token) as identity:
             unit = [1.0] + [0.0] * 511
             comparison = identity.api.CompareIdentities(

@@ -30,7 +30,7 @@ def tiny_transformer_config() -> dict[str, Any]:
         "num_layers": 2,
         "cross_attn_norm": True,
         "qk_norm": "rms_norm_across_heads",
-        "rope_max_seq_len": 32,
+        "rope_max_seq_len": 1024,  # as Wan 2.2: positions for 720p frames (90 x 160 patches)
     }
 
 

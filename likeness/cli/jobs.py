@@ -1,0 +1,293 @@
+"""User commands on generation: `likeness generate` and `likeness job ...`."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from likeness.api.generator.v1 import generator_service_pb2 as generator_pb
+from likeness.cli.common import (
+    EXIT_CHECK_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    Cli,
+    CliFailure,
+    cli_state,
+    command,
+    enum_name,
+    enum_value,
+    err_console,
+    out_console,
+    to_dict,
+    when,
+)
+from likeness.cli.registry import download_to
+from likeness.cli.storyboard import StoryboardError, parse_storyboard
+from likeness.sdk import GeneratorClient
+
+job_app = typer.Typer(help="Generation jobs.", no_args_is_help=True)
+
+TERMINAL = {generator_pb.JOB_STATE_SUCCEEDED, generator_pb.JOB_STATE_FAILED, generator_pb.JOB_STATE_CANCELLED}
+RANDOM_WEIGHTS_NOTICE = (
+    "[yellow]note:[/yellow] this deployment runs a tiny model with RANDOM weights: the clip is noise, "
+    "not the characters, and must never be published"
+)
+
+
+def state_name(state: int) -> str:
+    return enum_name(generator_pb.JobState, state, "JOB_STATE_")
+
+
+def _job_summary(job: generator_pb.Job) -> Table:
+    table = Table(show_header=False)
+    table.add_row("job", job.job_id)
+    table.add_row("state", state_name(job.state))
+    table.add_row("submitted", f"{when(job.create_time)} by {job.created_by}")
+    table.add_row("finished", when(job.finish_time))
+    progress = job.progress
+    table.add_row(
+        "progress", f"shot {progress.shot_index + 1}/{progress.shot_count}, {progress.fraction:.0%}"
+    )
+    table.add_row("model", f"{job.model.model_id}" + (" (random weights)" if job.random_weights else ""))
+    if job.clip_object_id:
+        table.add_row("clip", job.clip_object_id)
+    if job.flagged:
+        table.add_row("QA", "[yellow]flagged[/yellow]")
+    if job.HasField("error"):
+        code = enum_name(generator_pb.JobErrorCode, job.error.code, "JOB_ERROR_CODE_")
+        table.add_row("error", f"[red]{code}[/red]: {job.error.message}")
+    for warning in job.warnings:
+        table.add_row("warning", warning.message)
+    return table
+
+
+def _scores_table(job: generator_pb.Job) -> Table:
+    table = Table("shot", "character", "version", "mean", "min", "p10", "no face", "flag")
+    for result in job.shot_results:
+        for score in result.identity_scores:
+            table.add_row(
+                str(result.shot_index),
+                score.character_id,
+                str(score.identity_version),
+                f"{score.mean_similarity:.3f}" if score.HasField("mean_similarity") else "-",
+                f"{score.min_similarity:.3f}" if score.HasField("min_similarity") else "-",
+                f"{score.p10_similarity:.3f}" if score.HasField("p10_similarity") else "-",
+                f"{score.no_face_fraction:.0%}",
+                "; ".join(result.flag_reasons) if result.flagged else "",
+            )
+    for score in job.final_identity_scores:
+        table.add_row(
+            "final",
+            score.character_id,
+            str(score.identity_version),
+            f"{score.mean_similarity:.3f}" if score.HasField("mean_similarity") else "-",
+            f"{score.min_similarity:.3f}" if score.HasField("min_similarity") else "-",
+            f"{score.p10_similarity:.3f}" if score.HasField("p10_similarity") else "-",
+            f"{score.no_face_fraction:.0%}",
+            "",
+        )
+    return table
+
+
+def watch(cli: Cli, generator: GeneratorClient, job_id: str, from_sequence: int = 0) -> generator_pb.Job:
+    """Follow a job's events until it ends, with a progress bar per shot; Ctrl-C offers to cancel."""
+    bars: dict[int, TaskID] = {}
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=cli.json_output,
+    )
+    stream = generator.api.WatchJob(
+        generator_pb.WatchJobRequest(job_id=job_id, from_sequence=from_sequence), timeout=None
+    )
+    try:
+        with progress:
+            for message in stream:
+                event = message.event
+                shot = event.progress.shot_index
+                if event.type == generator_pb.JOB_EVENT_TYPE_SHOT_STARTED or (
+                    event.type == generator_pb.JOB_EVENT_TYPE_PROGRESS and shot not in bars
+                ):
+                    if shot not in bars:
+                        total = event.progress.total_steps or None
+                        bars[shot] = progress.add_task(
+                            f"shot {shot + 1}/{event.progress.shot_count}", total=total
+                        )
+                if event.type == generator_pb.JOB_EVENT_TYPE_PROGRESS and shot in bars:
+                    progress.update(
+                        bars[shot], completed=event.progress.step, total=event.progress.total_steps
+                    )
+                elif event.type == generator_pb.JOB_EVENT_TYPE_SHOT_FINISHED and shot in bars:
+                    task = progress.tasks[bars[shot]]
+                    progress.update(bars[shot], completed=task.total or task.completed)
+                elif event.type in (generator_pb.JOB_EVENT_TYPE_WARNING, generator_pb.JOB_EVENT_TYPE_LOG):
+                    progress.console.print(
+                        f"{'warning' if event.warning.message else 'log'}: {event.message}"
+                    )
+                elif event.type == generator_pb.JOB_EVENT_TYPE_STATE_CHANGED:
+                    progress.console.print(f"job is {state_name(event.state)}")
+                    if event.state in TERMINAL:
+                        break
+    except KeyboardInterrupt:
+        stream.cancel()
+        if typer.confirm(f"\nCancel job {job_id}?", default=False, err=True):
+            job = generator.api.CancelJob(generator_pb.CancelJobRequest(job_id=job_id)).job
+            err_console.print(f"job {job.job_id} is {state_name(job.state)}")
+        else:
+            err_console.print(f"job {job_id} goes on; follow it with `likeness job watch {job_id}`")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    return generator.api.GetJob(generator_pb.GetJobRequest(job_id=job_id)).job
+
+
+def _finish(cli: Cli, job: generator_pb.Job, output: Path | None) -> None:
+    data: dict[str, Any] = {"job": to_dict(job)}
+    if job.state == generator_pb.JOB_STATE_SUCCEEDED and output is not None:
+        with cli.assets() as assets:
+            info = download_to(assets, job.clip_object_id, output)
+        data["clip_path"] = str(output)
+        data["clip_sha256"] = info.sha256
+
+    def human() -> None:
+        out_console.print(_job_summary(job))
+        if job.shot_results:
+            out_console.print(_scores_table(job))
+        if "clip_path" in data:
+            out_console.print(f"clip written to [bold]{data['clip_path']}[/bold]")
+        if job.random_weights:
+            out_console.print(RANDOM_WEIGHTS_NOTICE)
+
+    cli.emit(data, human)
+    if job.state != generator_pb.JOB_STATE_SUCCEEDED:
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def generate(
+    cli: Cli, storyboard: Path, output: Path | None, idempotency_key: str | None, wait: bool
+) -> generator_pb.Job:
+    try:
+        request = parse_storyboard(storyboard.read_text(), idempotency_key or str(uuid.uuid4()))
+    except StoryboardError as error:
+        raise CliFailure(f"{storyboard}: {error}", EXIT_USAGE) from None
+    with cli.generator() as generator:
+        job = generator.api.SubmitGeneration(request).job
+        cli.info(f"submitted job {job.job_id} (idempotency key {job.idempotency_key})")
+        if job.random_weights and not cli.json_output:
+            err_console.print(RANDOM_WEIGHTS_NOTICE)
+        if wait and job.state not in TERMINAL:
+            job = watch(cli, generator, job.job_id)
+    return job
+
+
+@job_app.command("watch")
+@command
+def job_watch(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(help="The job's id.")],
+    from_sequence: Annotated[int, typer.Option("--from", help="Only events after this sequence.")] = 0,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Download the clip here on success.")
+    ] = None,
+) -> None:
+    """Follow a job until it ends; exits 7 unless it succeeded."""
+    cli = cli_state(ctx)
+    with cli.generator() as generator:
+        job = watch(cli, generator, job_id, from_sequence)
+    _finish(cli, job, output)
+
+
+@job_app.command("show")
+@command
+def job_show(ctx: typer.Context, job_id: Annotated[str, typer.Argument(help="The job's id.")]) -> None:
+    """Show a job with its shots' identity scores."""
+    cli = cli_state(ctx)
+    with cli.generator() as generator:
+        job = generator.api.GetJob(generator_pb.GetJobRequest(job_id=job_id)).job
+
+    def human() -> None:
+        out_console.print(_job_summary(job))
+        if job.shot_results:
+            out_console.print(_scores_table(job))
+
+    cli.emit(to_dict(job), human)
+
+
+@job_app.command("list")
+@command
+def job_list(
+    ctx: typer.Context,
+    state: Annotated[str | None, typer.Option(help="Only this state, e.g. running.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
+) -> None:
+    """List the brand's jobs, newest first."""
+    cli = cli_state(ctx)
+    wanted = enum_value(generator_pb.JobState, state, "JOB_STATE_") if state else None
+    jobs: list[generator_pb.Job] = []
+    with cli.generator() as generator:
+        token = ""
+        while len(jobs) < limit:
+            page = generator.api.ListJobs(
+                generator_pb.ListJobsRequest(
+                    state=wanted, page_size=min(500, limit - len(jobs)), page_token=token
+                )
+            )
+            jobs.extend(page.jobs)
+            token = page.next_page_token
+            if not token:
+                break
+
+    def human() -> None:
+        table = Table("job", "state", "submitted", "shots", "progress", "flagged")
+        for job in jobs:
+            table.add_row(
+                job.job_id,
+                state_name(job.state),
+                when(job.create_time),
+                str(job.progress.shot_count),
+                f"{job.progress.fraction:.0%}",
+                "yes" if job.flagged else "",
+            )
+        out_console.print(table)
+
+    cli.emit([to_dict(job) for job in jobs], human)
+
+
+@job_app.command("cancel")
+@command
+def job_cancel(ctx: typer.Context, job_id: Annotated[str, typer.Argument(help="The job's id.")]) -> None:
+    """Cancel a job; denoising stops at the next step."""
+    cli = cli_state(ctx)
+    with cli.generator() as generator:
+        job = generator.api.CancelJob(generator_pb.CancelJobRequest(job_id=job_id)).job
+    cli.emit(to_dict(job), lambda: out_console.print(f"job {job.job_id} is {state_name(job.state)}"))
+
+
+def generate_command(
+    ctx: typer.Context,
+    storyboard: Annotated[Path, typer.Argument(help="The storyboard (YAML).", exists=True, dir_okay=False)],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write the clip.")] = None,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option("--idempotency-key", help="Retry-safe key; the same key returns the same job."),
+    ] = None,
+    wait: Annotated[bool, typer.Option(help="Follow the job until it ends.")] = True,
+) -> None:
+    """Generate a clip from a YAML storyboard, with live progress; exits 7 unless the job succeeded."""
+    cli = cli_state(ctx)
+    job = generate(cli, storyboard, output if wait else None, idempotency_key, wait)
+    if not wait:
+        cli.emit(to_dict(job), lambda: out_console.print(_job_summary(job)))
+        return
+    if output is None and job.state == generator_pb.JOB_STATE_SUCCEEDED:
+        output = Path(f"{job.job_id}.mp4")
+    _finish(cli, job, output)
+
+
+generate_command = command(generate_command)

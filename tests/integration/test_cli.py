@@ -1,0 +1,230 @@
+"""The user CLI through the real services that `likeness up` starts (one instance per module)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from likeness.cli.common import EXIT_FORBIDDEN, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE
+from likeness.cli.main import app
+from tests.integration.test_graceful_shutdown import free_port
+from tests.integration.test_up import interrupt, start_up
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Stack:
+    state_dir: Path
+    environment: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("cli")
+    state_dir = root / "state"
+    ports = {name: free_port() for name in ("identity", "assets", "generator")}
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("LIKENESS_")}
+    environment.update({f"LIKENESS_{name.upper()}_PORT": str(port) for name, port in ports.items()})
+    environment["LIKENESS_STATE_DIR"] = str(state_dir)
+    process = start_up(state_dir, environment, root / "up.log")
+    try:
+        yield Stack(state_dir, environment)
+    finally:
+        assert interrupt(process) == 0
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> object:
+        return json.loads(self.stdout)
+
+
+def likeness(stack: Stack, *args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
+    """Run the CLI in-process with the stack's environment (and nothing else from ours)."""
+    runner = CliRunner()
+    environment = {key: None for key in os.environ if key.startswith("LIKENESS_")}
+    environment.update(
+        {key: value for key, value in stack.environment.items() if key.startswith("LIKENESS_")}
+    )
+    environment.update(env or {})
+    result = runner.invoke(app, list(args), env=environment, input=input, catch_exceptions=False)
+    return Result(result.exit_code, result.stdout, result.stderr)
+
+
+def test_brand_create_use_show_and_json(stack: Stack) -> None:
+    created = likeness(stack, "--json", "brand", "create", "cli-brand", "--name", "CLI Brand")
+    assert created.exit_code == 0, created.stderr
+    assert created.json() == created.json() | {"brand_id": "cli-brand", "display_name": "CLI Brand"}
+
+    shown = likeness(stack, "--json", "brand", "show")  # the brand just created is now the current one
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.json()["brand_id"] == "cli-brand"  # type: ignore[index]
+
+    people = likeness(stack, "brand", "show")
+    assert "CLI Brand" in people.stdout
+
+    again = likeness(stack, "brand", "create", "cli-brand")
+    assert again.exit_code == EXIT_REFUSED
+    assert again.stderr.count("\n") == 1 and "ALREADY_EXISTS" in again.stderr
+
+
+def test_unknown_brand_is_not_found_with_one_line(stack: Stack) -> None:
+    result = likeness(stack, "brand", "use", "no-such-brand")
+    assert result.exit_code == EXIT_NOT_FOUND
+    assert result.stderr.startswith("error: NOT_FOUND") and result.stderr.count("\n") == 1
+
+
+def test_bad_arguments_and_missing_brand_exit_with_usage(stack: Stack, tmp_path: Path) -> None:
+    bad = likeness(stack, "brand", "create", "Not A Slug")
+    assert bad.exit_code == EXIT_USAGE and "lower-case slug" in bad.stderr
+    bad = likeness(stack, "brand", "create", "long-name", "--name", "x" * 201)
+    assert bad.exit_code == EXIT_USAGE and "INVALID_ARGUMENT" in bad.stderr
+
+    fresh = likeness(stack, "--state-dir", str(tmp_path), "--brand", "cli-brand", "brand", "show")
+    assert fresh.exit_code == EXIT_FORBIDDEN and "no token" in fresh.stderr
+
+    (tmp_path / "jwt-key.json").write_bytes((stack.state_dir / "jwt-key.json").read_bytes())
+    no_brand = likeness(stack, "--state-dir", str(tmp_path), "brand", "show")
+    assert no_brand.exit_code == EXIT_USAGE and "no brand" in no_brand.stderr
+
+
+def test_a_foreign_token_is_refused(stack: Stack) -> None:
+    result = likeness(stack, "--brand", "cli-brand", "brand", "show", env={"LIKENESS_TOKEN": "not-a-jwt"})
+    assert result.exit_code == EXIT_FORBIDDEN and "UNAUTHENTICATED" in result.stderr
+
+
+def test_unreachable_services_say_so(stack: Stack) -> None:
+    result = likeness(
+        stack,
+        "--brand",
+        "cli-brand",
+        "brand",
+        "show",
+        env={"LIKENESS_ASSETS_TARGET": f"127.0.0.1:{free_port()}"},
+    )
+    assert result.exit_code == EXIT_UNAVAILABLE
+    assert "UNAVAILABLE" in result.stderr and "likeness up" in result.stderr
+
+
+def test_audit_verify_and_list(stack: Stack) -> None:
+    assert likeness(stack, "brand", "create", "audited-brand").exit_code == 0
+    verified = likeness(stack, "--json", "audit", "verify")
+    assert verified.exit_code == 0, verified.stderr
+    report = verified.json()
+    assert report["ok"] is True and int(report["events_checked"]) >= 1  # type: ignore[index]
+
+    listed = likeness(stack, "--json", "audit", "list")
+    actions = [event["action"] for event in listed.json()]  # type: ignore[union-attr]
+    assert actions[:2] == ["brand.create", "audit.verify"]
+    assert "brand.create" in likeness(stack, "audit", "list").stdout
+
+
+@pytest.fixture(scope="module")
+def character(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A character registered through the CLI from three photos, with a consent record."""
+    from likeness.cli.demo import demo_evidence, demo_photos
+
+    work = tmp_path_factory.mktemp("character")
+    assert likeness(stack, "brand", "create", "cli-actors").exit_code == 0
+    photos: list[str] = []
+    for photo in demo_photos(work / "photos"):
+        photos += ["--photo", str(photo)]
+    created = likeness(
+        stack,
+        "--json",
+        "character",
+        "create",
+        "--name",
+        "Ava",
+        "--gender",
+        "female",
+        "--age",
+        "30-50",
+        *photos,
+        "--consent-subject",
+        "Ava Example",
+        "--consent-evidence",
+        str(demo_evidence(work / "release.png")),
+        "--purpose",
+        "advertising",
+        "--channel",
+        "online_video",
+        "--territory",
+        "FR",
+    )
+    assert created.exit_code == 0, created.stderr
+    result = created.json()
+    assert isinstance(result, dict)
+    return result
+
+
+def test_character_create_prints_quality_and_attributes(character: dict[str, Any], stack: Stack) -> None:
+    version = character["identity_version"]
+    assert version["version"] == 1 and version["status"] == "IDENTITY_VERSION_STATUS_ACTIVE"
+    assert [report["accepted"] for report in character["photo_reports"]] == [True, True, True]
+    assert character["estimated_attributes"]["age"]["years"] > 0
+    assert character["collision_detected"] is False
+    character_id = character["character"]["character_id"]
+
+    shown = likeness(stack, "--json", "character", "show", character_id)
+    assert shown.exit_code == 0, shown.stderr
+    details = shown.json()
+    assert details["character"]["current_identity_version"] == 1  # type: ignore[index]
+    assert len(details["consents"]) == 1  # type: ignore[index]
+
+    listed = likeness(stack, "--json", "character", "list")
+    assert character_id in [c["character_id"] for c in listed.json()]  # type: ignore[union-attr]
+    assert "Ava" in likeness(stack, "character", "list").stdout
+
+
+def test_character_create_without_consent_refuses_photos(stack: Stack, tmp_path: Path) -> None:
+    from likeness.cli.demo import demo_photos
+
+    photo = demo_photos(tmp_path)[0]
+    result = likeness(stack, "character", "create", "--name", "No consent", "--photo", str(photo))
+    assert result.exit_code == EXIT_USAGE and "needs consent" in result.stderr
+
+
+USE = ("--purpose", "advertising", "--channel", "online_video", "--territory", "FR")
+
+
+def test_consent_show_check_and_revoke(character: dict[str, Any], stack: Stack) -> None:
+    character_id = character["character"]["character_id"]
+    allowed = likeness(stack, "--json", "consent", "show", character_id, *USE)
+    assert allowed.exit_code == 0 and allowed.json()["check"]["allowed"] is True  # type: ignore[index]
+    denied = likeness(
+        stack,
+        "consent",
+        "show",
+        character_id,
+        "--purpose",
+        "advertising",
+        "--channel",
+        "tv",
+        "--territory",
+        "FR",
+    )
+    assert denied.exit_code == 0 and "denied (channel_not_covered)" in denied.stdout
+
+    unknown = likeness(stack, "consent", "show", "00000000-0000-4000-8000-000000000000")
+    assert unknown.exit_code == EXIT_NOT_FOUND
+
+    revoked = likeness(
+        stack, "consent", "revoke", character["consent"]["consent_id"], "--reason", "test over"
+    )
+    assert revoked.exit_code == 0, revoked.stderr
+    after = likeness(stack, "--json", "consent", "show", character_id, *USE)
+    check = after.json()["check"]  # type: ignore[index]
+    assert check["allowed"] is False and check["denial_reason"] == "CONSENT_DENIAL_REASON_REVOKED"

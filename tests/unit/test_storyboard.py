@@ -1,0 +1,84 @@
+"""The YAML storyboard format of `likeness generate`."""
+
+from __future__ import annotations
+
+import protovalidate
+import pytest
+
+from likeness.api.generator.v1 import generator_service_pb2 as generator_pb
+from likeness.cli.storyboard import StoryboardError, parse_storyboard
+
+AVA = "6f1c0a52-8d5e-4c1b-9a51-0c1d2e3f4a5b"
+BEN = "0b7e9c1d-2f3a-4b5c-8d6e-7f8091a2b3c4"
+
+STORYBOARD = f"""
+purpose: advertising
+channel: online_video
+territory: fr
+qa_similarity_threshold: 0.45
+stitching: {{transition: crossfade, crossfade_seconds: 0.25}}
+defaults: {{resolution: 480p, frames: 9, steps: 4, guidance: 3.5}}
+characters:
+  ava: {{id: {AVA}, strength: 0.8}}
+  ben: {{id: {BEN}, version: 2, reference_images: true, reference_scale: 0.5}}
+shots:
+  - prompt: a woman walks through a market
+    characters: [ava]
+    seed: 7
+  - prompt: two friends laugh at a cafe table
+    characters: [ava, {{name: ben, strength: 0.6}}]
+    frames: 13
+"""
+
+
+def test_a_storyboard_becomes_a_valid_request() -> None:
+    request = parse_storyboard(STORYBOARD, "key-1")
+    protovalidate.validate(request)
+    assert request.idempotency_key == "key-1"
+    assert request.purpose == generator_pb.USAGE_PURPOSE_ADVERTISING
+    assert request.channel == generator_pb.USAGE_CHANNEL_ONLINE_VIDEO
+    assert request.territory == "FR"
+    board = request.storyboard
+    assert board.qa_similarity_threshold == pytest.approx(0.45)
+    assert board.stitching.transition == generator_pb.TRANSITION_CROSSFADE
+    assert board.stitching.crossfade_duration.ToNanoseconds() == 250_000_000
+    first, second = board.shots
+    assert (first.num_frames, first.num_inference_steps, first.seed) == (9, 4, 7)
+    assert first.guidance_scale == pytest.approx(3.5)
+    assert first.resolution == second.resolution == generator_pb.RESOLUTION_480P
+    assert [c.character_id for c in first.characters] == [AVA]
+    assert first.characters[0].identity_strength == pytest.approx(0.8)
+    ava, ben = second.characters
+    assert ava.character_id == AVA and ava.identity_strength == pytest.approx(0.8)
+    assert second.num_frames == 13 and not second.HasField("seed")
+    assert ben.character_id == BEN and ben.identity_version == 2 and ben.use_reference_images
+    assert ben.identity_strength == pytest.approx(0.6)
+    assert ben.reference_conditioning_scale == pytest.approx(0.5)
+    assert not first.characters[0].use_reference_images
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("purpose: advertising", "purpose: billboards"), "purpose: unknown value 'billboards'"),
+        (("characters: [ava]", "characters: [carl]"), "shots[0].characters[0]: 'carl' is not in"),
+        (("    seed: 7", "    sede: 7"), "shots[0]: unknown key(s) sede"),
+        (("resolution: 480p", "resolution: 4k"), "shots[0].resolution"),
+        (
+            ("  - prompt: a woman walks through a market", "  - negative_prompt: x"),
+            "shots[0]: 'prompt' is required",
+        ),
+        (("territory: fr", "territory: [fr"), "not valid YAML"),
+    ],
+)
+def test_mistakes_name_their_place(change: tuple[str, str], message: str) -> None:
+    old, new = change
+    assert old in STORYBOARD
+    with pytest.raises(StoryboardError) as raised:
+        parse_storyboard(STORYBOARD.replace(old, new), "key-1")
+    assert message in str(raised.value)
+
+
+def test_required_keys() -> None:
+    with pytest.raises(StoryboardError, match="'shots' is required"):
+        parse_storyboard("purpose: social\nchannel: social\nterritory: WORLD\n", "k")
