@@ -26,6 +26,7 @@ from tests.integration.generator_support import (
     events_of,
     shot,
     submission,
+    wait_for,
     wait_for_state,
 )
 
@@ -69,52 +70,18 @@ def kill_replica(app: str) -> None:
 
 
 async def progressed(api: AsyncGeneratorClient, job_id: str, step: int) -> None:
-    async for response in api.api.WatchJob(pb.WatchJobRequest(job_id=job_id)):
-        if response.event.type == pb.JOB_EVENT_TYPE_PROGRESS and response.event.progress.step >= step:
-            return
+    # Polled rather than watched: leaving a WatchJob stream early here has crashed grpc's server side
+    # (a segfault reading the cancelled call's context in the request-logging interceptor).
+    async def reached() -> bool:
+        job = (await api.api.GetJob(pb.GetJobRequest(job_id=job_id))).job
+        return job.progress.step >= step
+
+    await wait_for(reached, timeout_s=120, interval_s=0.02)
 
 
 async def assets_of(client: AsyncAssetsClient, job_id: str) -> list[assets_pb.GeneratedAsset]:
     response = await client.api.ListGeneratedAssets(assets_pb.ListGeneratedAssetsRequest(job_id=job_id))
     return list(response.generated_assets)
-
-
-async def test_a_killed_replica_is_retried_and_the_job_completes(
-    assets: Any, video_model: Any, generator_server: Any, make_token: Any, tmp_path: Any
-) -> None:
-    server, registry = assets
-    async with generator_server(**settings(server, APP_NAME, tmp_path)) as generator:
-        async with AsyncGeneratorClient(f"127.0.0.1:{generator.port}", token=make_token(brand=BRAND)) as api:
-            job = (await api.api.SubmitGeneration(submission("replica", shot(steps=100)))).job
-            await progressed(api, job.job_id, 5)
-            await asyncio.to_thread(kill_replica, APP_NAME)
-            done = await wait_for_state(api, job.job_id, TERMINAL, timeout_s=90)
-            events = await events_of(api, job.job_id)
-    assert done.state == pb.JOB_STATE_SUCCEEDED, done.error
-    logs = [event.message for event in events if event.type == pb.JOB_EVENT_TYPE_LOG]
-    assert any("attempt 1 stopped: the model replica was lost during shot 0" in line for line in logs)
-    assert any("attempt 2 resumes the job" in line for line in logs)
-    # The replacement replica ran the retried shot to the end.
-    assert (await video_model.stats.remote()).completed >= 1
-    # One shot, one record: the lost attempt left nothing behind in the registry.
-    records = await assets_of(registry, job.job_id)
-    assert [record.generated_asset_id for record in records] == [done.generated_asset_id]
-
-
-async def test_replica_losses_beyond_the_limit_fail_the_job_with_the_reason(
-    assets: Any, video_model: Any, generator_server: Any, make_token: Any, tmp_path: Any
-) -> None:
-    server, _ = assets
-    async with generator_server(**settings(server, APP_NAME, tmp_path, max_attempts=1)) as generator:
-        async with AsyncGeneratorClient(f"127.0.0.1:{generator.port}", token=make_token(brand=BRAND)) as api:
-            job = (await api.api.SubmitGeneration(submission("replica-limit", shot(steps=100)))).job
-            await progressed(api, job.job_id, 5)
-            await asyncio.to_thread(kill_replica, APP_NAME)
-            failed = await wait_for_state(api, job.job_id, TERMINAL, timeout_s=90)
-    assert failed.state == pb.JOB_STATE_FAILED
-    assert failed.error.code == pb.JOB_ERROR_CODE_GENERATION_FAILED
-    assert "gave up after 1 attempts" in failed.error.message
-    assert "replica was lost" in failed.error.message
 
 
 def start_generator_process(environment: dict[str, str], log: Any) -> subprocess.Popen[bytes]:
@@ -178,3 +145,41 @@ async def test_a_killed_generator_process_leaves_the_job_to_another(
     assert states.count(pb.JOB_STATE_SUCCEEDED) == 1
     records = await assets_of(registry, job.job_id)
     assert [record.generated_asset_id for record in records] == [done.generated_asset_id]
+
+
+async def test_a_killed_replica_is_retried_and_the_job_completes(
+    assets: Any, video_model: Any, generator_server: Any, make_token: Any, tmp_path: Any
+) -> None:
+    server, registry = assets
+    async with generator_server(**settings(server, APP_NAME, tmp_path)) as generator:
+        async with AsyncGeneratorClient(f"127.0.0.1:{generator.port}", token=make_token(brand=BRAND)) as api:
+            job = (await api.api.SubmitGeneration(submission("replica", shot(steps=100)))).job
+            await progressed(api, job.job_id, 5)
+            await asyncio.to_thread(kill_replica, APP_NAME)
+            done = await wait_for_state(api, job.job_id, TERMINAL, timeout_s=90)
+            events = await events_of(api, job.job_id)
+    assert done.state == pb.JOB_STATE_SUCCEEDED, done.error
+    logs = [event.message for event in events if event.type == pb.JOB_EVENT_TYPE_LOG]
+    assert any("attempt 1 stopped: the model replica was lost during shot 0" in line for line in logs)
+    assert any("attempt 2 resumes the job" in line for line in logs)
+    # The replacement replica ran the retried shot to the end.
+    assert (await video_model.stats.remote()).completed >= 1
+    # One shot, one record: the lost attempt left nothing behind in the registry.
+    records = await assets_of(registry, job.job_id)
+    assert [record.generated_asset_id for record in records] == [done.generated_asset_id]
+
+
+async def test_replica_losses_beyond_the_limit_fail_the_job_with_the_reason(
+    assets: Any, video_model: Any, generator_server: Any, make_token: Any, tmp_path: Any
+) -> None:
+    server, _ = assets
+    async with generator_server(**settings(server, APP_NAME, tmp_path, max_attempts=1)) as generator:
+        async with AsyncGeneratorClient(f"127.0.0.1:{generator.port}", token=make_token(brand=BRAND)) as api:
+            job = (await api.api.SubmitGeneration(submission("replica-limit", shot(steps=100)))).job
+            await progressed(api, job.job_id, 5)
+            await asyncio.to_thread(kill_replica, APP_NAME)
+            failed = await wait_for_state(api, job.job_id, TERMINAL, timeout_s=90)
+    assert failed.state == pb.JOB_STATE_FAILED
+    assert failed.error.code == pb.JOB_ERROR_CODE_GENERATION_FAILED
+    assert "gave up after 1 attempts" in failed.error.message
+    assert "replica was lost" in failed.error.message
