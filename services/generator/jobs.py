@@ -117,6 +117,7 @@ class JobStore:
         }
         self._max_queued = max_queued_jobs
         self._watch_poll_s = watch_poll_s
+        self._columns = queries["job_columns"]
         self._signals = _Signals()
         #: Called with a job id when it is cancelled in this process (workers stop its GPU work).
         self.on_cancel: list[Any] = []
@@ -194,6 +195,8 @@ class JobStore:
                             shot_index=warning.shot_index,
                             warning=warning,
                         )
+        # Watchers in this process wake once the events are committed, not before.
+        self._signals.notify(job_id)
         if inserted is None:
             existing = await self.find_by_key(new.brand_id, new.idempotency_key, new.request_sha256)
             if existing is None:  # pragma: no cover - the conflicting row cannot vanish
@@ -266,6 +269,7 @@ class JobStore:
                     job.progress,
                     "job cancelled",
                 )
+        self._signals.notify(job_id)
         for callback in self.on_cancel:
             callback(job_id)
         return await self.get(brand_id, job_id)
@@ -305,8 +309,6 @@ class JobStore:
                 "error": _json(error),
             },
         )
-        # Watchers here wake once the transaction commits (asyncio runs them after this returns).
-        asyncio.get_running_loop().call_soon(self._signals.notify, job_id)
         return sequence
 
     async def events_after(self, job_id: str, after: int, limit: int = 500) -> list[JobEvent]:
@@ -405,19 +407,26 @@ class JobStore:
         new_progress = progress or job.progress
         async with self._pool.connection() as connection:
             async with connection.transaction():
-                cursor = await connection.execute(
-                    self._queries["lock_leased_job"], {"job_id": job.job_id, "lease_id": job.lease_id}
-                )
-                if await cursor.fetchone() is None:
-                    raise LeaseLost(job.job_id)
                 if assignments:
-                    await _update_columns(connection, job.job_id, assignments)
+                    row = await _update_columns(
+                        connection, job.job_id, job.lease_id, assignments, self._columns
+                    )
+                else:
+                    reader = connection.cursor(row_factory=dict_row)
+                    await reader.execute(
+                        self._queries["lock_leased_job"], {"job_id": job.job_id, "lease_id": job.lease_id}
+                    )
+                    row = await reader.fetchone()
+                if row is None:
+                    raise LeaseLost(job.job_id)
+                row = dict(row)
                 for event in events:
                     details = {key: value for key, value in event.items() if key != "type"}
-                    await self._append(
+                    row["last_event_sequence"] = await self._append(
                         connection, job.job_id, event["type"], new_state, new_progress, **details
                     )
-        updated = await self.get_by_id(job.job_id)
+        self._signals.notify(job.job_id)
+        updated = _job(row)
         return updated.model_copy(update={"lease_id": None if end_lease else job.lease_id})
 
 
@@ -447,9 +456,16 @@ _UPDATABLE = {
 }
 
 
-async def _update_columns(connection: AsyncConnection, job_id: str, assignments: dict[str, Any]) -> None:
+async def _update_columns(
+    connection: AsyncConnection,
+    job_id: str,
+    lease_id: str | None,
+    assignments: dict[str, Any],
+    columns: str,
+) -> dict[str, Any] | None:
+    """Set columns of a job still held under ``lease_id``; the row after, or None when the lease is gone."""
     parts = []
-    values: dict[str, Any] = {"job_id": job_id}
+    values: dict[str, Any] = {"job_id": job_id, "fence": lease_id}
     for column, value in assignments.items():
         if column not in _UPDATABLE:
             raise ValueError(f"column {column!r} cannot be updated by a worker")
@@ -461,4 +477,10 @@ async def _update_columns(connection: AsyncConnection, job_id: str, assignments:
             values[column] = _json(value)
         else:
             values[column] = value
-    await connection.execute(f"UPDATE jobs SET {', '.join(parts)} WHERE job_id = %(job_id)s", values)
+    cursor = connection.cursor(row_factory=dict_row)
+    await cursor.execute(
+        f"UPDATE jobs SET {', '.join(parts)} WHERE job_id = %(job_id)s AND lease_id = %(fence)s"
+        f" AND state IN ('queued', 'checking', 'running', 'scoring') RETURNING {columns}",
+        values,
+    )
+    return await cursor.fetchone()

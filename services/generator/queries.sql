@@ -92,7 +92,7 @@ WHERE job_id = %(job_id)s AND lease_id = %(lease_id)s
 RETURNING state;
 
 -- name: lock_leased_job
-SELECT state FROM jobs
+SELECT {columns} FROM jobs
 WHERE job_id = %(job_id)s AND lease_id = %(lease_id)s
   AND state IN ('queued', 'checking', 'running', 'scoring')
 FOR UPDATE;

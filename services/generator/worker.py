@@ -396,6 +396,16 @@ class WorkerPool:
                 ],
             )
             frames = await self._generate(attempt, index, shot)
+            attempt.job = await self.store.update(
+                attempt.job,
+                events=[
+                    {
+                        "type": EventType.LOG,
+                        "message": f"shot {index} generated; marking, scoring and recording it",
+                        "shot_index": index,
+                    }
+                ],
+            )
             await self._record_shot(attempt, index, shot, frames)
         await self._consent(attempt, attempt.job.storyboard.character_ids(), None)
         attempt.job = await self.store.update(

@@ -104,4 +104,8 @@ async def wait_for_state(client: Any, job_id: str, states: set[int], timeout_s: 
     return job
 
 
+async def events_of(client: Any, job_id: str) -> list[pb.JobEvent]:
+    return [response.event async for response in client.api.WatchJob(pb.WatchJobRequest(job_id=job_id))]
+
+
 TERMINAL = {pb.JOB_STATE_SUCCEEDED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED}
