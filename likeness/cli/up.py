@@ -13,6 +13,7 @@ from types import FrameType
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from likeness.local import LocalSettings, jwt_keys_json, local_signing_key
@@ -132,7 +133,8 @@ def run_up(settings: LocalSettings, console: Console) -> int:
             for name in sorted(pending):
                 if processes[name].poll() is not None:
                     console.print(
-                        f"[red]{name} exited during start-up[/red]; last log lines:\n{_tail(logs[name])}"
+                        f"[red]{name} exited during start-up[/red]; last log lines:\n"
+                        + escape(_tail(logs[name]))
                     )
                     return 1
                 if _serving(addresses[name], SERVICE_NAMES[name]):
@@ -160,7 +162,8 @@ def run_up(settings: LocalSettings, console: Console) -> int:
             for name, process in processes.items():
                 if process.poll() is not None:
                     console.print(
-                        f"[red]{name} stopped unexpectedly[/red]; last log lines:\n{_tail(logs[name])}"
+                        f"[red]{name} stopped unexpectedly[/red]; last log lines:\n"
+                        + escape(_tail(logs[name]))
                     )
                     return 1
             time.sleep(0.2)

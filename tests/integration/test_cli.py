@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from likeness.cli.common import EXIT_FORBIDDEN, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE
+from likeness.cli.common import (
+    EXIT_CHECK_FAILED,
+    EXIT_FORBIDDEN,
+    EXIT_NOT_FOUND,
+    EXIT_REFUSED,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+)
 from likeness.cli.main import app
 from tests.integration.test_graceful_shutdown import free_port
 from tests.integration.test_up import interrupt, start_up
@@ -228,3 +235,68 @@ def test_consent_show_check_and_revoke(character: dict[str, Any], stack: Stack) 
     after = likeness(stack, "--json", "consent", "show", character_id, *USE)
     check = after.json()["check"]  # type: ignore[index]
     assert check["allowed"] is False and check["denial_reason"] == "CONSENT_DENIAL_REASON_REVOKED"
+
+
+def test_generate_job_asset_provenance_and_erase(
+    character: dict[str, Any], stack: Stack, tmp_path: Path
+) -> None:
+    character_id = character["character"]["character_id"]
+    # A fresh consent: the consent test may have revoked the first one.
+    from likeness.cli.demo import demo_evidence
+
+    recorded = likeness(
+        stack, "consent", "record", character_id, "--subject", "Ava Example",
+        "--evidence", str(demo_evidence(tmp_path / "release.png")), *USE,
+    )  # fmt: skip
+    assert recorded.exit_code == 0, recorded.stderr
+    storyboard = tmp_path / "storyboard.yaml"
+    storyboard.write_text(
+        "purpose: advertising\nchannel: online_video\nterritory: FR\n"
+        "defaults: {resolution: 480p, frames: 5, steps: 2}\n"
+        f"characters:\n  ava: {{id: {character_id}, strength: 0.8}}\n"
+        "shots:\n  - prompt: a woman smiles\n    characters: [ava]\n    seed: 3\n"
+    )
+    clip = tmp_path / "clip.mp4"
+    generated = likeness(
+        stack, "--json", "generate", str(storyboard), "-o", str(clip), "--idempotency-key", "cli-1"
+    )
+    assert generated.exit_code == 0, generated.stderr
+    result = generated.json()
+    job = result["job"]  # type: ignore[index]
+    assert job["state"] == "JOB_STATE_SUCCEEDED" and job["random_weights"] is True
+    assert clip.read_bytes()[4:8] == b"ftyp" and result["clip_sha256"]  # type: ignore[index]
+
+    again = likeness(stack, "--json", "generate", str(storyboard), "--no-wait", "--idempotency-key", "cli-1")
+    assert again.exit_code == 0 and again.json()["job_id"] == job["job_id"]  # type: ignore[index]
+
+    shown = likeness(stack, "job", "show", job["job_id"])
+    assert shown.exit_code == 0 and "succeeded" in shown.stdout
+    listed = likeness(stack, "--json", "job", "list")
+    assert job["job_id"] in [j["job_id"] for j in listed.json()]  # type: ignore[union-attr]
+    watched = likeness(stack, "--json", "job", "watch", job["job_id"])
+    assert watched.exit_code == 0 and watched.json()["job"]["state"] == "JOB_STATE_SUCCEEDED"  # type: ignore[index]
+    cancelled = likeness(stack, "job", "cancel", job["job_id"])
+    assert cancelled.exit_code == EXIT_REFUSED and cancelled.stderr.count("\n") == 1
+
+    verified = likeness(stack, "--json", "provenance", "verify", str(clip))
+    assert verified.exit_code == 0, verified.stderr
+    manifest = verified.json()
+    assert manifest["valid"] is True and manifest["likeness"]["job_id"] == job["job_id"]  # type: ignore[index]
+    tampered = tmp_path / "tampered.mp4"
+    data = bytearray(clip.read_bytes())
+    data[-100] ^= 0xFF
+    tampered.write_bytes(bytes(data))
+    assert likeness(stack, "provenance", "verify", str(tampered)).exit_code == EXIT_CHECK_FAILED
+
+    download = tmp_path / "download.mp4"
+    fetched = likeness(stack, "asset", "download", job["clip_object_id"], "-o", str(download))
+    assert fetched.exit_code == 0 and download.read_bytes() == clip.read_bytes()
+
+    erased = likeness(
+        stack, "--json", "character", "erase", character_id, "--reason", "subject request", "--yes"
+    )
+    assert erased.exit_code == 0, erased.stderr
+    assert likeness(stack, "asset", "download", job["clip_object_id"]).exit_code == EXIT_NOT_FOUND
+    again_erased = likeness(stack, "--json", "character", "erase", character_id, "--reason", "again", "--yes")
+    assert again_erased.json()["already_erased"] is True  # type: ignore[index]
+    assert likeness(stack, "audit", "verify").exit_code == 0
