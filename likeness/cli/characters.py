@@ -18,6 +18,7 @@ from likeness.cli.common import (
     Cli,
     CliFailure,
     cli_state,
+    collect_pages,
     command,
     enum_name,
     enum_value,
@@ -384,19 +385,15 @@ def character_list(
     """List the brand's characters, newest first."""
     cli = cli_state(ctx)
     wanted = enum_value(assets_pb.CharacterStatus, status, "CHARACTER_STATUS_") if status else None
-    characters: list[assets_pb.Character] = []
     with cli.assets() as assets:
-        token = ""
-        while len(characters) < limit:
+
+        def fetch(size: int, token: str) -> tuple[list[Any], str]:
             page = assets.api.ListCharacters(
-                assets_pb.ListCharactersRequest(
-                    status=wanted, page_size=min(500, limit - len(characters)), page_token=token
-                )
+                assets_pb.ListCharactersRequest(status=wanted, page_size=size, page_token=token)
             )
-            characters.extend(page.characters)
-            token = page.next_page_token
-            if not token:
-                break
+            return list(page.characters), page.next_page_token
+
+        characters: list[assets_pb.Character] = collect_pages(fetch, limit)
 
     def human() -> None:
         table = Table("character", "name", "status", "identity", "created")

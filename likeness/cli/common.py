@@ -184,6 +184,19 @@ class Cli:
         err_console.print(message)
 
 
+def collect_pages(fetch: Callable[[int, str], tuple[list[Any], str]], limit: int) -> list[Any]:
+    """Up to ``limit`` items from a paginated List call: ``fetch(page_size, page_token)`` returns one
+    page's items and the next page token (empty on the last page)."""
+    items: list[Any] = []
+    token = ""
+    while len(items) < limit:
+        page, token = fetch(min(500, limit - len(items)), token)
+        items.extend(page)
+        if not token:
+            break
+    return items
+
+
 def to_dict(message: Message) -> dict[str, Any]:
     """A protobuf message as JSON-ready data, with the proto's field names."""
     value: dict[str, Any] = json_format.MessageToDict(

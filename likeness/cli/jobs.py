@@ -18,6 +18,7 @@ from likeness.cli.common import (
     Cli,
     CliFailure,
     cli_state,
+    collect_pages,
     command,
     enum_name,
     enum_value,
@@ -229,19 +230,15 @@ def job_list(
     """List the brand's jobs, newest first."""
     cli = cli_state(ctx)
     wanted = enum_value(generator_pb.JobState, state, "JOB_STATE_") if state else None
-    jobs: list[generator_pb.Job] = []
     with cli.generator() as generator:
-        token = ""
-        while len(jobs) < limit:
+
+        def fetch(size: int, token: str) -> tuple[list[Any], str]:
             page = generator.api.ListJobs(
-                generator_pb.ListJobsRequest(
-                    state=wanted, page_size=min(500, limit - len(jobs)), page_token=token
-                )
+                generator_pb.ListJobsRequest(state=wanted, page_size=size, page_token=token)
             )
-            jobs.extend(page.jobs)
-            token = page.next_page_token
-            if not token:
-                break
+            return list(page.jobs), page.next_page_token
+
+        jobs: list[generator_pb.Job] = collect_pages(fetch, limit)
 
     def human() -> None:
         table = Table("job", "state", "submitted", "shots", "progress", "flagged")

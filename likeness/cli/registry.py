@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -15,6 +15,7 @@ from likeness.cli.common import (
     EXIT_CHECK_FAILED,
     CliFailure,
     cli_state,
+    collect_pages,
     command,
     enum_name,
     out_console,
@@ -137,19 +138,17 @@ def audit_list(
 ) -> None:
     """List audit events, oldest first."""
     cli = cli_state(ctx)
-    events: list[assets_pb.AuditEvent] = []
     with cli.assets() as assets:
-        token = ""
-        while len(events) < limit:
+
+        def fetch(size: int, token: str) -> tuple[list[Any], str]:
             page = assets.api.ListAuditEvents(
                 assets_pb.ListAuditEventsRequest(
-                    target_id=target, action=action, page_size=min(500, limit - len(events)), page_token=token
+                    target_id=target, action=action, page_size=size, page_token=token
                 )
             )
-            events.extend(page.events)
-            token = page.next_page_token
-            if not token:
-                break
+            return list(page.events), page.next_page_token
+
+        events: list[assets_pb.AuditEvent] = collect_pages(fetch, limit)
 
     def human() -> None:
         table = Table("#", "time", "action", "target", "actor", "outcome")
