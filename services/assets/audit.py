@@ -5,6 +5,10 @@ for the first event) followed by the canonical JSON of the event's other fields:
 insignificant whitespace, UTF-8, times as RFC 3339 UTC with microseconds. Writers of one brand's
 chain are serialised by a transaction-scoped advisory lock, and the (brand, sequence) primary key
 guarantees the chain can never fork even if that lock were bypassed.
+
+The database links each new event (``append_audit_event`` in queries.sql, one statement, so an
+audited call needs no extra round trip); ``AuditLog.verify`` recomputes every link here, so the two
+definitions of the hash check each other.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from psycopg.types.json import Jsonb
 from likeness.rpc.auth import Principal
 
 GENESIS_HASH = "0" * 64
+# Stands for the sequence number in the canonical JSON sent to the database, which fills it in.
+_SEQUENCE_PLACEHOLDER = -(2**62)
+_SEQUENCE_FIELD = f'"sequence":{_SEQUENCE_PLACEHOLDER}'.encode()
 
 
 class Outcome(enum.StrEnum):
@@ -90,6 +97,16 @@ def canonical_json(event: AuditEvent) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _split_at_sequence(body: bytes) -> tuple[bytes, bytes]:
+    """The canonical JSON before and after the sequence number's digits."""
+    # Inside a JSON string a quote is escaped, so the pattern can only be the top-level key (or a
+    # nested "sequence" key holding the placeholder itself, which no event has).
+    before, found, after = body.partition(_SEQUENCE_FIELD)
+    if not found or _SEQUENCE_FIELD in after:
+        raise ValueError("the event's canonical JSON must hold exactly one placeholder sequence")
+    return before + b'"sequence":', after
+
+
 def chain_hash(prev_hash: str, event: AuditEvent) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + canonical_json(event)).hexdigest()
 
@@ -120,18 +137,19 @@ class AuditLog:
         target_id: str,
         outcome: Outcome = Outcome.SUCCEEDED,
         details: Mapping[str, Any] | None = None,
-    ) -> AuditEvent:
-        """Append one event inside the caller's transaction (so it commits with the change)."""
+    ) -> uuid.UUID:
+        """Append one event inside the caller's transaction (so it commits with the change).
+
+        Two statements and no result to wait for: in a pipeline the event costs no round trip of
+        its own. Returns the event's id; its sequence and hash are the database's (see
+        ``append_audit_event``), and a failure surfaces when the transaction commits.
+        """
         if connection.info.transaction_status.name == "IDLE" and not connection.autocommit:
             raise RuntimeError("audit events must be written inside the transaction they describe")
-        await connection.execute(self._queries["lock_audit_chain"], {"brand_id": brand_id})
-        cursor = await connection.execute(self._queries["audit_chain_head"], {"brand_id": brand_id})
-        head = await cursor.fetchone()
-        sequence, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
         # Microsecond precision is what PostgreSQL stores, so the hash survives the round trip.
-        unhashed = AuditEvent(
+        event = AuditEvent(
             brand_id=brand_id,
-            sequence=sequence,
+            sequence=_SEQUENCE_PLACEHOLDER,
             event_id=uuid.uuid4(),
             event_time=datetime.now(UTC),
             actor_subject=actor.subject,
@@ -142,13 +160,20 @@ class AuditLog:
             request_id=actor.request_id,
             outcome=str(outcome),
             details=dict(details or {}),
-            prev_hash=prev_hash,
+            prev_hash="",
             hash="",
         )
-        event = AuditEvent(**{**unhashed.__dict__, "hash": chain_hash(prev_hash, unhashed)})
-        row = {**event.__dict__, "details": Jsonb(event.details)}
-        await connection.execute(self._queries["insert_audit_event"], row)
-        return event
+        before, after = _split_at_sequence(canonical_json(event))
+        row = {
+            **event.__dict__,
+            "details": Jsonb(event.details),
+            "json_before_sequence": before,
+            "json_after_sequence": after,
+            "genesis_hash": GENESIS_HASH,
+        }
+        await connection.execute(self._queries["lock_audit_chain"], {"brand_id": brand_id})
+        await connection.execute(self._queries["append_audit_event"], row)
+        return event.event_id
 
     async def list(
         self,

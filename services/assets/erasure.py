@@ -71,7 +71,7 @@ class Eraser(Store):
                 "objects_deleted": len(storage_keys),
                 "generated_assets_erased": len(erased_assets),
             }
-            event = await self.audit.append(
+            event_id = await self.audit.append(
                 connection,
                 caller.brand_id,
                 caller.actor,
@@ -84,7 +84,7 @@ class Eraser(Store):
                 self.queries["erase_character"],
                 {
                     "character_id": character_id,
-                    "erasure": Jsonb({**counts, "audit_event_id": str(event.event_id)}),
+                    "erasure": Jsonb({**counts, "audit_event_id": str(event_id)}),
                 },
             )
             row = await cursor.fetchone()
@@ -102,7 +102,7 @@ class Eraser(Store):
         return Erasure(
             character_id=character_id,
             erased_at=erased_at,
-            audit_event_id=str(event.event_id),
+            audit_event_id=str(event_id),
             already_erased=False,
             **counts,
         )

@@ -24,9 +24,10 @@ class LikenessMatch:
 
 
 class Search(Store):
-    def __init__(self, *args: Any, search_ef: int) -> None:
+    def __init__(self, *args: Any, search_ef: int, read_audit_async_commit: bool = False) -> None:
         super().__init__(*args)
         self.search_ef = search_ef
+        self.read_audit_async_commit = read_audit_async_commit
 
     async def search(
         self,
@@ -39,7 +40,10 @@ class Search(Store):
         """Top-k by cosine similarity among the brand's ACTIVE identities of the same model pack."""
         query = vectors.normalised(z_id)
         limit = top_k or DEFAULT_TOP_K
-        async with self.pool.connection() as connection, connection.transaction():
+        # Pipelined: the whole audited transaction takes two round trips to the database.
+        async with self.pool.connection() as connection, connection.pipeline(), connection.transaction():
+            if self.read_audit_async_commit:
+                await connection.execute(self.queries["async_commit"])
             # The search ef must be at least the number of rows wanted, or HNSW returns fewer.
             await connection.execute(self.queries["set_search_ef"], {"ef": str(max(self.search_ef, limit))})
             await connection.execute(self.queries["set_iterative_scan"])

@@ -630,7 +630,13 @@ def build_registry(
         search_ef=settings.search_ef,
         read_audit_async_commit=settings.read_audit_async_commit,
     )
-    search = Search(pool, queries, audit, search_ef=settings.search_ef)
+    search = Search(
+        pool,
+        queries,
+        audit,
+        search_ef=settings.search_ef,
+        read_audit_async_commit=settings.read_audit_async_commit,
+    )
     generated = GeneratedAssets(
         pool, queries, audit, characters=characters, consents=consents, identities=identities, objects=objects
     )

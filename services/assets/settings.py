@@ -42,7 +42,8 @@ class AssetsSettings(ServerSettings, DatabaseSettings):
     )
     read_audit_async_commit: bool = Field(
         True,
-        description="Commit the audit events of embedding reads without waiting for the WAL flush. A "
-        "database crash can then lose the last few hundred milliseconds of read events (never writes, never "
-        "a link in the middle of the chain); turn off to make every read wait for its event to be durable.",
+        description="Commit the audit events of embedding reads and likeness searches without waiting for "
+        "the WAL flush. A database crash can then lose the last few hundred milliseconds of such events "
+        "(never writes, never a link in the middle of the chain); turn off to make every read wait for its "
+        "event to be durable.",
     )

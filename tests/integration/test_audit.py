@@ -57,6 +57,28 @@ async def test_concurrent_writers_build_one_unbroken_chain(pool, audit: AuditLog
     assert other.ok and other.events_checked == 3
 
 
+async def test_the_database_links_events_exactly_as_verify_recomputes_them(pool, audit: AuditLog) -> None:
+    # The database computes each hash; verify recomputes it in Python. Text outside ASCII, a nested
+    # "sequence" key, quotes and multi-digit sequences must hash the same both ways.
+    awkward = [
+        {"reason": 'Zoë — 配音 "quoted" \\ 😀'},
+        {"sequence": 7, "nested": {"sequence": "x"}, "list": [1, 2.5, None, True]},
+        {},
+    ]
+    async with pool.connection() as connection, connection.pipeline(), connection.transaction():
+        for index in range(12):
+            details = awkward[index % 3]
+            await audit.append(
+                connection, "acme", ACTOR, "character.update", "character", f"ç{index}", details=details
+            )
+    async with pool.connection() as connection:
+        events = await audit.list(connection, "acme", AuditFilter(), after_sequence=0, limit=100)
+        verification = await audit.verify(connection, "acme")
+    assert [event.sequence for event in events] == list(range(1, 13))
+    assert all(event.hash == chain_hash(event.prev_hash, event) for event in events)
+    assert verification.ok and verification.events_checked == 12
+
+
 async def test_events_are_written_only_inside_a_transaction(pool, audit: AuditLog) -> None:
     async with pool.connection() as connection:
         with pytest.raises(RuntimeError, match="inside the transaction"):
