@@ -151,16 +151,13 @@ class JobStore:
         """Store a queued job with its first events; a concurrent twin with the same key wins once."""
         job_id = str(uuid.uuid4())
         progress = Progress(shot_count=len(new.storyboard.shots))
-        async with self._pool.connection() as connection:
+        # Pipelined: the queue count and the insert in one round trip, the events and commit in another;
+        # a full queue rolls the insert back.
+        async with self._pool.connection() as connection, connection.pipeline():
             async with connection.transaction():
-                cursor = await connection.execute(self._queries["count_queued"])
-                queued = await cursor.fetchone()
-                if queued is not None and queued[0] >= self._max_queued:
-                    raise ResourceExhausted(
-                        "the generation queue is full; retry later",
-                        [QuotaViolation("generator/queued_jobs", f"at most {self._max_queued} queued jobs")],
-                    )
-                cursor = await connection.execute(
+                counter = await connection.execute(self._queries["count_queued"])
+                inserter = connection.cursor(row_factory=dict_row)
+                await inserter.execute(
                     self._queries["insert_job"],
                     {
                         "job_id": job_id,
@@ -179,7 +176,14 @@ class JobStore:
                         "model": _json(new.model),
                     },
                 )
-                inserted = await cursor.fetchone()
+                queued = await counter.fetchone()
+                inserted = await inserter.fetchone()
+                # The count ran before the insert, so it does not include this job.
+                if queued is not None and queued[0] >= self._max_queued:
+                    raise ResourceExhausted(
+                        "the generation queue is full; retry later",
+                        [QuotaViolation("generator/queued_jobs", f"at most {self._max_queued} queued jobs")],
+                    )
                 if inserted is not None:
                     await self._append(
                         connection, job_id, EventType.STATE_CHANGED, JobState.QUEUED, progress, "job queued"
@@ -195,14 +199,15 @@ class JobStore:
                             shot_index=warning.shot_index,
                             warning=warning,
                         )
-        # Watchers in this process wake once the events are committed, not before.
-        self._signals.notify(job_id)
         if inserted is None:
             existing = await self.find_by_key(new.brand_id, new.idempotency_key, new.request_sha256)
             if existing is None:  # pragma: no cover - the conflicting row cannot vanish
                 raise RuntimeError("job with a conflicting key disappeared")
             return existing
-        return await self.get(new.brand_id, job_id)
+        # Watchers in this process wake once the events are committed, not before.
+        self._signals.notify(job_id)
+        job = _job(inserted)
+        return job.model_copy(update={"last_event_sequence": 1 + len(new.warnings)})
 
     async def get(self, brand_id: str, job_id: str) -> Job:
         async with self._pool.connection() as connection:
@@ -289,16 +294,12 @@ class JobStore:
         warning: JobWarning | None = None,
         shot_result: ShotResult | None = None,
         error: JobError | None = None,
-    ) -> int:
-        cursor = await connection.execute(self._queries["next_event_sequence"], {"job_id": job_id})
-        row = await cursor.fetchone()
-        assert row is not None
-        sequence = int(row[0])
+    ) -> None:
+        """Queue one event in the caller's transaction; in a pipeline it costs no round trip of its own."""
         await connection.execute(
-            self._queries["insert_event"],
+            self._queries["append_event"],
             {
                 "job_id": job_id,
-                "sequence": sequence,
                 "type": event_type.value,
                 "state": state.value,
                 "progress": _json(progress),
@@ -309,7 +310,6 @@ class JobStore:
                 "error": _json(error),
             },
         )
-        return sequence
 
     async def events_after(self, job_id: str, after: int, limit: int = 500) -> list[JobEvent]:
         async with self._pool.connection() as connection:
@@ -350,14 +350,29 @@ class JobStore:
     # ---- workers -----------------------------------------------------------------------------------
 
     async def claim(self, owner: str, lease_s: float) -> tuple[Job, str] | None:
-        """Take the oldest runnable job whose lease is free; returns it with the previous failure."""
-        async with self._pool.connection() as connection:
+        """Take the oldest runnable job whose lease is free; returns it with the previous failure.
+
+        A queued job comes back already ``checking``, with its event, in the claim's transaction.
+        """
+        async with self._pool.connection() as connection, connection.pipeline(), connection.transaction():
             cursor = connection.cursor(row_factory=dict_row)
             await cursor.execute(self._queries["claim_job"], {"owner": owner, "lease_s": lease_s})
             row = await cursor.fetchone()
-        if row is None:
-            return None
-        return _job(row), str(row["last_failure"])
+            if row is None:
+                return None
+            job = _job(row)
+            if row["previous_state"] == JobState.QUEUED.value:
+                await self._append(
+                    connection,
+                    job.job_id,
+                    EventType.STATE_CHANGED,
+                    JobState.CHECKING,
+                    job.progress,
+                    CHECKING_MESSAGE,
+                )
+                job = job.model_copy(update={"last_event_sequence": job.last_event_sequence + 1})
+        self._signals.notify(job.job_id)
+        return job, str(row["last_failure"])
 
     async def heartbeat(self, job: Job, lease_s: float) -> None:
         async with self._pool.connection() as connection:
@@ -405,26 +420,30 @@ class JobStore:
             assignments.update(lease_id=None, lease_owner=None, lease_expires_at=None)
         new_state = state or job.state
         new_progress = progress or job.progress
-        async with self._pool.connection() as connection:
-            async with connection.transaction():
-                if assignments:
-                    row = await _update_columns(
-                        connection, job.job_id, job.lease_id, assignments, self._columns
-                    )
-                else:
-                    reader = connection.cursor(row_factory=dict_row)
-                    await reader.execute(
-                        self._queries["lock_leased_job"], {"job_id": job.job_id, "lease_id": job.lease_id}
-                    )
-                    row = await reader.fetchone()
-                if row is None:
-                    raise LeaseLost(job.job_id)
-                row = dict(row)
-                for event in events:
-                    details = {key: value for key, value in event.items() if key != "type"}
-                    row["last_event_sequence"] = await self._append(
-                        connection, job.job_id, event["type"], new_state, new_progress, **details
-                    )
+        events = list(events)
+        # Progress and log lines are worth no disk flush: a database crash may lose the last few, and
+        # the attempt that resumes the job writes its own. Every other change waits for the flush.
+        transient = not assignments.keys() - {"progress"} and all(
+            event["type"] in _TRANSIENT_EVENTS for event in events
+        )
+        # Pipelined: the events, then the fenced change (whose row is read back), then the commit;
+        # two round trips. A lost lease rolls the events back with it.
+        async with self._pool.connection() as connection, connection.pipeline(), connection.transaction():
+            if transient:
+                await connection.execute(self._queries["async_commit"])
+            for event in events:
+                details = {key: value for key, value in event.items() if key != "type"}
+                await self._append(connection, job.job_id, event["type"], new_state, new_progress, **details)
+            if assignments:
+                row = await _update_columns(connection, job.job_id, job.lease_id, assignments, self._columns)
+            else:
+                reader = connection.cursor(row_factory=dict_row)
+                await reader.execute(
+                    self._queries["lock_leased_job"], {"job_id": job.job_id, "lease_id": job.lease_id}
+                )
+                row = await reader.fetchone()
+            if row is None:
+                raise LeaseLost(job.job_id)
         self._signals.notify(job.job_id)
         updated = _job(row)
         return updated.model_copy(update={"lease_id": None if end_lease else job.lease_id})
@@ -435,6 +454,9 @@ class _Now:
 
 
 _NOW = _Now()
+
+CHECKING_MESSAGE = "checking characters and consent"
+_TRANSIENT_EVENTS = frozenset({EventType.PROGRESS, EventType.LOG, EventType.SHOT_STARTED})
 
 _UPDATABLE = {
     "state",

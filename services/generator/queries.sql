@@ -22,7 +22,7 @@ INSERT INTO jobs (
     %(created_by)s, %(progress)s, %(warnings)s, %(model)s
 )
 ON CONFLICT (brand_id, idempotency_key) DO NOTHING
-RETURNING job_id::text;
+RETURNING {columns};
 
 -- name: get_job
 SELECT {columns} FROM jobs WHERE brand_id = %(brand_id)s AND job_id = %(job_id)s;
@@ -41,20 +41,24 @@ WHERE brand_id = %(brand_id)s
 ORDER BY created_at DESC, job_id DESC
 LIMIT %(limit)s;
 
--- name: next_event_sequence
--- Takes the job's row lock: events of one job are numbered in commit order.
-UPDATE jobs SET last_event_sequence = last_event_sequence + 1
-WHERE job_id = %(job_id)s
-RETURNING last_event_sequence;
-
--- name: insert_event
+-- name: append_event
+-- Numbers the event from the job's counter, whose row lock orders one job's events by commit.
+WITH numbered AS (
+    UPDATE jobs SET last_event_sequence = last_event_sequence + 1
+    WHERE job_id = %(job_id)s
+    RETURNING last_event_sequence
+)
 INSERT INTO job_events (
     job_id, sequence, type, state, progress, message, shot_index, warning, shot_result, error
-) VALUES (
-    %(job_id)s, %(sequence)s, %(type)s, %(state)s, %(progress)s, %(message)s, %(shot_index)s,
-    %(warning)s, %(shot_result)s, %(error)s
 )
-RETURNING event_time;
+SELECT %(job_id)s, numbered.last_event_sequence, %(type)s, %(state)s, %(progress)s, %(message)s,
+       %(shot_index)s, %(warning)s, %(shot_result)s, %(error)s
+FROM numbered;
+
+-- name: async_commit
+-- This transaction's commit returns before its WAL reaches disk (flushed within a few hundred ms,
+-- in order, and by the next synchronous commit).
+SET LOCAL synchronous_commit = off;
 
 -- name: events_after
 SELECT job_id::text, sequence, event_time, type, state, progress, message, shot_index, warning,
@@ -72,18 +76,23 @@ WHERE job_id = %(job_id)s;
 -- name: claim_job
 -- One runnable job whose lease is free or expired, oldest first. SKIP LOCKED lets workers of every
 -- replica claim concurrently without waiting on each other; the new lease_id fences the old holder.
-UPDATE jobs SET lease_id = gen_random_uuid(), lease_owner = %(owner)s,
-                lease_expires_at = now() + make_interval(secs => %(lease_s)s),
-                attempts = attempts + 1
-WHERE job_id = (
-    SELECT job_id FROM jobs
+-- A queued job moves to checking in the same change (the caller adds the event before committing).
+WITH candidate AS (
+    SELECT job_id AS claimed_id, state AS previous_state FROM jobs
     WHERE state IN ('queued', 'checking', 'running', 'scoring')
       AND (lease_expires_at IS NULL OR lease_expires_at < now())
     ORDER BY created_at
     LIMIT 1
     FOR UPDATE SKIP LOCKED
 )
-RETURNING {columns}, last_failure;
+UPDATE jobs SET lease_id = gen_random_uuid(), lease_owner = %(owner)s,
+                lease_expires_at = now() + make_interval(secs => %(lease_s)s),
+                attempts = attempts + 1,
+                state = CASE WHEN previous_state = 'queued' THEN 'checking' ELSE state END,
+                started_at = CASE WHEN previous_state = 'queued' THEN now() ELSE started_at END
+FROM candidate
+WHERE jobs.job_id = candidate.claimed_id
+RETURNING {columns}, last_failure, previous_state;
 
 -- name: heartbeat
 UPDATE jobs SET lease_expires_at = now() + make_interval(secs => %(lease_s)s)

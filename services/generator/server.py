@@ -555,6 +555,7 @@ def build_spec(settings: GeneratorSettings) -> ServiceSpec:
             await runtime.workers.stop()
             await runtime.peers.close()
             await runtime.pool.close()
+            await runtime.model.close()
 
     return ServiceSpec(
         name=SERVICE.full_name,

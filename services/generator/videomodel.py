@@ -64,13 +64,15 @@ def _translate(error: BaseException) -> BaseException:
 class ServeVideoModel:
     """A handle to the ``VideoModel`` deployment of one Serve application."""
 
-    def __init__(self, handle: Any, info: ModelInfo) -> None:
+    def __init__(self, handle: Any, info: ModelInfo, owns_ray: bool = False) -> None:
         self._handle = handle
         self.info = info
+        #: This process started the local Ray (and the application in it), so it stops them.
+        self.owns_ray = owns_ray
 
     @classmethod
     async def connect(cls, settings: GeneratorSettings) -> ServeVideoModel:
-        handle = await asyncio.to_thread(_connect, settings)
+        handle, owns_ray = await asyncio.to_thread(_connect, settings)
         info: ModelInfo = await handle.describe.remote()
         logger.info(
             "video model connected",
@@ -80,7 +82,12 @@ class ServeVideoModel:
                 "random_weights": info.random_weights,
             },
         )
-        return cls(handle, info)
+        return cls(handle, info, owns_ray)
+
+    async def close(self) -> None:
+        """Stop the local Ray if this process started it; a shared or remote one is left running."""
+        if self.owns_ray:
+            await asyncio.to_thread(_shutdown_local_ray)
 
     async def generate(self, request: ShotRequest) -> AsyncIterator[StepProgress | ShotFrames]:
         """Progress after every step, then the frames. Closing or cancelling the iterator cancels the
@@ -109,10 +116,12 @@ class ServeVideoModel:
         return frames
 
 
-def _connect(settings: GeneratorSettings) -> Any:
+def _connect(settings: GeneratorSettings) -> tuple[Any, bool]:
+    """The deployment's handle, and whether this call started the local Ray."""
     import ray
     from ray import serve
 
+    owns_ray = False
     if settings.ray_address:
         if not ray.is_initialized():
             ray.init(address=settings.ray_address, logging_level=logging.WARNING)
@@ -120,7 +129,18 @@ def _connect(settings: GeneratorSettings) -> Any:
         # Imported only here: the application pulls in torch and diffusers when it deploys, which a
         # generator that reaches a remote cluster does not need.
         serve_app = importlib.import_module("likeness.generator.serve_app")
+        owns_ray = not ray.is_initialized()
         serve_app.start_local_ray(settings.local_ray_cpus)
         if settings.serve_app_name not in serve.status().applications:
             serve_app.run_local("tiny", name=settings.serve_app_name, ray_num_cpus=settings.local_ray_cpus)
-    return serve.get_deployment_handle(DEPLOYMENT, app_name=settings.serve_app_name)
+    return serve.get_deployment_handle(DEPLOYMENT, app_name=settings.serve_app_name), owns_ray
+
+
+def _shutdown_local_ray() -> None:
+    import ray
+    from ray import serve
+
+    try:
+        serve.shutdown()
+    finally:
+        ray.shutdown()

@@ -75,6 +75,12 @@ class _Attempt:
     z_ids: dict[str, np.ndarray] = field(default_factory=dict)
     references: dict[str, tuple[bytes, ...]] = field(default_factory=dict)
     clips: dict[int, bytes] = field(default_factory=dict)
+    #: The characters (with their consent records) the gates passed in this attempt, until RUNNING
+    #: is written.
+    checked: list[JobCharacter] | None = None
+
+
+RUNNING_MESSAGE = "generating shots"
 
 
 def shot_seed(job_id: str, shot_index: int) -> int:
@@ -270,15 +276,10 @@ class WorkerPool:
                     }
                 ],
             )
-        if attempt.job.state is JobState.QUEUED:
-            attempt.job = await self.store.update(
-                attempt.job,
-                state=JobState.CHECKING,
-                events=[{"type": EventType.STATE_CHANGED, "message": "checking characters and consent"}],
-            )
+        # The claim moved a queued job to CHECKING.
         if attempt.job.state is JobState.CHECKING:
             await self._check(attempt)
-        if attempt.job.state is JobState.RUNNING:
+        if attempt.job.state is JobState.RUNNING or attempt.checked is not None:
             await self._shots(attempt)
         if attempt.job.state is JobState.SCORING:
             await self._finish(attempt)
@@ -309,12 +310,8 @@ class WorkerPool:
                     shot_index=problem.shot_index,
                 )
             )
-        attempt.job = await self.store.update(
-            job,
-            state=JobState.RUNNING,
-            characters=list(result.characters),
-            events=[{"type": EventType.STATE_CHANGED, "message": "generating shots"}],
-        )
+        # RUNNING is written with the first shot's start (one transaction fewer before the model works).
+        attempt.checked = list(result.characters)
 
     def _peer_failure(self, error: PeerError, code: ErrorCode, shot_index: int | None = None) -> Exception:
         if error.retriable:
@@ -387,14 +384,25 @@ class WorkerPool:
         for index, shot in enumerate(attempt.job.storyboard.shots):
             if index in done:
                 continue
-            await self._consent(attempt, [c.character_id for c in shot.characters], index)
-            attempt.job = await self.store.update(
-                attempt.job,
-                progress=self._progress(attempt.job, index, 0, shot.steps),
-                events=[
-                    {"type": EventType.SHOT_STARTED, "message": f"shot {index} started", "shot_index": index}
-                ],
-            )
+            started: dict[str, Any] = {
+                "type": EventType.SHOT_STARTED,
+                "message": f"shot {index} started",
+                "shot_index": index,
+            }
+            progress = self._progress(attempt.job, index, 0, shot.steps)
+            if attempt.checked is not None:
+                # The gates have just checked consent: the job starts running with its first shot.
+                attempt.job = await self.store.update(
+                    attempt.job,
+                    state=JobState.RUNNING,
+                    characters=attempt.checked,
+                    progress=progress,
+                    events=[{"type": EventType.STATE_CHANGED, "message": RUNNING_MESSAGE}, started],
+                )
+                attempt.checked = None
+            else:
+                await self._consent(attempt, [c.character_id for c in shot.characters], index)
+                attempt.job = await self.store.update(attempt.job, progress=progress, events=[started])
             frames = await self._generate(attempt, index, shot)
             attempt.job = await self.store.update(
                 attempt.job,

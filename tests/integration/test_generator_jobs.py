@@ -216,3 +216,30 @@ async def test_watch_replays_and_resumes_from_a_sequence(generator: Any, make_to
     assert states[:3] == [pb.JOB_STATE_QUEUED, pb.JOB_STATE_CHECKING, pb.JOB_STATE_RUNNING]
     final = await wait_for_state(client(generator, make_token()), job.job_id, TERMINAL)
     assert final.last_event_sequence == last.sequence
+
+
+async def test_a_full_queue_refuses_new_jobs_and_stores_nothing_of_them(
+    video_model: Any, assets_server: Any, generator_server: Any, make_token: Any, tmp_path: Any
+) -> None:
+    async with (
+        assets_server() as assets,
+        generator_server(
+            assets_address=f"127.0.0.1:{assets.port}",
+            serve_app_name=APP_NAME,
+            workers=0,
+            max_queued_jobs=2,
+            c2pa_dev_dir=tmp_path / "c2pa",
+        ) as server,
+        client(server, make_token(roles=[Role.EDITOR])) as api,
+    ):
+        kept = [(await api.api.SubmitGeneration(submission(f"queued-{n}", shot()))).job for n in range(2)]
+        with pytest.raises(LikenessError) as refused:
+            await api.api.SubmitGeneration(submission("one-too-many", shot()))
+        assert refused.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "queue is full" in refused.value.message
+        # A job already in the queue is still returned for its key.
+        again = await api.api.SubmitGeneration(submission("queued-0", shot()))
+        assert again.job.job_id == kept[0].job_id
+        listed = await api.api.ListJobs(pb.ListJobsRequest())
+        assert sorted(job.job_id for job in listed.jobs) == sorted(job.job_id for job in kept)
+        assert all(job.state == pb.JOB_STATE_QUEUED for job in listed.jobs)
