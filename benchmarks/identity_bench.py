@@ -176,6 +176,12 @@ def main() -> None:
     parser.add_argument("--det-size", type=int, default=640, help="detector input (longer side)")
     parser.add_argument("--threads", type=int, default=1, help="ORT threads per service session")
     parser.add_argument("--recognition-workers", type=int, default=None)
+    parser.add_argument(
+        "--batch-window-ms", type=float, default=None, help="micro-batch window (default: the setting's)"
+    )
+    parser.add_argument(
+        "--detection-workers", type=int, default=None, help="detector threads (default: 1 on CPU, 4 on CUDA)"
+    )
     args = parser.parse_args()
 
     import onnxruntime
@@ -193,6 +199,8 @@ def main() -> None:
     providers = ort_providers(use_cuda)
     on_gpu = providers[0] != "CPUExecutionProvider"
     recognition_workers = args.recognition_workers or (1 if on_gpu else 2)
+    # On CUDA the detector's CPU pre- and post-processing of one photo can overlap another's GPU run.
+    detection_workers = args.detection_workers or (4 if on_gpu else 1)
 
     print(f"onnxruntime {onnxruntime.__version__}, providers {providers}, {os.cpu_count()} CPUs")
     # FaceAnalysis loads every .onnx in a folder and the wheel's folder holds unrelated graphs too, so
@@ -208,13 +216,16 @@ def main() -> None:
         detector_input_size=args.det_size,
         ort_intra_op_threads=args.threads,
         recognition_workers=recognition_workers,
+        detection_workers=detection_workers,
+        **({} if args.batch_window_ms is None else {"batch_window_ms": args.batch_window_ms}),
         estimate_attributes=False,
     )
     engine = FaceEngine(settings)
     engine.start()
     print(
         f"baseline providers {app.models['recognition'].session.get_providers()}, "
-        f"service providers {engine.pack.active_providers}, recognition workers {recognition_workers}"
+        f"service providers {engine.pack.active_providers}, workers: detection {detection_workers},"
+        f" recognition {recognition_workers}"
     )
     if args.gpu and engine.pack.active_providers[0] != "CUDAExecutionProvider":
         raise SystemExit(f"--gpu: the CUDA provider did not load (active: {engine.pack.active_providers})")

@@ -169,6 +169,23 @@ def detector_input_size(width: int, height: int, max_longer_side: int) -> tuple[
     return (longer_side, short) if width >= height else (short, longer_side)
 
 
+def batch_buckets(largest: int) -> tuple[int, ...]:
+    """Powers of four below ``largest``, then ``largest`` itself."""
+    sizes = [1]
+    while sizes[-1] * 4 < largest:
+        sizes.append(sizes[-1] * 4)
+    if sizes[-1] < largest:
+        sizes.append(largest)
+    return tuple(sizes)
+
+
+def padded_batch(crops: list[NDArray[np.uint8]], sizes: tuple[int, ...]) -> list[NDArray[np.uint8]]:
+    """``crops`` repeated (its first crop) up to the smallest of ``sizes`` that holds them; unchanged
+    when ``sizes`` is empty or none holds them."""
+    target = next((size for size in sizes if size >= len(crops)), len(crops))
+    return crops + [crops[0]] * (target - len(crops))
+
+
 def _round_up_32(value: float) -> int:
     return max(32, math.ceil(value / 32.0) * 32)
 
@@ -237,6 +254,19 @@ class FacePack:
         # On the CPU, a smaller aspect-kept detector input saves work; on CUDA every new input shape
         # costs a new kernel plan and allocation, so the detector always gets one square, letterboxed size.
         self.square_detector_input = self.active_providers[0] == "CUDAExecutionProvider"
+        # For the same reason the recogniser runs on CUDA only at a few batch sizes, each in a session of
+        # its own: a CUDA session re-plans its convolutions (about a second) whenever the batch size
+        # differs from its previous run. A batch is padded up to the next size, or split.
+        self.recogniser_batch_sizes: tuple[int, ...] = ()
+        self._recognisers: dict[int, Any] = {}
+        if self.square_detector_input:
+            self.recogniser_batch_sizes = batch_buckets(settings.recognition_batch_size)
+            for size in self.recogniser_batch_sizes:
+                session = model_zoo.get_model(
+                    str(self.files.recogniser), providers=self.providers, sess_options=options
+                )
+                session.prepare(0)
+                self._recognisers[size] = session
 
     @property
     def pack_id(self) -> str:
@@ -273,13 +303,24 @@ class FacePack:
         """Unit ArcFace embeddings of aligned BGR crops, one recogniser run for the whole list."""
         if not crops:
             return np.zeros((0, 512), dtype=np.float32)
-        return l2_normalise(np.asarray(self.recogniser.get_feat(crops), dtype=np.float32))
+        if not self.recogniser_batch_sizes:
+            return l2_normalise(np.asarray(self.recogniser.get_feat(crops), dtype=np.float32))
+        largest = self.recogniser_batch_sizes[-1]
+        parts = []
+        for start in range(0, len(crops), largest):
+            chunk = crops[start : start + largest]
+            padded = padded_batch(chunk, self.recogniser_batch_sizes)
+            features = self._recognisers[len(padded)].get_feat(padded)
+            parts.append(np.asarray(features, dtype=np.float32)[: len(chunk)])
+        return l2_normalise(np.concatenate(parts))
 
     def warm_up(self) -> None:
-        """One detection and one embedding, so the first request does not pay for lazy set-up."""
+        """A detection and an embedding at every batch size used, so no request pays for set-up."""
         blank = np.full((self.detector_longer_side, self.detector_longer_side, 3), 127, dtype=np.uint8)
         self.detect(blank)
-        self.embed([np.full((self.crop_size, self.crop_size, 3), 127, dtype=np.uint8)])
+        crop = np.full((self.crop_size, self.crop_size, 3), 127, dtype=np.uint8)
+        for size in self.recogniser_batch_sizes or (1,):
+            self.embed([crop] * size)
 
 
 @dataclass(frozen=True)

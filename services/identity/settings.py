@@ -51,7 +51,12 @@ class IdentitySettings(ServerSettings):
     recognition_batch_size: int = Field(32, ge=1, le=512, description="Most faces in one recogniser run.")
     detection_batch_size: int = Field(8, ge=1, le=64, description="Most images in one detector turn.")
     batch_window_ms: float = Field(
-        2.0, ge=0.0, le=1000.0, description="How long a batch waits for more work after its first item."
+        0.0,
+        ge=0.0,
+        le=1000.0,
+        description="How long a batch waits for more work after its first item. 0: it takes what is "
+        "queued, so a lone request never waits and batches still form under load (waiting measured no "
+        "faster on the CPU or on an H200).",
     )
     max_queued_items: int = Field(
         1024, ge=1, description="Work items waiting per model before calls get RESOURCE_EXHAUSTED."

@@ -24,6 +24,7 @@ from tests.fixtures.identity import (
     letterbox,
     make_mp4,
     png_claiming,
+    t1_image,
     t1_person,
 )
 
@@ -62,6 +63,26 @@ async def test_same_face_survives_flip_crop_blur_jpeg_and_rotation(face_engine: 
             lowest[f"{name} / {augmentation}"] = similarity
     print("same face, lowest similarities:", sorted(lowest.items(), key=lambda item: item[1])[:3])
     assert min(lowest.values()) >= 0.6, lowest
+
+
+@pytest.mark.parametrize("sizes", [(1, 4), (1, 2)], ids=["padded", "split"])
+def test_fixed_batch_sizes_leave_each_face_embedding_unchanged(
+    face_engine: Any, sizes: tuple[int, ...]
+) -> None:
+    # How CUDA runs the recogniser (a few fixed batch sizes, a batch padded or split); checked on the CPU.
+    pack = face_engine.pack  # type: ignore[attr-defined]
+    image = t1_image()
+    crops = [pack.align(image, face) for face in pack.detect(image)][:3]
+    alone = np.stack([pack.embed([crop])[0] for crop in crops])
+    saved = pack.recogniser_batch_sizes, pack._recognisers
+    pack.recogniser_batch_sizes = sizes
+    pack._recognisers = dict.fromkeys(sizes, pack.recogniser)
+    try:
+        batched = pack.embed(crops)
+    finally:
+        pack.recogniser_batch_sizes, pack._recognisers = saved
+    assert batched.shape == (3, 512)
+    assert float(np.min(np.sum(alone * batched, axis=1))) > 0.9999
 
 
 async def test_different_people_score_low(face_engine: Any) -> None:

@@ -12,7 +12,7 @@ import pytest
 from likeness.errors import ResourceExhausted
 from likeness.identity.batching import MicroBatcher
 from likeness.identity.media import sample_indices
-from likeness.identity.models import detector_input_size, similarity_transform
+from likeness.identity.models import batch_buckets, detector_input_size, padded_batch, similarity_transform
 from likeness.identity.quality import (
     ARCFACE_TEMPLATE,
     Exposure,
@@ -222,3 +222,15 @@ def test_batcher_refuses_work_beyond_its_queue_and_reports_failures() -> None:
     finally:
         release.set()
         batcher.stop()
+
+
+def test_cuda_recogniser_batches_are_padded_to_a_few_sizes() -> None:
+    assert batch_buckets(32) == (1, 4, 16, 32)
+    assert batch_buckets(12) == (1, 4, 12)
+    assert batch_buckets(1) == (1,)
+    crops = [np.full((2, 2, 3), value, dtype=np.uint8) for value in (1, 2, 3)]
+    padded = padded_batch(crops, (1, 2, 4, 8))
+    assert len(padded) == 4 and padded[:3] == crops and padded[3] is crops[0]
+    # No sizes (the CPU) or none large enough: the batch as it is.
+    assert padded_batch(crops, ()) == crops
+    assert padded_batch(crops, (1, 2)) == crops
