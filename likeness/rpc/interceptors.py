@@ -8,6 +8,7 @@ server: RequestContext → ErrorMapping → Authentication → Validation → ha
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -139,9 +140,7 @@ class RequestContextInterceptor(_WrappingInterceptor):
         context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
         return request_id
 
-    def _log(self, method: str, context: Context, started: float) -> None:
-        code = context.code()
-        code_name = code.name if isinstance(code, grpc.StatusCode) else "OK"
+    def _log(self, method: str, peer: str, code_name: str, started: float) -> None:
         principal = auth._current_principal.get()
         logger.info(
             "rpc finished",
@@ -149,28 +148,48 @@ class RequestContextInterceptor(_WrappingInterceptor):
                 "method": method,
                 "code": code_name,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                "peer": context.peer(),
+                "peer": peer,
                 "subject": principal.subject if principal else None,
                 "brand": principal.brand_id if principal else None,
             },
         )
 
+    @staticmethod
+    def _code_name(context: Context) -> str:
+        code = context.code()
+        return code.name if isinstance(code, grpc.StatusCode) else "OK"
+
+    # The peer is read on entry and the context is not touched once the call is cancelled: a
+    # cancelled call's context may already be released by grpc's core.
     async def around(self, method, behavior, request, context, request_streaming):  # type: ignore[no-untyped-def]
         started = time.perf_counter()
+        peer = context.peer()
         await self._enter(context)
         try:
-            return await behavior(request, context)
-        finally:
-            self._log(method, context, started)
+            result = await behavior(request, context)
+        except asyncio.CancelledError:
+            self._log(method, peer, "CANCELLED", started)
+            raise
+        except BaseException:
+            self._log(method, peer, self._code_name(context), started)
+            raise
+        self._log(method, peer, self._code_name(context), started)
+        return result
 
     async def around_stream(self, method, behavior, request, context, request_streaming):  # type: ignore[no-untyped-def]
         started = time.perf_counter()
+        peer = context.peer()
         await self._enter(context)
         try:
             async for response in behavior(request, context):
                 yield response
-        finally:
-            self._log(method, context, started)
+        except (asyncio.CancelledError, GeneratorExit):
+            self._log(method, peer, "CANCELLED", started)
+            raise
+        except BaseException:
+            self._log(method, peer, self._code_name(context), started)
+            raise
+        self._log(method, peer, self._code_name(context), started)
 
 
 class ErrorMappingInterceptor(_WrappingInterceptor):

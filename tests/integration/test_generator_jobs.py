@@ -218,6 +218,27 @@ async def test_watch_replays_and_resumes_from_a_sequence(generator: Any, make_to
     assert final.last_event_sequence == last.sequence
 
 
+async def test_watchers_leaving_early_do_not_disturb_the_server(generator: Any, make_token: Any) -> None:
+    async with client(generator, make_token(roles=[Role.EDITOR])) as api:
+        job = (await api.api.SubmitGeneration(submission("leavers", shot(steps=30)))).job
+
+        async def leave_after(events: int) -> int:
+            seen = 0
+            async for _ in api.api.WatchJob(pb.WatchJobRequest(job_id=job.job_id)):
+                seen += 1
+                if seen == events:
+                    break
+            return seen
+
+        assert await asyncio.gather(*(leave_after(1 + n % 3) for n in range(12))) == [
+            1 + n % 3 for n in range(12)
+        ]
+        for events in (1, 2, 3, 4):
+            assert await leave_after(events) == events
+        final = await wait_for_state(api, job.job_id, TERMINAL, timeout_s=120)
+    assert final.state == pb.JOB_STATE_SUCCEEDED
+
+
 async def test_a_full_queue_refuses_new_jobs_and_stores_nothing_of_them(
     video_model: Any, assets_server: Any, generator_server: Any, make_token: Any, tmp_path: Any
 ) -> None:

@@ -70,8 +70,7 @@ def kill_replica(app: str) -> None:
 
 
 async def progressed(api: AsyncGeneratorClient, job_id: str, step: int) -> None:
-    # Polled rather than watched: leaving a WatchJob stream early here has crashed grpc's server side
-    # (a segfault reading the cancelled call's context in the request-logging interceptor).
+    # Polled: the stored progress is what a restarted worker resumes from.
     async def reached() -> bool:
         job = (await api.api.GetJob(pb.GetJobRequest(job_id=job_id))).job
         return job.progress.step >= step
