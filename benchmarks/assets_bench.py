@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import os
 import secrets
 import statistics
@@ -33,12 +32,10 @@ import psycopg
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 from psycopg.types import TypeInfo
+from service_process import ServiceProcess
 
 from likeness.api.assets.v1 import assets_service_pb2 as pb
-from likeness.assets.server import build_spec
-from likeness.assets.settings import AssetsSettings
 from likeness.rpc.auth import JwtKey, Role, mint_token
-from likeness.rpc.server import RpcServer
 from likeness.sdk import AsyncAssetsClient
 
 BRAND = "bench"
@@ -64,37 +61,6 @@ def variants(centres: np.ndarray, rng: np.random.Generator, similarity: float = 
     noise /= np.linalg.norm(noise, axis=1, keepdims=True)
     mixed = similarity * centres + np.sqrt(1 - similarity**2) * noise
     return (mixed / np.linalg.norm(mixed, axis=1, keepdims=True)).astype(np.float32)
-
-
-def _serve(settings: dict[str, Any], ports: Any, stop: Any) -> None:
-    async def main() -> None:
-        assets_settings = AssetsSettings(**settings)
-        server = RpcServer(assets_settings, build_spec(assets_settings))
-        await server.start()
-        await server.wait_ready()
-        ports.put(server.port)
-        await asyncio.to_thread(stop.wait)
-        await server.stop(grace=1)
-
-    asyncio.run(main())
-
-
-class ServerProcess:
-    """An assets server in a child process."""
-
-    def __init__(self, settings: dict[str, Any]) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._ports = context.Queue()
-        self._stop = context.Event()
-        self._process = context.Process(target=_serve, args=(settings, self._ports, self._stop), daemon=True)
-
-    def start(self) -> int:
-        self._process.start()
-        return int(self._ports.get(timeout=120))
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._process.join(timeout=30)
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -250,8 +216,8 @@ async def run(args: argparse.Namespace) -> None:
             )
             # Each server in its own process, as in production: the client's work does not share
             # their event loop or their core.
-            cached = ServerProcess(common)
-            uncached = ServerProcess({**common, "identity_cache_entries": 0})
+            cached = ServiceProcess("assets", common)
+            uncached = ServiceProcess("assets", {**common, "identity_cache_entries": 0})
             cached_port, uncached_port = cached.start(), uncached.start()
             character_ids = await load(database_url, embeddings)
             hot = [str(character_id) for character_id in character_ids[: args.hot]]

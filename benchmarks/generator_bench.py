@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import secrets
 import statistics
 import sys
@@ -33,10 +32,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from service_process import ServiceProcess
+
 from likeness.api.assets.v1 import assets_service_pb2 as assets_pb
 from likeness.api.generator.v1 import generator_service_pb2 as pb
 from likeness.rpc.auth import JwtKey, Role, mint_token
-from likeness.rpc.server import RpcServer
 from likeness.sdk import AsyncAssetsClient, AsyncGeneratorClient
 
 BRAND = "bench"
@@ -111,53 +111,6 @@ def job_request(args: argparse.Namespace, seed: int) -> pb.SubmitGenerationReque
     )
 
 
-def _serve(kind: str, settings: dict[str, Any], ports: Any, stop: Any) -> None:
-    """One service in this (child) process until ``stop`` is set."""
-
-    async def main() -> None:
-        if kind == "assets":
-            from likeness.assets.server import build_spec as assets_spec
-            from likeness.assets.settings import AssetsSettings
-
-            assets_settings = AssetsSettings(**settings)
-            server = RpcServer(assets_settings, assets_spec(assets_settings))
-        else:
-            from likeness.generator.server import build_spec as generator_spec
-            from likeness.generator.settings import GeneratorSettings
-
-            generator_settings = GeneratorSettings(**settings)
-            server = RpcServer(generator_settings, generator_spec(generator_settings))
-        await server.start()
-        await server.wait_ready()
-        ports.put(server.port)
-        await asyncio.to_thread(stop.wait)
-        await server.stop(grace=1.0)
-
-    asyncio.run(main())
-
-
-class ServerProcess:
-    """A service in a child process, as deployed: its event loop is not the client's."""
-
-    def __init__(self, kind: str, settings: dict[str, Any]) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._ports = context.Queue()
-        self._stop = context.Event()
-        self._process = context.Process(
-            target=_serve, args=(kind, settings, self._ports, self._stop), daemon=True
-        )
-
-    def start(self) -> int:
-        self._process.start()
-        return int(self._ports.get(timeout=300))
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._process.join(timeout=60)
-        if self._process.is_alive():
-            self._process.kill()
-
-
 async def time_both(
     args: argparse.Namespace, workdir: Path
 ) -> tuple[list[float], list[float], list[float], dict[str, Any]]:
@@ -180,10 +133,10 @@ async def time_both(
         "shutdown_grace_s": 1.0,
         "log_level": "WARNING",
     }
-    assets = ServerProcess(
+    assets = ServiceProcess(
         "assets", {**common, "database_url": database_url, "object_store_dir": workdir / "objects"}
     )
-    generator: ServerProcess | None = None
+    generator: ServiceProcess | None = None
     try:
         assets_port = assets.start()
         generator_settings: dict[str, Any] = {
@@ -194,7 +147,7 @@ async def time_both(
             "workers": 1,
             "c2pa_dev_dir": workdir / "c2pa",
         }
-        generator = ServerProcess("generator", generator_settings)
+        generator = ServiceProcess("generator", generator_settings)
         generator_port = generator.start()
         token = mint_token(key, issuer="likeness", subject="bench", brand_id=BRAND, roles=[Role.ADMIN])
         async with AsyncAssetsClient(f"127.0.0.1:{assets_port}", token=token) as registry:

@@ -165,31 +165,28 @@ class RequestContextInterceptor(_WrappingInterceptor):
         started = time.perf_counter()
         peer = context.peer()
         await self._enter(context)
+        cancelled = False
         try:
-            result = await behavior(request, context)
+            return await behavior(request, context)
         except asyncio.CancelledError:
-            self._log(method, peer, "CANCELLED", started)
+            cancelled = True
             raise
-        except BaseException:
-            self._log(method, peer, self._code_name(context), started)
-            raise
-        self._log(method, peer, self._code_name(context), started)
-        return result
+        finally:
+            self._log(method, peer, "CANCELLED" if cancelled else self._code_name(context), started)
 
     async def around_stream(self, method, behavior, request, context, request_streaming):  # type: ignore[no-untyped-def]
         started = time.perf_counter()
         peer = context.peer()
         await self._enter(context)
+        cancelled = False
         try:
             async for response in behavior(request, context):
                 yield response
         except (asyncio.CancelledError, GeneratorExit):
-            self._log(method, peer, "CANCELLED", started)
+            cancelled = True
             raise
-        except BaseException:
-            self._log(method, peer, self._code_name(context), started)
-            raise
-        self._log(method, peer, self._code_name(context), started)
+        finally:
+            self._log(method, peer, "CANCELLED" if cancelled else self._code_name(context), started)
 
 
 class ErrorMappingInterceptor(_WrappingInterceptor):

@@ -102,25 +102,8 @@ async def check(
         if problem is not None:
             problems.append(problem)
 
-    answers = await asyncio.gather(
-        *(
-            peers.check_consent(usage.brand_id, cid, usage.purpose, usage.channel, usage.territory)
-            for cid in character_ids
-        )
-    )
-    consent_ids: dict[str, str] = {}
-    for character_id, answer in zip(character_ids, answers, strict=True):
-        consent_ids[character_id] = answer.consent_id if answer.allowed else ""
-        if not answer.allowed:
-            problems.append(
-                Problem(
-                    answer.reason or "CONSENT_DENIED",
-                    character_id,
-                    answer.message or f"consent denied for character {character_id}",
-                    ErrorCode.CONSENT_DENIED,
-                    character_id=character_id,
-                )
-            )
+    consent_ids, denials = await check_consent(peers, usage, character_ids)
+    problems.extend(denials)
 
     warnings: list[JobWarning] = []
     for index, shot in enumerate(storyboard.shots):
@@ -162,7 +145,7 @@ async def check(
                         )
                     )
     job_characters = tuple(
-        JobCharacter(character_id=cid, identity_version=versions[cid], consent_id=consent_ids[cid])
+        JobCharacter(character_id=cid, identity_version=versions[cid], consent_id=consent_ids.get(cid, ""))
         for cid in character_ids
     )
     return GateResult(job_characters, tuple(warnings), tuple(problems))
