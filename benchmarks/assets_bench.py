@@ -68,6 +68,12 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+def handler_samples(times: dict[str, list[float]], method: str, count: int) -> list[float]:
+    """The last ``count`` handler times (s) the server logged for ``method`` (the timed calls)."""
+    (logged,) = [values for name, values in times.items() if name.endswith(f"/{method}")]
+    return [value / 1000 for value in logged[-count:]]
+
+
 def summary(name: str, samples_s: list[float]) -> str:
     ms = [sample * 1000 for sample in samples_s]
     return (
@@ -216,8 +222,8 @@ async def run(args: argparse.Namespace) -> None:
             )
             # Each server in its own process, as in production: the client's work does not share
             # their event loop or their core.
-            cached = ServiceProcess("assets", common)
-            uncached = ServiceProcess("assets", {**common, "identity_cache_entries": 0})
+            cached = ServiceProcess("assets", common, handler_times=True)
+            uncached = ServiceProcess("assets", {**common, "identity_cache_entries": 0}, handler_times=True)
             cached_port, uncached_port = cached.start(), uncached.start()
             character_ids = await load(database_url, embeddings)
             hot = [str(character_id) for character_id in character_ids[: args.hot]]
@@ -271,8 +277,7 @@ async def run(args: argparse.Namespace) -> None:
                     found.clear()
                     search_latency = await timed(len(queries), search)
             finally:
-                cached.stop()
-                uncached.stop()
+                cached_times, uncached_times = cached.stop(), uncached.stop()
             exact, exact_latency = await exact_top_k(database_url, queries, 10)
             database = await describe_database(database_url)
         finally:
@@ -294,6 +299,15 @@ async def run(args: argparse.Namespace) -> None:
     print(summary("GetCharacter over gRPC (one read, no audit)", floor_latency))
     print(summary("GetIdentity over gRPC, uncached (baseline)", uncached_latency))
     print(summary("GetIdentity over gRPC, cached", cached_latency))
+    print("time inside the service's handler chain (auth, validation, handler, audit transaction), from")
+    print("its request log; the rest of each call above is gRPC's transport on this machine:")
+    for name, times, method, count in (
+        ("  Health/Check", cached_times, "Check", len(floor_rpc_latency)),
+        ("  GetCharacter", cached_times, "GetCharacter", len(floor_latency)),
+        ("  GetIdentity, uncached", uncached_times, "GetIdentity", len(uncached_latency)),
+        ("  GetIdentity, cached", cached_times, "GetIdentity", len(cached_latency)),
+    ):
+        print(summary(name, handler_samples(times, method, count)))
     print(summary("exact search, SQL seq scan (baseline)", exact_latency))
     print(summary(f"SearchLikeness over gRPC, HNSW ef_search={args.ef_search}", search_latency))
     print(f"recall@10 of SearchLikeness against exact search: {recall:.4f}")

@@ -7,6 +7,8 @@ import logging
 import re
 import time
 import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 
@@ -59,6 +61,19 @@ async def open_pool(settings: DatabaseSettings) -> AsyncConnectionPool:
     )
     await pool.open(wait=True, timeout=settings.database_connect_timeout_s)
     return pool
+
+
+@asynccontextmanager
+async def single_statement_connection(pool: AsyncConnectionPool) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection in autocommit mode, for a change that is one statement: the statement is
+    its own transaction, one round trip with no BEGIN or COMMIT. The pool gets it back as it lent it."""
+    async with pool.connection() as connection:
+        await connection.set_autocommit(True)
+        try:
+            yield connection
+        finally:
+            if not connection.closed:
+                await connection.set_autocommit(False)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextvars
 import enum
 import re
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -117,7 +119,13 @@ def reset_current_principal(token: contextvars.Token[Principal | None]) -> None:
 class TokenVerifier:
     """Verifies bearer tokens against a set of keys selected by the token's ``kid`` header."""
 
-    def __init__(self, keys: Iterable[JwtKey], issuer: str, leeway_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        keys: Iterable[JwtKey],
+        issuer: str,
+        leeway_seconds: float = 30.0,
+        cache_entries: int = 1024,
+    ) -> None:
         self._keys = {key.kid: key for key in keys}
         if not self._keys:
             raise ValueError("at least one JWT key is required")
@@ -127,8 +135,33 @@ class TokenVerifier:
             key.verification_key()
         self._issuer = issuer
         self._leeway = leeway_seconds
+        # Tokens already verified, by their exact text (signature included), with their expiry: a
+        # caller sends the same token on every call, and checking its signature and claims again
+        # would give the same answer until it expires. The keys of a verifier never change.
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._verified_lock = threading.Lock()
+        self._cache_entries = cache_entries
 
     def verify(self, token: str) -> Principal:
+        with self._verified_lock:
+            entry = self._verified.get(token)
+            if entry is not None:
+                principal, expires_at = entry
+                if time.time() < expires_at + self._leeway:
+                    self._verified.move_to_end(token)
+                    return principal
+                del self._verified[token]
+        claims = self._verified_claims(token)
+        principal = _principal_from_claims(claims)
+        expires_at = claims.get("exp")
+        if self._cache_entries > 0 and isinstance(expires_at, int | float):
+            with self._verified_lock:
+                self._verified[token] = (principal, float(expires_at))
+                while len(self._verified) > self._cache_entries:
+                    self._verified.popitem(last=False)
+        return principal
+
+    def _verified_claims(self, token: str) -> dict[str, object]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -152,7 +185,7 @@ class TokenVerifier:
             raise Unauthenticated("bearer token signature is invalid") from None
         except jwt.PyJWTError as error:
             raise Unauthenticated(f"bearer token rejected: {error}") from None
-        return _principal_from_claims(claims)
+        return claims
 
 
 def _principal_from_claims(claims: Mapping[str, object]) -> Principal:

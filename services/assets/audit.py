@@ -6,9 +6,10 @@ insignificant whitespace, UTF-8, times as RFC 3339 UTC with microseconds. Writer
 chain are serialised by a transaction-scoped advisory lock, and the (brand, sequence) primary key
 guarantees the chain can never fork even if that lock were bypassed.
 
-The database links each new event (``append_audit_event`` in queries.sql, one statement, so an
-audited call needs no extra round trip); ``AuditLog.verify`` recomputes every link here, so the two
-definitions of the hash check each other.
+The database links each new event (the ``append_audit_event`` function of migration 0004, one
+statement: inside a pipelined transaction it costs no round trip, and on its own, for the audit of a
+read, it is one); ``AuditLog.verify`` recomputes every link here, so the two definitions of the hash
+check each other.
 """
 
 from __future__ import annotations
@@ -137,12 +138,16 @@ class AuditLog:
         target_id: str,
         outcome: Outcome = Outcome.SUCCEEDED,
         details: Mapping[str, Any] | None = None,
+        *,
+        flush_commit: bool = True,
     ) -> uuid.UUID:
-        """Append one event inside the caller's transaction (so it commits with the change).
+        """Append one event inside the caller's transaction (so it commits with the change), or as
+        its own transaction on a connection in autocommit mode (an event that is the whole change).
 
-        Two statements and no result to wait for: in a pipeline the event costs no round trip of
+        One statement and no result to wait for: in a pipeline the event costs no round trip of
         its own. Returns the event's id; its sequence and hash are the database's (see
-        ``append_audit_event``), and a failure surfaces when the transaction commits.
+        ``append_audit_event``), and a failure surfaces when the transaction commits. With
+        ``flush_commit`` false the transaction commits without waiting for the WAL flush.
         """
         if connection.info.transaction_status.name == "IDLE" and not connection.autocommit:
             raise RuntimeError("audit events must be written inside the transaction they describe")
@@ -169,9 +174,8 @@ class AuditLog:
             "details": Jsonb(event.details),
             "json_before_sequence": before,
             "json_after_sequence": after,
-            "genesis_hash": GENESIS_HASH,
+            "flush_commit": flush_commit,
         }
-        await connection.execute(self._queries["lock_audit_chain"], {"brand_id": brand_id})
         await connection.execute(self._queries["append_audit_event"], row)
         return event.event_id
 

@@ -20,6 +20,7 @@ from likeness.assets.characters import Characters, character_unusable
 from likeness.assets.consent import Consents
 from likeness.assets.objects import Objects
 from likeness.assets.registry import Caller, Store
+from likeness.db import single_statement_connection
 from likeness.errors import DomainError, FailedPrecondition, NotFound, PreconditionViolation
 from likeness.pagination import decode_page_token, encode_page_token
 
@@ -274,10 +275,8 @@ class Identities(Store):
                 await self._audit_read_refusal(caller, character_id, version, access_reason, error)
                 raise
             self.cache.put(key, identity, epoch)
-        # Pipelined: the whole audited transaction takes two round trips to the database.
-        async with self.pool.connection() as connection, connection.pipeline(), connection.transaction():
-            if self.read_audit_async_commit:
-                await connection.execute(self.queries["async_commit"])
+        # The read's audit event is the read's whole transaction: one statement, one round trip.
+        async with single_statement_connection(self.pool) as connection:
             await self.audit.append(
                 connection,
                 caller.brand_id,
@@ -286,6 +285,7 @@ class Identities(Store):
                 "identity_version",
                 target(character_id, identity.version),
                 details={"access_reason": access_reason},
+                flush_commit=not self.read_audit_async_commit,
             )
         return identity
 

@@ -9,32 +9,14 @@ SELECT brand_id, display_name, created_by, created_at
 FROM brands
 WHERE brand_id = %(brand_id)s;
 
--- name: lock_audit_chain
--- Serialises writers of one brand's chain until the transaction ends.
-SELECT pg_advisory_xact_lock(hashtextextended('likeness.audit:' || %(brand_id)s, 0));
-
 -- name: append_audit_event
--- The next link of the brand's chain, in one statement; run it after lock_audit_chain in the same
--- transaction, so its snapshot (taken when it starts) sees the head every earlier writer committed.
--- The caller sends the event's canonical JSON cut around its sequence number; the hash is SHA-256
--- over the head's hash followed by that JSON with the sequence filled in.
-INSERT INTO audit_events (
-    brand_id, sequence, event_id, event_time, actor_subject, actor_roles, action, target_type,
-    target_id, request_id, outcome, details, prev_hash, hash
-)
-SELECT %(brand_id)s, head.sequence + 1, %(event_id)s, %(event_time)s, %(actor_subject)s,
-       %(actor_roles)s, %(action)s, %(target_type)s, %(target_id)s, %(request_id)s, %(outcome)s,
-       %(details)s, head.hash,
-       encode(sha256(convert_to(head.hash, 'UTF8') || %(json_before_sequence)s::bytea
-                     || convert_to((head.sequence + 1)::text, 'UTF8') || %(json_after_sequence)s::bytea),
-              'hex')
-FROM (
-    (SELECT sequence, hash FROM audit_events WHERE brand_id = %(brand_id)s ORDER BY sequence DESC LIMIT 1)
-    UNION ALL
-    SELECT 0, %(genesis_hash)s
-    ORDER BY 1 DESC
-    LIMIT 1
-) AS head;
+-- The next link of the brand's chain (migration 0004): serialised per brand until the transaction
+-- ends, hashed in the database.
+SELECT append_audit_event(
+    %(brand_id)s, %(event_id)s, %(event_time)s, %(actor_subject)s, %(actor_roles)s, %(action)s,
+    %(target_type)s, %(target_id)s, %(request_id)s, %(outcome)s, %(details)s,
+    %(json_before_sequence)s::bytea, %(json_after_sequence)s::bytea, %(flush_commit)s
+);
 
 -- name: list_audit_events
 SELECT brand_id, sequence, event_id, event_time, actor_subject, actor_roles, action, target_type,
@@ -167,11 +149,6 @@ RETURNING *;
 -- ---------------------------------------------------------------------------------------------
 -- Identity versions
 -- ---------------------------------------------------------------------------------------------
-
--- name: async_commit
--- This transaction's commit returns before its WAL reaches disk (flushed within a few hundred ms,
--- in order, and by the next synchronous commit).
-SET LOCAL synchronous_commit = off;
 
 -- name: set_search_ef
 SELECT set_config('hnsw.ef_search', %(ef)s, true);

@@ -11,6 +11,7 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from likeness.assets.audit import Actor, AuditLog, Outcome
+from likeness.db import single_statement_connection
 from likeness.errors import DomainError, FailedPrecondition, NotFound, PermissionDenied
 
 
@@ -59,7 +60,7 @@ class Store:
             violation.type == "CONSENT" for violation in error.violations
         )
         outcome = Outcome.DENIED if consent_refusal or isinstance(error, PermissionDenied) else Outcome.FAILED
-        async with self.pool.connection() as connection, connection.transaction():
+        async with single_statement_connection(self.pool) as connection:
             await self.audit.append(
                 connection,
                 caller.brand_id,

@@ -42,8 +42,6 @@ class Search(Store):
         limit = top_k or DEFAULT_TOP_K
         # Pipelined: the whole audited transaction takes two round trips to the database.
         async with self.pool.connection() as connection, connection.pipeline(), connection.transaction():
-            if self.read_audit_async_commit:
-                await connection.execute(self.queries["async_commit"])
             # The search ef must be at least the number of rows wanted, or HNSW returns fewer.
             await connection.execute(self.queries["set_search_ef"], {"ef": str(max(self.search_ef, limit))})
             await connection.execute(self.queries["set_iterative_scan"])
@@ -71,5 +69,6 @@ class Search(Store):
                     "top_k": limit,
                     "matches": [str(match.character_id) for match in matches],
                 },
+                flush_commit=not self.read_audit_async_commit,
             )
         return matches

@@ -13,7 +13,7 @@ import pytest
 from likeness.api.assets.v1 import assets_service_pb2 as pb
 from likeness.assets.audit import Actor, AuditFilter, AuditLog, BreakKind, chain_hash
 from likeness.assets.settings import AssetsSettings
-from likeness.db import load_queries, open_pool
+from likeness.db import load_queries, open_pool, single_statement_connection
 from likeness.rpc.auth import Role
 from likeness.sdk import AsyncAssetsClient, LikenessError
 
@@ -55,6 +55,63 @@ async def test_concurrent_writers_build_one_unbroken_chain(pool, audit: AuditLog
     assert verification.ok and verification.events_checked == 24
     assert verification.last_hash == events[-1].hash
     assert other.ok and other.events_checked == 3
+
+
+async def test_events_written_alone_by_concurrent_readers_build_one_unbroken_chain(
+    pool, audit: AuditLog
+) -> None:
+    # The audit of a read is its own one-statement transaction; the function's lock and its fresh
+    # snapshot keep concurrent ones in one chain, interleaved with events of ordinary transactions.
+    async def alone(index: int) -> None:
+        async with single_statement_connection(pool) as connection:
+            await audit.append(
+                connection,
+                "acme",
+                ACTOR,
+                "identity_version.read",
+                "identity_version",
+                f"c{index}:1",
+                flush_commit=False,
+            )
+
+    await asyncio.gather(
+        *(alone(index) for index in range(16)), *(_append(pool, audit, "acme", i) for i in range(8))
+    )
+    async with pool.connection() as connection:
+        events = await audit.list(connection, "acme", AuditFilter(), after_sequence=0, limit=100)
+        verification = await audit.verify(connection, "acme")
+    assert [event.sequence for event in events] == list(range(1, 25))
+    assert sum(event.action == "identity_version.read" for event in events) == 16
+    assert verification.ok and verification.events_checked == 24
+
+
+async def test_an_event_committed_without_the_flush_changes_only_its_own_transaction(
+    pool, audit: AuditLog
+) -> None:
+    async with pool.connection() as connection:
+        async with connection.transaction():
+            await audit.append(
+                connection, "acme", ACTOR, "likeness.search", "brand", "acme", flush_commit=False
+            )
+            assert await _setting(connection, "synchronous_commit") == "off"
+        assert await _setting(connection, "synchronous_commit") == "on"
+        async with connection.transaction():
+            await audit.append(connection, "acme", ACTOR, "character.update", "character", "c1")
+            assert await _setting(connection, "synchronous_commit") == "on"
+    async with single_statement_connection(pool) as connection:
+        await audit.append(
+            connection, "acme", ACTOR, "identity_version.read", "identity_version", "c1:1", flush_commit=False
+        )
+        assert await _setting(connection, "synchronous_commit") == "on"
+    async with pool.connection() as connection:
+        assert not connection.autocommit, "the pool must get its connection back as it lent it"
+        assert (await audit.verify(connection, "acme")).events_checked == 3
+
+
+async def _setting(connection, name: str) -> str:
+    cursor = await connection.execute("SELECT current_setting(%s)", (name,))
+    row = await cursor.fetchone()
+    return str(row[0])
 
 
 async def test_the_database_links_events_exactly_as_verify_recomputes_them(pool, audit: AuditLog) -> None:

@@ -28,6 +28,43 @@ def test_token_signed_with_another_secret_under_the_same_kid_is_rejected(jwt_key
         _verifier(jwt_key).verify(make_token(key=forged))
 
 
+def test_a_verified_token_is_remembered_only_until_it_expires(jwt_key, make_token, monkeypatch):
+    verifier = _verifier(jwt_key)
+    issued = time.time()
+    token = make_token(ttl_seconds=60, now=issued)
+    assert verifier.verify(token).brand_id == "acme"
+    # Remembered: a second check does not decode the token again.
+    decoded = []
+    original = jwt.decode
+    monkeypatch.setattr(jwt, "decode", lambda *args, **kwargs: decoded.append(1) or original(*args, **kwargs))
+    assert verifier.verify(token).brand_id == "acme"
+    assert decoded == []
+    # Past its expiry (and the leeway) the remembered answer no longer counts: the token is checked
+    # in full again (PyJWT's own clock still finds it valid; test_expired_token_is_rejected covers
+    # what that check says about an expired one).
+    monkeypatch.setattr(time, "time", lambda: issued + 60 + 31)
+    verifier.verify(token)
+    assert decoded == [1]
+
+
+def test_a_remembered_token_does_not_vouch_for_a_tampered_copy(jwt_key, make_token):
+    verifier = _verifier(jwt_key)
+    token = make_token()
+    verifier.verify(token)
+    header, payload, signature = token.split(".")
+    tampered = ".".join((header, payload, signature[:-4] + ("AAAA" if signature[-4:] != "AAAA" else "BBBB")))
+    with pytest.raises(Unauthenticated):
+        verifier.verify(tampered)
+
+
+def test_the_remembered_tokens_are_bounded(jwt_key, make_token):
+    verifier = TokenVerifier([jwt_key], issuer="likeness", cache_entries=3)
+    tokens = [make_token(subject=f"user-{index}") for index in range(5)]
+    for token in tokens:
+        verifier.verify(token)
+    assert list(verifier._verified) == tokens[2:]
+
+
 def test_token_with_unknown_kid_is_rejected(jwt_key, make_token):
     other = JwtKey(kid="someone-else", secret="x" * 40)
     with pytest.raises(Unauthenticated, match="unknown key"):
