@@ -153,10 +153,10 @@ class TokenVerifier:
                 del self._verified[token]
         claims = self._verified_claims(token)
         principal = _principal_from_claims(claims)
-        expires_at = claims.get("exp")
-        if self._cache_entries > 0 and isinstance(expires_at, int | float):
+        expiry = claims.get("exp")
+        if self._cache_entries > 0 and isinstance(expiry, int | float):
             with self._verified_lock:
-                self._verified[token] = (principal, float(expires_at))
+                self._verified[token] = (principal, float(expiry))
                 while len(self._verified) > self._cache_entries:
                     self._verified.popitem(last=False)
         return principal
