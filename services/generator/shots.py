@@ -52,6 +52,9 @@ class CharacterConditioning:
     reference_images: tuple[bytes, ...] = ()
     #: VACE conditioning scale for the reference images.
     reference_conditioning_scale: float = 1.0
+    #: Where the character's identity applies: (x, y, width, height) normalised, origin top-left;
+    #: None: the whole frame.
+    region: tuple[float, float, float, float] | None = None
 
 
 @dataclass(frozen=True)

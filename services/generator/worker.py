@@ -446,6 +446,9 @@ class WorkerPool:
                     if c.reference_conditioning_scale is None
                     else c.reference_conditioning_scale
                 ),
+                region=None
+                if c.region is None
+                else (c.region.x, c.region.y, c.region.width, c.region.height),
             )
             for c in shot.characters
         )

@@ -260,16 +260,29 @@ async def test_a_storyboard_of_three_shots_with_two_characters(
     noah, noah_consent = await make_actor(registry, "Noah")
     async with stack.generator() as server:
         async with AsyncGeneratorClient(f"127.0.0.1:{server.port}", token=make_token(brand=BRAND)) as api:
+            together = shot("they talk", frames=9)
+            # Side by side: each identity conditions only its half of the frame.
+            together.characters.extend(
+                [
+                    pb.ShotCharacter(
+                        character_id=mia, region=pb.ScreenRegion(x=0.0, y=0.0, width=0.5, height=1.0)
+                    ),
+                    pb.ShotCharacter(
+                        character_id=noah, region=pb.ScreenRegion(x=0.5, y=0.0, width=0.5, height=1.0)
+                    ),
+                ]
+            )
             request = submission(
                 "storyboard",
                 with_characters(shot("she walks in", frames=9), mia),
                 with_characters(shot("he waves", frames=5), noah),
-                with_characters(shot("they talk", frames=9), mia, noah),
+                together,
             )
             job = (await api.api.SubmitGeneration(request)).job
             done = await wait_for_state(api, job.job_id, TERMINAL, timeout_s=120)
     assert done.state == pb.JOB_STATE_SUCCEEDED, done.error
     assert [result.shot_index for result in done.shot_results] == [0, 1, 2]
+    assert [c.region.x for c in done.storyboard.shots[2].characters] == [0.0, 0.5]
     assert {score.character_id for score in done.final_identity_scores} == {mia, noah}
     assert done.random_weights and done.scoring_model_pack_id
     # Noise has no faces: QA flags the shots and the final clip.

@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from likeness.generator.model.adapter import MAX_CHARACTERS, IdentityAdapter
+from likeness.generator.model.adapter import (
+    MAX_CHARACTERS,
+    IdentityAdapter,
+    IdentityAttnProcessor,
+    identity_bank,
+    identity_regions,
+    region_masks,
+)
 from likeness.generator.model.tiny import BOUNDARY_RATIO, tiny_pipeline
 from likeness.generator.model.video import DenoisingInterrupted, WanVideoModel
 from likeness.generator.shots import CharacterConditioning, ShotRequest, SynthesisRequest
@@ -195,6 +202,60 @@ def test_several_characters_each_keep_their_own_token_bank(model: WanVideoModel)
     assert max_difference(both, swapped) < 1e-5
     assert max_difference(both, only_first) > 1e-3
     assert max_difference(second_off, only_first) < 1e-5
+
+
+LEFT_HALF = (0.0, 0.0, 0.5, 1.0)
+RIGHT_HALF = (0.5, 0.0, 0.5, 1.0)
+
+
+def test_region_masks_follow_the_transformers_patch_order() -> None:
+    grid = (2, 4, 6)  # frames, rows, columns of latent patches
+    regions = identity_regions([[LEFT_HALF, (0.5, 0.25, 0.5, 0.5)], [None]])
+    masks = region_masks(regions, grid)
+    assert masks.shape == (2, 2, 2 * 4 * 6)
+    for token in range(2 * 4 * 6):
+        row, column = divmod(token % 24, 6)
+        assert masks[0, 0, token] == (column < 3)
+        assert masks[0, 1, token] == (column >= 3 and 1 <= row < 3)
+        assert masks[1, 0, token] == 1 and masks[1, 1, token] == 1  # no region, and a padded slot
+    with pytest.raises(ValueError, match="inside the frame"):
+        identity_regions([[(0.6, 0.0, 0.5, 1.0)]])
+
+
+def test_a_character_with_a_region_changes_only_the_patches_inside_it(model: WanVideoModel) -> None:
+    pipeline = model.pipeline
+    attn = pipeline.transformer.blocks[0].attn2
+    assert isinstance(attn.processor, IdentityAttnProcessor)
+    grid = (2, 4, 6)
+    generator = torch.Generator().manual_seed(3)
+    hidden = torch.randn(1, 2 * 4 * 6, attn.inner_dim, generator=generator)
+    text = torch.randn(1, 8, attn.inner_dim, generator=generator)
+    context = model.identity_context
+    with torch.no_grad():
+        plain = attn(hidden, text)
+        tokens, strengths = identity_bank(
+            model.adapter, [[(torch.from_numpy(identity(1)), 0.8)]], "cpu", torch.float32
+        )
+        with context.use(tokens, strengths, regions=identity_regions([[LEFT_HALF]])):
+            context.grid = grid
+            placed = attn(hidden, text)
+        with context.use(tokens, strengths):
+            context.grid = grid
+            everywhere = attn(hidden, text)
+    inside = region_masks(identity_regions([[LEFT_HALF]]), grid)[0, 0].bool()
+    assert torch.allclose(placed[0, ~inside], plain[0, ~inside], atol=1e-6)
+    assert (placed[0, inside] - plain[0, inside]).abs().max() > 1e-4
+    assert torch.allclose(placed[0, inside], everywhere[0, inside], atol=1e-6)
+
+
+def test_characters_placed_side_by_side_are_not_the_characters_everywhere(model: WanVideoModel) -> None:
+    (anywhere,) = model.denoise([shot(character(1), character(2))])
+    (placed,) = model.denoise([shot(character(1, region=LEFT_HALF), character(2, region=RIGHT_HALF))])
+    (swapped,) = model.denoise([shot(character(1, region=RIGHT_HALF), character(2, region=LEFT_HALF))])
+    (whole_frame,) = model.denoise([shot(character(1, region=(0.0, 0.0, 1.0, 1.0)), character(2))])
+    assert max_difference(placed, anywhere) > 1e-3
+    assert max_difference(placed, swapped) > 1e-3
+    assert max_difference(whole_frame, anywhere) == 0.0
 
 
 def test_more_than_eight_characters_are_refused(model: WanVideoModel) -> None:

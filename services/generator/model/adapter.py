@@ -10,7 +10,11 @@ processor hands the call straight to it), which reproduces the plain pipeline ex
 
 Several characters in one shot each keep their own token bank: the identity attention runs once per
 character (softmax over that character's tokens only) and the strength-weighted results are summed.
-Each sample of a batch can carry its own identities and strengths.
+Each sample of a batch can carry its own identities and strengths. A character given a screen region
+(x, y, width, height, normalised, origin top-left) conditions only the latent patches whose centres lie
+inside it, in every frame, so two characters placed side by side do not blend their faces; one
+without a region conditions the whole frame. The expert's forward pre-hook reads the latent grid
+(frames, height, width in patches) that the attention's token sequence flattens.
 
 Per-request state: diffusers' Wan blocks call ``attn2(hidden, encoder_hidden)`` and never pass
 ``attention_kwargs`` to the processors, so the identities of the request being denoised live on an
@@ -151,15 +155,36 @@ class IdentityAdapter(nn.Module):
         return adapter
 
 
+#: A region covering the whole frame: (x, y, width, height).
+FULL_FRAME = (0.0, 0.0, 1.0, 1.0)
+
+
+def region_masks(regions: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+    """(batch, characters, frames·height·width) masks, 1 where a latent patch's centre lies in the
+    character's region ``regions`` (batch, characters, 4 as x, y, width, height), in the order a Wan
+    transformer flattens its patches (frame, then row, then column)."""
+    frames, height, width = grid
+    rows = (torch.arange(height, dtype=torch.float32) + 0.5) / height
+    columns = (torch.arange(width, dtype=torch.float32) + 0.5) / width
+    x, y, w, h = (regions[..., index, None] for index in range(4))
+    inside_rows = (rows >= y) & (rows < y + h)  # (batch, characters, height)
+    inside_columns = (columns >= x) & (columns < x + w)  # (batch, characters, width)
+    plane = inside_rows[..., :, None] & inside_columns[..., None, :]
+    return plane.flatten(-2).repeat(1, 1, frames).float()
+
+
 @dataclass
 class _Bank:
-    """One request's identities: tokens (batch, characters, tokens, dim), strengths (batch, characters)."""
+    """One request's identities: tokens (batch, characters, tokens, dim), strengths (batch, characters),
+    and regions (batch, characters, 4), or None when every character has the whole frame."""
 
     tokens: torch.Tensor
     strengths: torch.Tensor
     #: The unconditional text embeddings the pipeline passes for classifier-free guidance, if any.
     negative_embeds: torch.Tensor | None
+    regions: torch.Tensor | None = None
     on_device: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+    masks_on: dict[tuple[torch.device, tuple[int, int, int]], torch.Tensor] = field(default_factory=dict)
 
     def on(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         if device not in self.on_device:
@@ -168,6 +193,17 @@ class _Bank:
                 self.strengths.to(device=device, dtype=dtype),
             )
         return self.on_device[device]
+
+    def masks(
+        self, grid: tuple[int, int, int], device: torch.device, dtype: torch.dtype
+    ) -> torch.Tensor | None:
+        """Region masks for this latent grid (made once per grid and device), or None for whole frames."""
+        if self.regions is None:
+            return None
+        key = (device, grid)
+        if key not in self.masks_on:
+            self.masks_on[key] = region_masks(self.regions, grid).to(device=device, dtype=dtype)
+        return self.masks_on[key]
 
 
 class IdentityContext:
@@ -179,6 +215,8 @@ class IdentityContext:
     def __init__(self) -> None:
         self._bank: _Bank | None = None
         self._unconditional = False
+        #: The latent grid (frames, height, width in patches) of the expert call in progress.
+        self.grid: tuple[int, int, int] | None = None
         #: Identity attentions computed, per expert; tests and benchmarks read it.
         self.identity_calls: dict[str, int] = {}
 
@@ -188,25 +226,46 @@ class IdentityContext:
         tokens: torch.Tensor,
         strengths: torch.Tensor,
         negative_embeds: torch.Tensor | None = None,
+        regions: torch.Tensor | None = None,
     ) -> Iterator[None]:
-        """Apply these identities inside the block; strengths that are all zero switch the adapter off."""
+        """Apply these identities inside the block; strengths that are all zero switch the adapter off.
+
+        ``regions`` (batch, characters, 4: x, y, width, height) confine each character to part of the
+        frame; None, or every region the whole frame, conditions everywhere.
+        """
         if tokens.ndim != 4 or strengths.shape != tokens.shape[:2]:
             raise ValueError(
                 "identity tokens must be (batch, characters, tokens, dim), strengths (batch, characters); "
                 f"got {tuple(tokens.shape)} and {tuple(strengths.shape)}"
             )
+        if regions is not None:
+            if regions.shape != (*strengths.shape, 4):
+                raise ValueError(
+                    f"regions must be (batch, characters, 4), got {tuple(regions.shape)} for strengths "
+                    f"{tuple(strengths.shape)}"
+                )
+            if bool((regions == torch.tensor(FULL_FRAME)).all()):
+                regions = None
+            else:
+                regions = regions.detach().float().cpu()
         if self._bank is not None:
             raise RuntimeError("the identity adapter is already serving a request")
         if bool((strengths != 0).any()):
-            self._bank = _Bank(tokens, strengths, negative_embeds)
+            self._bank = _Bank(tokens, strengths, negative_embeds, regions)
         try:
             yield
         finally:
             self._bank = None
             self._unconditional = False
+            self.grid = None
 
     def _before_expert(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         bank = self._bank
+        latents = kwargs.get("hidden_states", args[0] if args else None)
+        patch = getattr(getattr(module, "config", None), "patch_size", None)
+        if isinstance(latents, torch.Tensor) and latents.ndim == 5 and patch is not None:
+            frames, height, width = latents.shape[2:]
+            self.grid = (frames // patch[0], height // patch[1], width // patch[2])
         embeds = kwargs.get("encoder_hidden_states", args[2] if len(args) > 2 else None)
         self._unconditional = (
             bank is not None and bank.negative_embeds is not None and embeds is bank.negative_embeds
@@ -257,6 +316,15 @@ class IdentityAttnProcessor:
             raise ValueError(
                 f"identity batch {tokens.shape[0]} differs from the denoising batch {hidden_states.shape[0]}"
             )
+        masks = None
+        if bank.regions is not None:
+            grid = self.context.grid
+            if grid is None or grid[0] * grid[1] * grid[2] != hidden_states.shape[1]:
+                raise ValueError(
+                    f"screen regions need the latent grid; {grid} does not flatten to "
+                    f"{hidden_states.shape[1]} tokens"
+                )
+            masks = bank.masks(grid, hidden_states.device, hidden_states.dtype)
         for character in range(tokens.shape[1]):
             strength = strengths[:, character]
             if not bool((strength != 0).any()):
@@ -267,7 +335,10 @@ class IdentityAttnProcessor:
             identity = dispatch_attention_fn(
                 query, key_id, value_id, attn_mask=None, dropout_p=0.0, is_causal=False, backend=backend
             )
-            hidden = hidden + strength[:, None, None] * identity.flatten(2, 3).type_as(query)
+            weight = strength[:, None, None]
+            if masks is not None:
+                weight = weight * masks[:, character, :, None]
+            hidden = hidden + weight * identity.flatten(2, 3).type_as(query)
             self.context.identity_calls[self.expert] = self.context.identity_calls.get(self.expert, 0) + 1
 
         hidden = attn.to_out[0](hidden)
@@ -325,6 +396,22 @@ def install(
             attn.set_processor(IdentityAttnProcessor(attn.processor, block_adapter, context, name))
         hooks.append(transformer.register_forward_pre_hook(context._before_expert, with_kwargs=True))
     return InstalledAdapter(adapter, context, restore, hooks)
+
+
+def identity_regions(regions: Sequence[Sequence[tuple[float, float, float, float] | None]]) -> torch.Tensor:
+    """(batch, characters, 4) regions for ``IdentityContext.use``: ``regions[i]`` lists sample i's
+    characters' (x, y, width, height), None for the whole frame; missing slots get the whole frame."""
+    characters = max((len(sample) for sample in regions), default=0)
+    table = torch.tensor(FULL_FRAME).repeat(len(regions), max(characters, 1), 1)
+    for index, sample in enumerate(regions):
+        for slot, region in enumerate(sample):
+            if region is None:
+                continue
+            x, y, width, height = (float(value) for value in region)
+            if not (0 <= x < 1 and 0 <= y < 1 and 0 < width <= 1 - x + 1e-6 and 0 < height <= 1 - y + 1e-6):
+                raise ValueError(f"region {region} does not lie inside the frame")
+            table[index, slot] = torch.tensor((x, y, width, height))
+    return table
 
 
 def identity_bank(

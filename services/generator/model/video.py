@@ -31,6 +31,7 @@ from likeness.generator.model.adapter import (
     IdentityBlockAdapter,
     InstalledAdapter,
     identity_bank,
+    identity_regions,
     install,
 )
 from likeness.generator.model.tiny import TEXT_LENGTH, TINY_MODEL_ID, tiny_pipeline, tiny_vace_pipeline
@@ -396,7 +397,8 @@ class WanVideoModel:
         if self.adapter is None or not any(strength for each in identities for _, strength in each):
             return nullcontext()
         tokens, strengths = identity_bank(self.adapter, identities, device, dtype)
-        return self.identity_context.use(tokens, strengths, negative_embeds)
+        regions = identity_regions([[c.region for c in r.characters] for r in requests])
+        return self.identity_context.use(tokens, strengths, negative_embeds, regions)
 
     def synthesize(self, request: SynthesisRequest) -> ShotFrames:
         """``count`` single frames of a character described in text (no identity), seeds seed, seed+1, ..."""
