@@ -306,6 +306,7 @@ async def run(args: argparse.Namespace) -> None:
         ("  GetCharacter", cached_times, "GetCharacter", len(floor_latency)),
         ("  GetIdentity, uncached", uncached_times, "GetIdentity", len(uncached_latency)),
         ("  GetIdentity, cached", cached_times, "GetIdentity", len(cached_latency)),
+        ("  SearchLikeness", cached_times, "SearchLikeness", len(search_latency)),
     ):
         print(summary(name, handler_samples(times, method, count)))
     print(summary("exact search, SQL seq scan (baseline)", exact_latency))

@@ -117,7 +117,7 @@ class Identities(Store):
         await connection.execute(self.queries["set_iterative_scan"])
         cursor = await connection.execute(
             self.queries["nearest_other_brand_identity"],
-            {"brand_id": brand_id, "model_pack_id": draft.model_pack_id, "z_id": vectors.to_text(draft.z_id)},
+            {"brand_id": brand_id, "model_pack_id": draft.model_pack_id, "z_id": list(draft.z_id)},
         )
         row = await cursor.fetchone()
         return row is not None and float(row[0]) >= self.collision_threshold
@@ -188,7 +188,7 @@ class Identities(Store):
                         "version": version,
                         "brand_id": caller.brand_id,
                         "status": status,
-                        "z_id": vectors.to_text(z_id),
+                        "z_id": z_id,
                         "model_pack_id": draft.model_pack_id,
                         "quality": Jsonb(draft.quality),
                         "reference_photo_object_ids": draft.reference_photo_object_ids,
@@ -259,7 +259,7 @@ class Identities(Store):
                 f"identity version {number} of character {character_id} is erased",
                 target(character_id, number),
             )
-        return replace(found, z_id=vectors.from_text(str(found.z_id)))
+        return found
 
     async def get(
         self, caller: Caller, character_id: uuid.UUID, version: int, access_reason: str

@@ -51,7 +51,7 @@ class Search(Store):
                 {
                     "brand_id": caller.brand_id,
                     "model_pack_id": model_pack_id,
-                    "z_id": vectors.to_text(query),
+                    "z_id": query,
                     "limit": limit,
                     "min_similarity": min_similarity,
                 },

@@ -1,5 +1,9 @@
-"""Embeddings as PostgreSQL ``vector`` values: checks, L2 normalisation, and the text form pgvector
-reads and writes (``[0.1,0.2,...]``)."""
+"""Embeddings as PostgreSQL ``vector`` values: checks and L2 normalisation.
+
+Embeddings travel to PostgreSQL as binary ``float8[]`` parameters that the SQL casts to ``vector``
+(``%(z_id)b::float8[]::vector``), and come back as ``float4[]`` (``z_id::float4[]``): no text form of
+512 numbers is written or parsed on either side.
+"""
 
 from __future__ import annotations
 
@@ -28,11 +32,3 @@ def normalised(values: Sequence[float], field: str = "z_id") -> list[float]:
             [FieldViolation(field, "L2 norm must be within 0.001 of 1")],
         )
     return [value / norm for value in values]
-
-
-def to_text(values: Sequence[float]) -> str:
-    return "[" + ",".join(repr(float(value)) for value in values) + "]"
-
-
-def from_text(text: str) -> list[float]:
-    return [float(part) for part in text[1:-1].split(",")]
