@@ -25,6 +25,26 @@ class GeneratorSettings(ServerSettings, DatabaseSettings):
     local_ray_cpus: int = Field(
         2, ge=1, description="CPUs of the local Ray started when ray_address is empty."
     )
+    local_model_dir: str = Field(
+        "",
+        description="With an empty ray_address: the Wan 2.2 diffusers pipeline directory (model_index.json; "
+        "optional vace/ and identity adapter) the local Ray serves; empty: the tiny random-weights model.",
+    )
+    local_weights_uri: str = Field(
+        "", description="s3://bucket/prefix mirrored into local_model_dir first; empty: it holds the weights."
+    )
+    local_adapter_path: str = Field(
+        "", description="The identity adapter's safetensors file; empty: local_model_dir's, if it has one."
+    )
+    local_replicas: int = Field(1, ge=1, description="Model replicas of the local Serve application.")
+    local_max_queued_requests: int = Field(
+        8,
+        ge=-1,
+        description="Requests waiting per caller before the local model refuses more; -1: unbounded.",
+    )
+    local_gpus_per_replica: float = Field(
+        0, ge=0, description="GPUs of each local replica; a replica spreads the experts over them."
+    )
     frame_size: tuple[int, int] | None = Field(
         None,
         description="Render every shot at this (height, width) instead of its resolution: for tiny test "

@@ -132,8 +132,28 @@ def _connect(settings: GeneratorSettings) -> tuple[Any, bool]:
         owns_ray = not ray.is_initialized()
         serve_app.start_local_ray(settings.local_ray_cpus)
         if settings.serve_app_name not in serve.status().applications:
-            serve_app.run_local("tiny", name=settings.serve_app_name, ray_num_cpus=settings.local_ray_cpus)
+            serve_app.run_local(
+                name=settings.serve_app_name,
+                ray_num_cpus=settings.local_ray_cpus,
+                **local_model_args(settings),
+            )
     return serve.get_deployment_handle(DEPLOYMENT, app_name=settings.serve_app_name), owns_ray
+
+
+def local_model_args(settings: GeneratorSettings) -> dict[str, Any]:
+    """The local Serve application's model (VideoModelArgs): the weights in ``local_model_dir``, or the
+    tiny random-weights model when none is set."""
+    if not settings.local_model_dir and (settings.local_weights_uri or settings.local_adapter_path):
+        raise ValueError("local_weights_uri and local_adapter_path need local_model_dir")
+    return {
+        "variant": "a14b" if settings.local_model_dir else "tiny",
+        "model_dir": settings.local_model_dir,
+        "weights_uri": settings.local_weights_uri,
+        "adapter_path": settings.local_adapter_path,
+        "num_replicas": settings.local_replicas,
+        "max_queued_requests": settings.local_max_queued_requests,
+        "num_gpus": settings.local_gpus_per_replica,
+    }
 
 
 def _shutdown_local_ray() -> None:

@@ -123,3 +123,34 @@ async def test_synthesize_returns_candidate_stills(video_model: Any) -> None:
     )
     assert result.frames.shape == (2, 64, 64, 3)
     assert result.model.random_weights
+
+
+async def test_the_generator_serves_the_weights_of_its_local_model_dir(ray_serve: Any, tmp_path: Any) -> None:
+    from ray import serve
+
+    from likeness.generator.model.video import WanVideoModel
+    from likeness.generator.settings import GeneratorSettings
+    from likeness.generator.videomodel import _connect, local_model_args
+
+    assert local_model_args(GeneratorSettings())["variant"] == "tiny"
+    with pytest.raises(ValueError, match="need local_model_dir"):
+        local_model_args(GeneratorSettings(local_weights_uri="s3://weights/wan"))
+    saved = WanVideoModel.tiny(seed=3, vace=False).save_pretrained(tmp_path / "weights")
+    settings = GeneratorSettings(
+        local_model_dir=str(saved), local_max_queued_requests=2, serve_app_name="video-from-dir"
+    )
+    assert local_model_args(settings)["variant"] == "a14b"
+    handle, owns_ray = _connect(settings)  # the path a generator with an empty ray_address takes
+    try:
+        assert not owns_ray
+        info: ModelInfo = await handle.describe.remote()
+        # The directory's model, not the session's tiny application: no VACE pipeline was saved.
+        assert info.random_weights and not info.supports_reference_images
+        request = shot("from-dir", 2, someone(4))
+        items = [item async for item in handle.options(stream=True).generate.remote(request)]
+        served = items[-1]
+        assert isinstance(served, ShotFrames) and served.frames.shape == (9, 64, 64, 3)
+        local = WanVideoModel.from_pretrained(saved).generate(request)
+        assert np.abs(served.frames.astype(int) - local.frames.astype(int)).max() <= 1
+    finally:
+        serve.delete("video-from-dir")
