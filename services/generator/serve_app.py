@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -205,18 +206,35 @@ def app(args: dict[str, Any]) -> Any:
     return build(VideoModelArgs.model_validate(args))
 
 
-def start_local_ray(num_cpus: int = 2) -> None:
-    """A Ray on loopback with no dashboard, unless this process is already connected to one."""
+#: Seconds a local Ray head waits for its GCS to bind its port (Ray's own default is 30, which a busy
+#: two-core machine has been seen to exceed).
+LOCAL_GCS_PORT_WAIT_S = "120"
+
+
+def start_local_ray(num_cpus: int = 2, attempts: int = 2) -> None:
+    """A Ray on loopback with no dashboard, unless this process is already connected to one.
+
+    A head whose processes fail to come up is shut down and started once more before the error stands.
+    """
     import ray
 
-    if not ray.is_initialized():
-        ray.init(
-            num_cpus=num_cpus,
-            _node_ip_address="127.0.0.1",
-            include_dashboard=False,
-            configure_logging=False,
-            log_to_driver=False,
-        )
+    os.environ.setdefault("RAY_gcs_server_port_wait_time_s", LOCAL_GCS_PORT_WAIT_S)
+    for attempt in range(1, attempts + 1):
+        if ray.is_initialized():
+            return
+        try:
+            ray.init(
+                num_cpus=num_cpus,
+                _node_ip_address="127.0.0.1",
+                include_dashboard=False,
+                configure_logging=False,
+                log_to_driver=False,
+            )
+        except RuntimeError as error:
+            ray.shutdown()
+            if attempt == attempts:
+                raise
+            log.warning("the local Ray did not start (%s); starting it again", error)
 
 
 def run_local(
