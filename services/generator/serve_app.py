@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -206,19 +205,14 @@ def app(args: dict[str, Any]) -> Any:
     return build(VideoModelArgs.model_validate(args))
 
 
-#: Seconds a local Ray head waits for its GCS to bind its port (Ray's own default is 30, which a busy
-#: two-core machine has been seen to exceed).
-LOCAL_GCS_PORT_WAIT_S = "120"
-
-
-def start_local_ray(num_cpus: int = 2, attempts: int = 2) -> None:
+def start_local_ray(num_cpus: int = 2, attempts: int = 3) -> None:
     """A Ray on loopback with no dashboard, unless this process is already connected to one.
 
-    A head whose processes fail to come up is shut down and started once more before the error stands.
+    Now and then a fresh head's GCS never comes up (Ray then gives up after 30 s); such a head is shut
+    down and started again, up to ``attempts`` times, before the error stands.
     """
     import ray
 
-    os.environ.setdefault("RAY_gcs_server_port_wait_time_s", LOCAL_GCS_PORT_WAIT_S)
     for attempt in range(1, attempts + 1):
         if ray.is_initialized():
             return
