@@ -208,8 +208,9 @@ def app(args: dict[str, Any]) -> Any:
 def start_local_ray(num_cpus: int = 2, attempts: int = 3) -> None:
     """A Ray on loopback with no dashboard, unless this process is already connected to one.
 
-    Now and then a fresh head's GCS never comes up (Ray then gives up after 30 s); such a head is shut
-    down and started again, up to ``attempts`` times, before the error stands.
+    On a busy machine a fresh head now and then fails to come up: its GCS never binds its port, or its
+    raylet misses the start-up deadline (Ray raises a RuntimeError or a bare Exception after 30 s). Such
+    a head is shut down and started again, up to ``attempts`` times, before the error stands.
     """
     import ray
 
@@ -224,7 +225,7 @@ def start_local_ray(num_cpus: int = 2, attempts: int = 3) -> None:
                 configure_logging=False,
                 log_to_driver=False,
             )
-        except RuntimeError as error:
+        except Exception as error:  # Ray's start-up timeouts are RuntimeError or plain Exception
             ray.shutdown()
             if attempt == attempts:
                 raise
