@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from likeness.rpc.settings import DatabaseSettings, ServerSettings
@@ -91,3 +91,9 @@ class GeneratorSettings(ServerSettings, DatabaseSettings):
         default_factory=lambda: platformdirs.user_state_path("likeness") / "c2pa",
         description="Where the development signing chain is made when no certificate is configured.",
     )
+
+    @model_validator(mode="after")
+    def _local_weights_need_a_directory(self) -> GeneratorSettings:
+        if not self.local_model_dir and (self.local_weights_uri or self.local_adapter_path):
+            raise ValueError("local_weights_uri and local_adapter_path need local_model_dir")
+        return self

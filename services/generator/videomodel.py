@@ -143,8 +143,6 @@ def _connect(settings: GeneratorSettings) -> tuple[Any, bool]:
 def local_model_args(settings: GeneratorSettings) -> dict[str, Any]:
     """The local Serve application's model (VideoModelArgs): the weights in ``local_model_dir``, or the
     tiny random-weights model when none is set."""
-    if not settings.local_model_dir and (settings.local_weights_uri or settings.local_adapter_path):
-        raise ValueError("local_weights_uri and local_adapter_path need local_model_dir")
     return {
         "variant": "a14b" if settings.local_model_dir else "tiny",
         "model_dir": settings.local_model_dir,
