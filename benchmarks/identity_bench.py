@@ -10,7 +10,8 @@ the same faces: the script checks that their embeddings agree before it prints a
 - service: ``FaceEngine.analyse(image)``, the path EncodeIdentity and ScoreVideo use: the detector
   and the recogniser behind micro-batchers (faces of concurrent requests share recogniser runs,
   detection of one request overlaps recognition of another), the detector fed at the photo's
-  aspect ratio, ONNX Runtime threads from settings.
+  aspect ratio, on the CPU the recogniser's per-channel PRelus rewritten as operations ONNX Runtime
+  keeps in its blocked layout (bit-identical embeddings), ONNX Runtime threads from settings.
 
 Prints faces/s and p50/p99 latency per request for one request at a time and for ``--concurrency``
 requests in flight, and the service/baseline throughput ratios.

@@ -218,6 +218,24 @@ def align_face(image: NDArray[np.uint8], landmarks: FloatArray, size: int = 112)
     return cv2.warpAffine(image, matrix, (size, size), borderValue=0.0)  # type: ignore[return-value]
 
 
+def cpu_recogniser(path: Path, options: Any) -> Any:
+    """insightface's ArcFace model on a CPU session of the graph with its per-channel PRelus rewritten
+    (:mod:`likeness.identity.graph`: same embeddings, bit for bit, in about two thirds of the time)."""
+    import onnx
+    import onnxruntime
+    from insightface.model_zoo.arcface_onnx import ArcFaceONNX
+
+    from likeness.identity.graph import prelu_as_depthwise
+
+    model = onnx.load_model(str(path))
+    rewritten = prelu_as_depthwise(model)
+    session = onnxruntime.InferenceSession(
+        model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"]
+    )
+    logger.debug("recogniser graph rewritten", extra={"prelu_rewritten": rewritten, "model": str(path)})
+    return ArcFaceONNX(model_file=str(path), session=session)
+
+
 class FacePack:
     """The detector and recogniser of one pack, each its own ONNX Runtime session."""
 
@@ -236,9 +254,12 @@ class FacePack:
             sess_options=options,
             static_shape_sessions=False,
         )
-        self.recogniser = model_zoo.get_model(
-            str(self.files.recogniser), providers=self.providers, sess_options=options
-        )
+        if self.providers[0] == "CPUExecutionProvider":
+            self.recogniser = cpu_recogniser(self.files.recogniser, options)
+        else:
+            self.recogniser = model_zoo.get_model(
+                str(self.files.recogniser), providers=self.providers, sess_options=options
+            )
         if self.detector is None or getattr(self.detector, "taskname", "") != "detection":
             raise ModelsNotReady(f"{self.files.detector} is not a face detector")
         if self.recogniser is None or getattr(self.recogniser, "taskname", "") != "recognition":
