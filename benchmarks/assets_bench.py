@@ -11,6 +11,7 @@ is timed too: no assets call can be faster on this machine.
 
     .venv/bin/python benchmarks/assets_bench.py                 # 100,000 identities (HNSW build: minutes)
     .venv/bin/python benchmarks/assets_bench.py --count 10000   # quicker
+    .venv/bin/python benchmarks/assets_bench.py --ef-search 100,40,64   # also search at ef 40 and 64
 """
 
 from __future__ import annotations
@@ -216,7 +217,7 @@ async def run(args: argparse.Namespace) -> None:
                 jwt_keys=[key],
                 database_url=database_url,
                 object_store_dir=Path(scratch) / "objects",
-                search_ef=args.ef_search,
+                search_ef=args.ef_search[0],
                 orphan_sweep_interval_s=0,
                 log_level="WARNING",
             )
@@ -224,7 +225,13 @@ async def run(args: argparse.Namespace) -> None:
             # their event loop or their core.
             cached = ServiceProcess("assets", common, handler_times=True)
             uncached = ServiceProcess("assets", {**common, "identity_cache_entries": 0}, handler_times=True)
+            # One more server per further ef_search of the sweep (a server setting).
+            sweep = [
+                ServiceProcess("assets", {**common, "search_ef": ef}, handler_times=False)
+                for ef in args.ef_search[1:]
+            ]
             cached_port, uncached_port = cached.start(), uncached.start()
+            sweep_ports = [server.start() for server in sweep]
             character_ids = await load(database_url, embeddings)
             hot = [str(character_id) for character_id in character_ids[: args.hot]]
             try:
@@ -263,31 +270,43 @@ async def run(args: argparse.Namespace) -> None:
 
                     floor_latency = await timed(args.calls, get_character)
 
-                    found: list[list[str]] = []
+                    async def search_with(client: AsyncAssetsClient) -> tuple[list[float], list[list[str]]]:
+                        found: list[list[str]] = []
 
-                    async def search(index: int) -> None:
-                        response = await cached_client.api.SearchLikeness(
-                            pb.SearchLikenessRequest(
-                                z_id=queries[index].tolist(), model_pack_id=MODEL_PACK, top_k=10
+                        async def search(index: int) -> None:
+                            response = await client.api.SearchLikeness(
+                                pb.SearchLikenessRequest(
+                                    z_id=queries[index].tolist(), model_pack_id=MODEL_PACK, top_k=10
+                                )
                             )
-                        )
-                        found.append([match.character_id for match in response.matches])
+                            found.append([match.character_id for match in response.matches])
 
-                    await timed(min(20, len(queries)), search)
-                    found.clear()
-                    search_latency = await timed(len(queries), search)
+                        await timed(min(20, len(queries)), search)
+                        found.clear()
+                        return await timed(len(queries), search), found
+
+                    searches = [await search_with(cached_client)]
+                    for port in sweep_ports:
+                        async with AsyncAssetsClient(f"127.0.0.1:{port}", token=token) as client:
+                            searches.append(await search_with(client))
             finally:
                 cached_times, uncached_times = cached.stop(), uncached.stop()
+                for server in sweep:
+                    server.stop()
             exact, exact_latency = await exact_top_k(database_url, queries, 10)
             database = await describe_database(database_url)
         finally:
             if server_pg is not None:
                 server_pg.cleanup()
 
-    recall = statistics.fmean(
-        len(set(approximate) & set(truth)) / len(truth)
-        for approximate, truth in zip(found, exact, strict=True)
-    )
+    def recall_of(found: list[list[str]]) -> float:
+        return statistics.fmean(
+            len(set(approximate) & set(truth)) / len(truth)
+            for approximate, truth in zip(found, exact, strict=True)
+        )
+
+    search_latency, found = searches[0]
+    recall = recall_of(found)
     print()
     print(
         f"identities: {args.count:,} ({args.count // VARIANTS_PER_PERSON:,} people x {VARIANTS_PER_PERSON})"
@@ -310,9 +329,11 @@ async def run(args: argparse.Namespace) -> None:
     ):
         print(summary(name, handler_samples(times, method, count)))
     print(summary("exact search, SQL seq scan (baseline)", exact_latency))
-    print(summary(f"SearchLikeness over gRPC, HNSW ef_search={args.ef_search}", search_latency))
-    print(f"recall@10 of SearchLikeness against exact search: {recall:.4f}")
+    for ef, (latency, results) in zip(args.ef_search, searches, strict=True):
+        print(summary(f"SearchLikeness over gRPC, HNSW ef_search={ef}", latency))
+        print(f"  recall@10 against exact search: {recall_of(results):.4f}")
     print()
+    print(f"targets (search at ef_search={args.ef_search[0]}, the server setting under test):")
     targets = [
         ("cached GetIdentity p99 <= 2 ms", percentile(cached_latency, 0.99) * 1000 <= 2.0),
         ("search p99 <= 20 ms", percentile(search_latency, 0.99) * 1000 <= 20.0),
@@ -330,7 +351,12 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="search queries to time")
     parser.add_argument("--calls", type=int, default=2000, help="GetIdentity calls to time per variant")
     parser.add_argument("--hot", type=int, default=100, help="distinct identities GetIdentity cycles over")
-    parser.add_argument("--ef-search", type=int, default=100, help="HNSW ef_search of the search")
+    parser.add_argument(
+        "--ef-search",
+        type=lambda text: [int(value) for value in text.split(",")],
+        default=[100],
+        help="HNSW ef_search of the search; a comma list sweeps (the first is the one held to the targets)",
+    )
     parser.add_argument("--database-url", default="", help="use this PostgreSQL (needs pgvector) instead")
     parser.add_argument(
         "--shared-buffers", default="1GB", help="shared_buffers of the embedded PostgreSQL (default 1GB)"

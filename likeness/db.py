@@ -7,7 +7,7 @@ import logging
 import re
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -44,8 +44,12 @@ class _IdleCheck:
             await AsyncConnectionPool.check_connection(connection)
 
 
-async def open_pool(settings: DatabaseSettings) -> AsyncConnectionPool:
-    """Open a pool whose connections see the service's schema first; fails if none can connect."""
+async def open_pool(
+    settings: DatabaseSettings,
+    configure: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+) -> AsyncConnectionPool:
+    """Open a pool whose connections see the service's schema first; fails if none can connect.
+    ``configure`` runs on each new connection (adapters, say) before the pool lends it."""
     if not settings.database_url:
         raise ValueError(f"no database URL configured for schema {settings.database_schema!r}")
     idle_check = _IdleCheck(settings.pool_check_idle_s)
@@ -56,6 +60,7 @@ async def open_pool(settings: DatabaseSettings) -> AsyncConnectionPool:
         open=False,
         check=idle_check.check,
         reset=idle_check.reset,
+        configure=configure,
         kwargs={"options": f"-c search_path={settings.database_schema},public"},
         name=settings.database_schema,
     )

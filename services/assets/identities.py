@@ -4,6 +4,7 @@ with the embedding (always audited, served from the cache when hot), list, and r
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -56,7 +57,7 @@ class IdentityVersion:
 @dataclass(frozen=True)
 class IdentityDraft:
     character_id: uuid.UUID
-    z_id: list[float]
+    z_id: Sequence[float] | vectors.Embedding
     model_pack_id: str
     quality: dict[str, Any]
     reference_photo_object_ids: list[uuid.UUID]
@@ -88,7 +89,6 @@ class Identities(Store):
         objects: Objects,
         cache: IdentityCache,
         collision_threshold: float,
-        search_ef: int,
         read_audit_async_commit: bool = False,
     ) -> None:
         super().__init__(*args)
@@ -98,7 +98,6 @@ class Identities(Store):
         self.objects = objects
         self.cache = cache
         self.collision_threshold = collision_threshold
-        self.search_ef = search_ef
 
     async def fetch_version(
         self, connection: AsyncConnection[Any], character_id: uuid.UUID, version: int, *, lock: bool = False
@@ -113,11 +112,9 @@ class Identities(Store):
 
     async def _collides(self, connection: AsyncConnection[Any], brand_id: str, draft: IdentityDraft) -> bool:
         """True when another brand holds a live identity at least as similar as the threshold."""
-        await connection.execute(self.queries["set_search_ef"], {"ef": str(self.search_ef)})
-        await connection.execute(self.queries["set_iterative_scan"])
         cursor = await connection.execute(
             self.queries["nearest_other_brand_identity"],
-            {"brand_id": brand_id, "model_pack_id": draft.model_pack_id, "z_id": list(draft.z_id)},
+            {"brand_id": brand_id, "model_pack_id": draft.model_pack_id, "z_id": draft.z_id},
         )
         row = await cursor.fetchone()
         return row is not None and float(row[0]) >= self.collision_threshold

@@ -150,22 +150,24 @@ RETURNING *;
 -- Identity versions
 -- ---------------------------------------------------------------------------------------------
 
--- name: set_search_ef
-SELECT set_config('hnsw.ef_search', %(ef)s, true);
+-- name: configure_vector_search
+-- Once per pooled connection: the HNSW search width, and iterative scans (keep walking the graph until
+-- enough rows pass the filters: brand, model pack, status).
+SELECT set_config('hnsw.ef_search', %(ef)s, false), set_config('hnsw.iterative_scan', 'relaxed_order', false);
 
--- name: set_iterative_scan
--- Keep walking the HNSW graph until enough rows pass the filters (brand, model pack, status).
-SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true);
+-- name: set_search_ef
+-- For one transaction: a search that wants more rows than the connection's ef_search would get fewer.
+SELECT set_config('hnsw.ef_search', %(ef)s, true);
 
 -- name: nearest_other_brand_identity
 SELECT 1 - distance AS similarity
 FROM (
-    SELECT z_id <=> %(z_id)b::float8[]::vector AS distance
+    SELECT z_id <=> %(z_id)b::float4[]::vector AS distance
     FROM identity_versions
     WHERE brand_id <> %(brand_id)s
       AND model_pack_id = %(model_pack_id)s
       AND status IN ('active', 'pending_review', 'superseded')
-    ORDER BY z_id <=> %(z_id)b::float8[]::vector
+    ORDER BY z_id <=> %(z_id)b::float4[]::vector
     LIMIT 1
 ) AS nearest;
 
@@ -176,7 +178,7 @@ SELECT coalesce(max(version), 0) + 1 FROM identity_versions WHERE character_id =
 INSERT INTO identity_versions (character_id, version, brand_id, status, z_id, model_pack_id, quality,
                                reference_photo_object_ids, estimated_attributes, collision_detected,
                                created_by)
-VALUES (%(character_id)s, %(version)s, %(brand_id)s, %(status)s, %(z_id)b::float8[]::vector, %(model_pack_id)s,
+VALUES (%(character_id)s, %(version)s, %(brand_id)s, %(status)s, %(z_id)b::float4[]::vector, %(model_pack_id)s,
         %(quality)s, %(reference_photo_object_ids)s, %(estimated_attributes)s, %(collision_detected)s,
         %(created_by)s)
 RETURNING character_id, version, brand_id, status, model_pack_id, quality, reference_photo_object_ids,
@@ -239,10 +241,10 @@ WHERE character_id = %(character_id)s AND version = %(version)s;
 -- name: search_likeness
 -- The HNSW scan runs on identity_versions alone; names are joined to the few rows it returns.
 WITH nearest AS MATERIALIZED (
-    SELECT character_id, version, z_id <=> %(z_id)b::float8[]::vector AS distance
+    SELECT character_id, version, z_id <=> %(z_id)b::float4[]::vector AS distance
     FROM identity_versions
     WHERE brand_id = %(brand_id)s AND status = 'active' AND model_pack_id = %(model_pack_id)s
-    ORDER BY z_id <=> %(z_id)b::float8[]::vector
+    ORDER BY z_id <=> %(z_id)b::float4[]::vector
     LIMIT %(limit)s
 )
 SELECT nearest.character_id, nearest.version AS identity_version, characters.display_name,

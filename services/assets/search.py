@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +33,7 @@ class Search(Store):
     async def search(
         self,
         caller: Caller,
-        z_id: list[float],
+        z_id: Sequence[float],
         model_pack_id: str,
         top_k: int,
         min_similarity: float | None,
@@ -42,9 +43,10 @@ class Search(Store):
         limit = top_k or DEFAULT_TOP_K
         # Pipelined: the whole audited transaction takes two round trips to the database.
         async with self.pool.connection() as connection, connection.pipeline(), connection.transaction():
-            # The search ef must be at least the number of rows wanted, or HNSW returns fewer.
-            await connection.execute(self.queries["set_search_ef"], {"ef": str(max(self.search_ef, limit))})
-            await connection.execute(self.queries["set_iterative_scan"])
+            # The connection's ef_search is the setting's (set when the pool opened it); it must be at
+            # least the number of rows wanted, or HNSW returns fewer.
+            if limit > self.search_ef:
+                await connection.execute(self.queries["set_search_ef"], {"ef": str(limit)})
             cursor = connection.cursor(row_factory=class_row(LikenessMatch))
             await cursor.execute(
                 self.queries["search_likeness"],

@@ -18,6 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from likeness.api.assets.v1 import assets_service_pb2 as pb
 from likeness.api.assets.v1 import assets_service_pb2_grpc
+from likeness.assets import vectors
 from likeness.assets.audit import Actor, AuditEvent, AuditFilter, AuditLog, BreakKind, Outcome, Verification
 from likeness.assets.brands import Brand, Brands
 from likeness.assets.cache import IdentityCache, InvalidationListener
@@ -627,7 +628,6 @@ def build_registry(
         objects=objects,
         cache=cache,
         collision_threshold=settings.collision_threshold,
-        search_ef=settings.search_ef,
         read_audit_async_commit=settings.read_audit_async_commit,
     )
     search = Search(
@@ -664,7 +664,8 @@ def build_spec(settings: AssetsSettings) -> ServiceSpec:
 
     async def start() -> None:
         objects_store = object_store(settings)
-        pool = await open_pool(settings)
+        setup = vectors.connection_setup(load_queries("likeness.assets"), settings.search_ef)
+        pool = await open_pool(settings, configure=setup)
         try:
             async with pool.connection() as connection:
                 await apply_migrations(

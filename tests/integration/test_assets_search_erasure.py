@@ -8,11 +8,13 @@ import os
 import uuid
 
 import grpc
+import numpy as np
 import psycopg
 import pytest
 from minio import Minio
 
 from likeness.api.assets.v1 import assets_service_pb2 as pb
+from likeness.assets.vectors import register as register_embeddings
 from likeness.rpc.auth import Role
 from likeness.sdk import AsyncAssetsClient, LikenessError
 from tests.assets_support import (
@@ -333,3 +335,69 @@ async def test_erasure_leaves_only_the_tombstone_consent_and_audit(
             spare_clip.object_id,
         )
     }
+
+
+async def test_a_narrow_search_walks_past_other_brands_rows_and_returns_all_it_was_asked_for(
+    assets_server, make_token, database_url
+) -> None:
+    """ef_search 4 over 2,000 stored identities whose 400 nearest to the query are another brand's:
+    the connection's iterative scan walks past them to the brand's own, and a top_k above ef_search
+    still gets top_k rows."""
+    rng = np.random.default_rng(5)
+    query = np.asarray(unit_vector(900), dtype=np.float32)
+
+    def around(centre: np.ndarray, count: int, similarity: float) -> np.ndarray:
+        noise = rng.standard_normal((count, centre.shape[0]))
+        noise -= np.outer(noise @ centre, centre)
+        noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+        return (similarity * centre + np.sqrt(1 - similarity**2) * noise).astype(np.float32)
+
+    unrelated = rng.standard_normal((1592, 512)).astype(np.float32)
+    unrelated /= np.linalg.norm(unrelated, axis=1, keepdims=True)
+    acme_close = around(query, 8, 0.5)
+    rows = [("globex", row, False) for row in around(query, 400, 0.9)]
+    rows += [("acme", row, False) for row in unrelated] + [("acme", row, True) for row in acme_close]
+    close_ids: list[str] = []
+    async with assets_server(search_ef=4) as server:
+        target = f"127.0.0.1:{server.port}"
+        async with (
+            AsyncAssetsClient(target, token=make_token(brand="acme")) as acme,
+            AsyncAssetsClient(target, token=make_token(brand="globex")) as globex,
+        ):
+            await create_brand(acme, "acme")
+            await create_brand(globex, "globex")
+            async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
+                register_embeddings(connection.adapters)
+                await connection.execute("SET search_path TO assets, public")
+                for brand, row, close in rows:
+                    character_id = uuid.uuid4()
+                    if close:
+                        close_ids.append(str(character_id))
+                    await connection.execute(
+                        "INSERT INTO characters (character_id, brand_id, display_name, status,"
+                        " current_identity_version, created_by) VALUES (%s, %s, 'x', 'active', 1, 'test')",
+                        (character_id, brand),
+                    )
+                    await connection.execute(
+                        "INSERT INTO identity_versions (character_id, version, brand_id, status, z_id,"
+                        " model_pack_id, quality, created_by) VALUES"
+                        " (%s, 1, %s, 'active', %b::float4[]::vector, 'buffalo_l', '{}', 'test')",
+                        (character_id, brand, row),
+                    )
+                await connection.execute("ANALYZE identity_versions")
+                plan = await connection.execute(
+                    "EXPLAIN SELECT character_id FROM identity_versions WHERE brand_id = 'acme'"
+                    " AND status = 'active' AND model_pack_id = 'buffalo_l'"
+                    " ORDER BY z_id <=> %b::float4[]::vector LIMIT 6",
+                    (query,),
+                )
+                plan_text = "\n".join(row[0] for row in await plan.fetchall())
+            best = (await acme.api.SearchLikeness(_search(query.tolist(), top_k=1))).matches
+            six = (await acme.api.SearchLikeness(_search(query.tolist(), top_k=6))).matches
+
+    # The brand's rows are most of the table, so the planner takes the HNSW index (whose settings
+    # this test is about) rather than filtering first.
+    assert "identity_versions_z_id" in plan_text
+    assert len(best) == 1 and best[0].character_id in close_ids
+    assert len(six) == 6 and {match.character_id for match in six} <= set(close_ids)
+    assert [match.similarity for match in six] == sorted((match.similarity for match in six), reverse=True)
