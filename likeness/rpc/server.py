@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Mapping
@@ -102,6 +103,9 @@ class RpcServer:
     async def _bring_up(self) -> None:
         if self.spec.start is not None:
             await self.spec.start()
+        if self.settings.freeze_gc_after_start:
+            gc.collect()
+            gc.freeze()
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
         self._ready.set()
         logger.info("serving", extra={"service": self.spec.name})

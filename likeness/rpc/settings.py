@@ -30,6 +30,12 @@ class ServerSettings(BaseSettings):
         description="After SIGTERM, keep answering (health NOT_SERVING) this long so load balancers "
         "stop routing here before new calls are refused.",
     )
+    freeze_gc_after_start: bool = Field(
+        True,
+        description="Once serving, move every object alive (modules, models, pools) out of the garbage "
+        "collector's reach, so its full collections walk only what requests leave behind (shorter pauses "
+        "in the latency tail).",
+    )
     jwt_keys: list[JwtKey] = Field(
         default_factory=list, description="Keys that verify bearer tokens (JSON list)."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 
 import grpc
@@ -62,6 +63,23 @@ async def test_health_is_not_serving_until_dependencies_are_ready(jwt_key: JwtKe
         assert await _health(port, spec.name) == SERVING
     finally:
         await server.stop(grace=0)
+
+
+async def test_a_server_freezes_what_start_up_left_alive_when_it_is_ready(jwt_key: JwtKey) -> None:
+    settings = settings_for(IdentitySettings, jwt_key, freeze_gc_after_start=True)
+    spec = build_identity_spec(settings)
+    spec.start = None
+    gc.unfreeze()
+    made_at_start_up = [object() for _ in range(10)]
+    server = RpcServer(settings, spec)
+    await server.start()
+    try:
+        await server.wait_ready()
+        frozen = gc.get_freeze_count()
+    finally:
+        await server.stop(grace=0)
+        gc.unfreeze()
+    assert frozen >= len(made_at_start_up)
 
 
 async def test_health_turns_not_serving_while_draining(jwt_key: JwtKey) -> None:
