@@ -611,9 +611,8 @@ async def _sweep_forever(objects: Objects, interval_s: float, grace: timedelta) 
 
 
 def build_registry(
-    settings: AssetsSettings, pool: AsyncConnectionPool, objects_store: ObjectStore
+    settings: AssetsSettings, pool: AsyncConnectionPool, objects_store: ObjectStore, queries: dict[str, str]
 ) -> Registry:
-    queries = load_queries("likeness.assets")
     audit = AuditLog(queries)
     cache = IdentityCache(settings.identity_cache_entries, settings.identity_cache_ttl_s)
     characters = Characters(pool, queries, audit)
@@ -664,15 +663,15 @@ def build_spec(settings: AssetsSettings) -> ServiceSpec:
 
     async def start() -> None:
         objects_store = object_store(settings)
-        setup = vectors.connection_setup(load_queries("likeness.assets"), settings.search_ef)
-        pool = await open_pool(settings, configure=setup)
+        queries = load_queries("likeness.assets")
+        pool = await open_pool(settings, configure=vectors.connection_setup(queries, settings.search_ef))
         try:
             async with pool.connection() as connection:
                 await apply_migrations(
                     connection, settings.database_schema, load_migrations("likeness.assets")
                 )
             await objects_store.ensure_ready()
-            registry = build_registry(settings, pool, objects_store)
+            registry = build_registry(settings, pool, objects_store, queries)
             if registry.cache.enabled:
                 listener = InvalidationListener(settings.database_url, registry.cache)
                 await listener.start()

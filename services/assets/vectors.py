@@ -1,7 +1,7 @@
 """Embeddings as PostgreSQL ``vector`` values: checks, L2 normalisation, and the wire form.
 
 An embedding is a float32 numpy array. It travels to PostgreSQL as a binary ``float4[]`` parameter
-(:class:`EmbeddingDumper`, registered on every pooled connection by :func:`configure_connection`) that
+(:class:`EmbeddingDumper`, registered on every pooled connection by :func:`connection_setup`) that
 the SQL casts to ``vector`` (``%(z_id)b::float4[]::vector``), and comes back as ``float4[]``
 (``z_id::float4[]``): no text form of 512 numbers is written or parsed, and no Python float is made
 per value on the way in.

@@ -84,5 +84,5 @@ def test_the_default_recogniser_gives_identical_embeddings_after_the_rewrite() -
     faces = [pack.align(photo, face) for face in pack.detect(photo)]
     assert len(faces) == 6
     np.testing.assert_array_equal(ours.get_feat(noise + faces), stock.get_feat(noise + faces))
-    # The service's own pack runs the rewritten graph on the CPU.
+    # The service's own pack (which rewrites the graph on the CPU) gives the same embeddings too.
     np.testing.assert_array_equal(pack.recogniser.get_feat(faces), stock.get_feat(faces))
