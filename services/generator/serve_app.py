@@ -250,14 +250,3 @@ def run_local(
     args = VideoModelArgs(variant=variant, model_dir=model_dir, **settings)
     handle: DeploymentHandle[Any] = serve.run(build(args), name=name, route_prefix=None, blocking=False)
     return handle
-
-
-def connect(ray_address: str, app_name: str = APP_NAME) -> DeploymentHandle[Any]:
-    """The handle to a running application: through Ray Client (``ray://head:10001``) to the model's
-    cluster, or in the Ray this process already runs (``run_local``'s)."""
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(address=ray_address, log_to_driver=False)
-    handle: DeploymentHandle[Any] = serve.get_app_handle(app_name)
-    return handle

@@ -19,7 +19,23 @@ class GeneratorSettings(ServerSettings, DatabaseSettings):
     assets_address: str = "127.0.0.1:50052"
     identity_address: str = "127.0.0.1:50051"
     ray_address: str = Field(
-        "", description="Ray Client address of the model's Ray cluster (ray://<head>:10001); empty: none."
+        "",
+        description="GCS address (<head>:6379) of the model's Ray cluster; empty: a local Ray with the tiny "
+        "or local_model_dir model. Not a Ray Client (ray://) address: Ray Client cannot carry Serve's "
+        "streaming handle calls.",
+    )
+    ray_start_node: bool = Field(
+        False,
+        description="Start a Ray node of that cluster (no CPUs, no GPUs) for this process to attach to: "
+        "needed where this host runs no node of the model's cluster, as in the generator's own pod.",
+    )
+    ray_node_ip: str = Field(
+        "", description="The address other Ray nodes reach that node at (the pod IP); empty: Ray's choice."
+    )
+    ray_object_store_bytes: int = Field(
+        512 * 1024 * 1024,
+        ge=80 * 1024 * 1024,
+        description="That node's object store, which holds the frames streamed back from replicas.",
     )
     serve_app_name: str = Field("video", description="The Ray Serve application that runs the model.")
     local_ray_cpus: int = Field(
@@ -91,6 +107,18 @@ class GeneratorSettings(ServerSettings, DatabaseSettings):
         default_factory=lambda: platformdirs.user_state_path("likeness") / "c2pa",
         description="Where the development signing chain is made when no certificate is configured.",
     )
+
+    @model_validator(mode="after")
+    def _ray_address_is_a_cluster(self) -> GeneratorSettings:
+        if self.ray_address.startswith("ray://"):
+            raise ValueError(
+                f"ray_address {self.ray_address!r} is a Ray Client address, and Ray Client cannot carry "
+                "Serve's streaming DeploymentHandle calls; give the GCS address of the cluster's head "
+                "(<head>:6379) and set ray_start_node where this host runs no Ray node of that cluster"
+            )
+        if self.ray_start_node and not self.ray_address:
+            raise ValueError("ray_start_node needs ray_address (the cluster to join)")
+        return self
 
     @model_validator(mode="after")
     def _local_weights_need_a_directory(self) -> GeneratorSettings:

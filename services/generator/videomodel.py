@@ -2,7 +2,9 @@
 ``DeploymentHandle`` (see ``likeness.generator.shots`` for what crosses the boundary).
 
 With no Ray address configured, the generator starts a local Ray on loopback (no dashboard) and
-deploys the tiny random-weights application itself, so one machine needs nothing else.
+deploys the tiny random-weights application itself, so one machine needs nothing else. With one, it
+attaches a driver to the model's cluster, first starting a Ray node of that cluster on its own host
+when ``ray_start_node`` is set (``likeness.generator.raynode`` says why Ray Client will not do).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from likeness.errors import QuotaViolation, ResourceExhausted
@@ -64,16 +66,22 @@ def _translate(error: BaseException) -> BaseException:
 class ServeVideoModel:
     """A handle to the ``VideoModel`` deployment of one Serve application."""
 
-    def __init__(self, handle: Any, info: ModelInfo, owns_ray: bool = False) -> None:
+    def __init__(self, handle: Any, info: ModelInfo, release: Callable[[], None] | None = None) -> None:
         self._handle = handle
         self.info = info
-        #: This process started the local Ray (and the application in it), so it stops them.
-        self.owns_ray = owns_ray
+        #: What this process started to reach the model (a local Ray, or a node of the model's
+        #: cluster), and so stops when it closes; None when it started nothing.
+        self._release = release
 
     @classmethod
     async def connect(cls, settings: GeneratorSettings) -> ServeVideoModel:
-        handle, owns_ray = await asyncio.to_thread(_connect, settings)
-        info: ModelInfo = await handle.describe.remote()
+        handle, release = await asyncio.to_thread(_connect, settings)
+        try:
+            info: ModelInfo = await handle.describe.remote()
+        except BaseException:
+            if release is not None:
+                await asyncio.to_thread(release)
+            raise
         logger.info(
             "video model connected",
             extra={
@@ -82,12 +90,13 @@ class ServeVideoModel:
                 "random_weights": info.random_weights,
             },
         )
-        return cls(handle, info, owns_ray)
+        return cls(handle, info, release)
 
     async def close(self) -> None:
-        """Stop the local Ray if this process started it; a shared or remote one is left running."""
-        if self.owns_ray:
-            await asyncio.to_thread(_shutdown_local_ray)
+        """Stop what this process started to reach the model; a shared or remote Ray is left running."""
+        if self._release is not None:
+            release, self._release = self._release, None
+            await asyncio.to_thread(release)
 
     async def generate(self, request: ShotRequest) -> AsyncIterator[StepProgress | ShotFrames]:
         """Progress after every step, then the frames. Closing or cancelling the iterator cancels the
@@ -116,20 +125,21 @@ class ServeVideoModel:
         return frames
 
 
-def _connect(settings: GeneratorSettings) -> tuple[Any, bool]:
-    """The deployment's handle, and whether this call started the local Ray."""
+def _connect(settings: GeneratorSettings) -> tuple[Any, Callable[[], None] | None]:
+    """The deployment's handle, and how to stop what this call started (None: nothing)."""
     import ray
     from ray import serve
 
-    owns_ray = False
+    release: Callable[[], None] | None = None
     if settings.ray_address:
         if not ray.is_initialized():
-            ray.init(address=settings.ray_address, logging_level=logging.WARNING)
+            release = _attach(settings)
     elif not (ray.is_initialized() and settings.serve_app_name in serve.status().applications):
         # Imported only here: the application pulls in torch and diffusers when it deploys, which a
         # generator that reaches a remote cluster does not need.
         serve_app = importlib.import_module("likeness.generator.serve_app")
-        owns_ray = not ray.is_initialized()
+        if not ray.is_initialized():
+            release = _shutdown_local_ray
         serve_app.start_local_ray(settings.local_ray_cpus)
         if settings.serve_app_name not in serve.status().applications:
             serve_app.run_local(
@@ -137,7 +147,49 @@ def _connect(settings: GeneratorSettings) -> tuple[Any, bool]:
                 ray_num_cpus=settings.local_ray_cpus,
                 **local_model_args(settings),
             )
-    return serve.get_deployment_handle(DEPLOYMENT, app_name=settings.serve_app_name), owns_ray
+    return serve.get_deployment_handle(DEPLOYMENT, app_name=settings.serve_app_name), release
+
+
+def _attach(settings: GeneratorSettings) -> Callable[[], None] | None:
+    """A driver in the model's cluster, on a node this process starts when ``ray_start_node`` is set."""
+    import ray
+
+    if not settings.ray_start_node:
+        ray.init(address=settings.ray_address, logging_level=logging.WARNING, log_to_driver=False)
+        return ray.shutdown
+
+    from likeness.generator.raynode import JoinedRayNode
+
+    node = JoinedRayNode.start(settings.ray_address, settings.ray_node_ip, settings.ray_object_store_bytes)
+    try:
+        # Waits for the node to register with the cluster (Ray's own timeout, about a minute).
+        ray.init(
+            address=settings.ray_address,
+            _node_ip_address=settings.ray_node_ip or None,
+            _temp_dir=str(node.temp_dir),
+            logging_level=logging.WARNING,
+            log_to_driver=False,
+        )
+    except Exception as error:
+        reason = node.failure()
+        node.stop()
+        if reason is not None:
+            raise RuntimeError(
+                f"could not join the model's Ray cluster at {settings.ray_address}: {reason}"
+            ) from error
+        raise
+    logger.info(
+        "attached to the model's Ray cluster through a node of this host",
+        extra={"ray_address": settings.ray_address, "node_id": ray.get_runtime_context().get_node_id()},
+    )
+
+    def release() -> None:
+        try:
+            ray.shutdown()
+        finally:
+            node.stop()
+
+    return release
 
 
 def local_model_args(settings: GeneratorSettings) -> dict[str, Any]:

@@ -8,6 +8,10 @@ for each request, so tests can see where denoising stopped. Its frames are rando
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,6 +21,7 @@ from ray import serve
 
 from likeness.api.generator.v1 import generator_service_pb2 as pb
 from likeness.generator.shots import ModelInfo, ShotFrames, ShotRequest, StepProgress, SynthesisRequest
+from likeness.rpc.auth import JwtKey
 
 STEPPED_MODEL = ModelInfo(model_id="stepped-test-model", adapter_id="", random_weights=True)
 
@@ -109,3 +114,32 @@ async def events_of(client: Any, job_id: str) -> list[pb.JobEvent]:
 
 
 TERMINAL = {pb.JOB_STATE_SUCCEEDED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED}
+
+
+def generator_environment(
+    settings: dict[str, Any], database_url: str, jwt_key: JwtKey, **more: str
+) -> dict[str, str]:
+    """The environment of a generator process (``likeness serve generator``) with these settings."""
+    environment = dict(os.environ)
+    for name, value in {**settings, **more}.items():
+        environment[f"LIKENESS_GENERATOR_{name.upper()}"] = (
+            json.dumps(list(value)) if isinstance(value, tuple) else str(value)
+        )
+    environment.update(
+        LIKENESS_GENERATOR_DATABASE_URL=database_url,
+        LIKENESS_GENERATOR_PORT="0",
+        LIKENESS_GENERATOR_JWT_KEYS=json.dumps(
+            [{"kid": jwt_key.kid, "algorithm": jwt_key.algorithm, "secret": jwt_key.signing_key()}]
+        ),
+    )
+    return environment
+
+
+def start_generator_process(environment: dict[str, str], log: Any) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "likeness.cli.main", "serve", "generator"],
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )

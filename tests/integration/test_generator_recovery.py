@@ -5,11 +5,8 @@ the reason — never stuck, never finished twice."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,7 +21,9 @@ from tests.assets_support import create_brand
 from tests.integration.generator_support import (
     TERMINAL,
     events_of,
+    generator_environment,
     shot,
+    start_generator_process,
     submission,
     wait_for,
     wait_for_state,
@@ -83,16 +82,6 @@ async def assets_of(client: AsyncAssetsClient, job_id: str) -> list[assets_pb.Ge
     return list(response.generated_assets)
 
 
-def start_generator_process(environment: dict[str, str], log: Any) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "likeness.cli.main", "serve", "generator"],
-        env=environment,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
 async def test_a_killed_generator_process_leaves_the_job_to_another(
     assets: Any,
     video_model: Any,
@@ -105,20 +94,12 @@ async def test_a_killed_generator_process_leaves_the_job_to_another(
     import ray
 
     server, registry = assets
-    values = settings(server, APP_NAME, tmp_path)
-    environment = dict(os.environ)
-    for name, value in values.items():
-        environment[f"LIKENESS_GENERATOR_{name.upper()}"] = (
-            json.dumps(list(value)) if isinstance(value, tuple) else str(value)
-        )
-    environment.update(
-        LIKENESS_GENERATOR_DATABASE_URL=database_url,
-        LIKENESS_GENERATOR_PORT="0",
-        LIKENESS_GENERATOR_WORKERS="1",
-        LIKENESS_GENERATOR_RAY_ADDRESS=ray.get_runtime_context().gcs_address,
-        LIKENESS_GENERATOR_JWT_KEYS=json.dumps(
-            [{"kid": jwt_key.kid, "algorithm": jwt_key.algorithm, "secret": jwt_key.signing_key()}]
-        ),
+    environment = generator_environment(
+        settings(server, APP_NAME, tmp_path),
+        database_url,
+        jwt_key,
+        workers="1",
+        ray_address=ray.get_runtime_context().gcs_address,
     )
     token = make_token(brand=BRAND)
     # This replica takes submissions only; the job runs in the process that is then killed.

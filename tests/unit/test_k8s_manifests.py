@@ -126,9 +126,9 @@ INTENDED_EDGES = {
     ("assets", "postgres", "TCP/5432"),
     ("generator", "postgres", "TCP/5432"),
     ("assets", "minio", "TCP/9000"),
-    # Generator to Ray (Ray Client on the head), and Ray inside itself on every port.
-    ("generator", "model-head", "TCP/10001"),
-    *{(source, destination, "any") for source in RAY for destination in RAY},
+    # Ray inside itself on every port; the generator's pods run a node of the model's cluster.
+    *{(source, destination, "any") for source in (*RAY, "generator") for destination in RAY},
+    *{(source, "generator", "any") for source in RAY},
     # The KubeRay operator deploys and watches the Serve application through the dashboard.
     ("kuberay-operator", "model-head", "TCP/8265"),
     # Weights into the model's workers; buckets created by the Job; MinIO's distributed peers.
@@ -425,14 +425,18 @@ def test_the_generator_is_pointed_at_the_serve_application(overlay: str) -> None
     (application,) = serve_config(objects)["applications"]
     assert application["import_path"] == "likeness.generator.serve_app:app"
     assert generator_setting(objects, "SERVE_APP_NAME") == application["name"]
-    # KubeRay names a RayService's stable head Service <name>-head-svc.
+    # KubeRay names a RayService's stable head Service <name>-head-svc. The generator joins the
+    # cluster through its GCS with a node of its own (Ray Client cannot carry streaming handle calls).
     address = generator_setting(objects, "RAY_ADDRESS")
-    assert address == "ray://likeness-model-head-svc:10001"
+    assert address == "likeness-model-head-svc:6379"
+    assert generator_setting(objects, "RAY_START_NODE") == "true"
     head = one(objects, "RayService", "likeness-model")["spec"]["rayClusterConfig"]["headGroupSpec"]
     head_ports = {
         port["name"]: port["containerPort"] for port in head["template"]["spec"]["containers"][0]["ports"]
     }
-    assert head_ports["client"] == 10001
+    assert head_ports["gcs"] == 6379
+    # The generator's node offers no CPUs, so Serve must not place a proxy on it.
+    assert serve_config(objects)["proxy_location"] == "HeadOnly"
 
 
 def gpus(container: Object) -> int:

@@ -1,0 +1,83 @@
+"""A Ray node of the model's cluster, run beside the generator so that it can drive Serve.
+
+Serve's streaming ``DeploymentHandle`` calls need a driver attached to a node of the model's Ray
+cluster. Ray Client (``ray://``) refuses them: "Streaming DeploymentHandles are not currently supported
+when connected to a remote Ray cluster using Ray Client" (ray-project/ray#43357, closed as won't fix).
+Where the generator's host runs no node of that cluster (its own Kubernetes pod), it starts one: no
+CPUs and no GPUs, so the cluster schedules nothing on it, and a bounded object store for the frames
+that replicas stream back. The driver then attaches to this node, found by its temp dir, and not to
+another node that may share the host's address.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger("likeness.generator.raynode")
+
+
+@dataclass
+class JoinedRayNode:
+    """``ray start --block`` for a node without resources, in its own process group."""
+
+    process: subprocess.Popen[bytes]
+    temp_dir: Path
+
+    @classmethod
+    def start(cls, address: str, node_ip: str, object_store_bytes: int) -> JoinedRayNode:
+        # A short path: Ray's unix sockets live under it, and a socket path is at most 107 bytes.
+        temp_dir = Path(tempfile.mkdtemp(prefix="ray-gen-"))
+        command = [
+            sys.executable,
+            "-m",
+            "ray.scripts.scripts",
+            "start",
+            f"--address={address}",
+            "--num-cpus=0",
+            "--num-gpus=0",
+            f"--object-store-memory={object_store_bytes}",
+            f"--temp-dir={temp_dir}",
+            "--disable-usage-stats",
+            "--block",
+        ]
+        if node_ip:
+            command.append(f"--node-ip-address={node_ip}")
+        # Its own process group: a Ctrl-C meant for the generator must not take the node away while
+        # the generator drains, and stop() signals the node's processes together.
+        process = subprocess.Popen(command, start_new_session=True)
+        logger.info(
+            "starting a Ray node of the model's cluster",
+            extra={"ray_address": address, "node_ip": node_ip or "(Ray's choice)", "pid": process.pid},
+        )
+        return cls(process, temp_dir)
+
+    def failure(self) -> str | None:
+        """Why the node is gone, if it is."""
+        code = self.process.poll()
+        if code is None:
+            return None
+        return f"the Ray node process exited with status {code} (its log is in the generator's output)"
+
+    def stop(self, grace_s: float = 20.0) -> None:
+        """Stop the node's processes (SIGTERM to its group, then SIGKILL after ``grace_s``)."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                logger.warning("the Ray node did not stop within %.0f s; killing it", grace_s)
+        # Whatever the node started and left behind shares its process group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        shutil.rmtree(self.temp_dir, ignore_errors=True)

@@ -1,0 +1,123 @@
+"""A generator whose host runs no node of the model's Ray cluster (its own pod, in Kubernetes) joins
+that cluster with a node of its own, drives the Serve application through it, and takes the node away
+when it stops. Ray Client addresses are refused: Ray Client cannot carry streaming handle calls."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from likeness.api.generator.v1 import generator_service_pb2 as pb
+from likeness.generator.serve_app import APP_NAME
+from likeness.generator.settings import GeneratorSettings
+from likeness.rpc.auth import JwtKey
+from likeness.sdk import AsyncAssetsClient, AsyncGeneratorClient
+from tests.assets_support import create_brand
+from tests.integration.generator_support import (
+    TERMINAL,
+    generator_environment,
+    shot,
+    start_generator_process,
+    submission,
+    wait_for,
+    wait_for_state,
+)
+
+BRAND = "acme"
+
+
+def test_a_ray_client_address_is_refused_with_the_reason() -> None:
+    with pytest.raises(ValueError, match="Ray Client cannot carry Serve's streaming DeploymentHandle"):
+        GeneratorSettings(ray_address="ray://likeness-model-head-svc:10001")
+    with pytest.raises(ValueError, match="ray_start_node needs ray_address"):
+        GeneratorSettings(ray_start_node=True)
+
+
+@pytest.fixture
+async def assets(assets_server: Any, make_token: Any) -> AsyncIterator[Any]:
+    async with assets_server() as server:
+        async with AsyncAssetsClient(f"127.0.0.1:{server.port}", token=make_token(brand=BRAND)) as client:
+            await create_brand(client, BRAND)
+            yield server
+
+
+def alive_nodes() -> dict[str, dict[str, Any]]:
+    import ray
+
+    return {node["NodeID"]: node for node in ray.nodes() if node["Alive"]}
+
+
+async def test_a_generator_joins_the_models_cluster_with_a_node_and_takes_it_away_on_stop(
+    assets: Any,
+    video_model: Any,
+    generator_server: Any,
+    jwt_key: JwtKey,
+    database_url: str,
+    make_token: Any,
+    tmp_path: Any,
+) -> None:
+    import ray
+
+    values = {
+        "assets_address": f"127.0.0.1:{assets.port}",
+        "serve_app_name": APP_NAME,
+        "frame_size": (32, 32),
+        "poll_s": 0.2,
+        "progress_interval_s": 0.0,
+        "watch_poll_s": 0.1,
+        "c2pa_dev_dir": tmp_path / "c2pa",
+    }
+    environment = generator_environment(
+        values,
+        database_url,
+        jwt_key,
+        workers="1",
+        ray_address=ray.get_runtime_context().gcs_address,
+        ray_start_node="true",
+        ray_object_store_bytes=str(100 * 1024 * 1024),
+        drain_delay_s="0",
+        shutdown_grace_s="5",
+    )
+    before = alive_nodes()
+    token = make_token(brand=BRAND)
+    # The in-process generator takes the submission; the job runs in the process that joins the cluster.
+    async with generator_server(**values, workers=0) as front:
+        async with AsyncGeneratorClient(f"127.0.0.1:{front.port}", token=token) as api:
+            job = (await api.api.SubmitGeneration(submission("joined", shot(steps=3)))).job
+            log_path = tmp_path / "generator.log"
+            with log_path.open("wb") as log:
+                process = start_generator_process(environment, log)
+                try:
+                    done = await wait_for_state(api, job.job_id, TERMINAL, timeout_s=180)
+                    joined = {
+                        node_id: node for node_id, node in alive_nodes().items() if node_id not in before
+                    }
+                    os.killpg(process.pid, signal.SIGTERM)
+                    code = await asyncio.to_thread(process.wait, 60)
+                finally:
+                    if process.poll() is None:
+                        os.killpg(process.pid, signal.SIGKILL)
+                        process.wait()
+    output = log_path.read_text(errors="replace")
+    assert done.state == pb.JOB_STATE_SUCCEEDED, (done.error, output[-3000:])
+    assert "attached to the model's Ray cluster through a node of this host" in output
+    # One node joined, offering the cluster nothing to schedule on.
+    assert len(joined) == 1, joined
+    ((node_id, node),) = joined.items()
+    assert node["NodeManagerAddress"] in {
+        known["NodeManagerAddress"] for known in before.values()
+    }  # this host
+    assert node["Resources"].get("CPU", 0) == 0 and node["Resources"].get("GPU", 0) == 0
+    assert code == 0, output[-3000:]
+
+    # The stopped generator took its node away; the model's own nodes are untouched.
+    async def gone() -> bool:
+        return node_id not in await asyncio.to_thread(alive_nodes)
+
+    await wait_for(gone, timeout_s=60, interval_s=0.5)
+    assert set(before) <= set(alive_nodes())
