@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,8 @@ logger = logging.getLogger("likeness.generator.raynode")
 
 @dataclass
 class JoinedRayNode:
-    """``ray start --block`` for a node without resources, in its own process group."""
+    """``ray start --block`` for a node without resources, in its own process group, led by a
+    ``supervise`` process that stops the node if the process that started it dies."""
 
     process: subprocess.Popen[bytes]
     temp_dir: Path
@@ -52,8 +54,10 @@ class JoinedRayNode:
         if node_ip:
             command.append(f"--node-ip-address={node_ip}")
         # Its own process group: a Ctrl-C meant for the generator must not take the node away while
-        # the generator drains, and stop() signals the node's processes together.
-        process = subprocess.Popen(command, start_new_session=True)
+        # the generator drains, and stop() signals the node's processes together. The group's leader
+        # watches this process and takes the node down if it dies without stopping it.
+        supervised = [sys.executable, "-m", __name__, str(os.getpid()), str(temp_dir), *command]
+        process = subprocess.Popen(supervised, start_new_session=True)
         logger.info(
             "starting a Ray node of the model's cluster",
             extra={"ray_address": address, "node_ip": node_ip or "(Ray's choice)", "pid": process.pid},
@@ -81,3 +85,34 @@ class JoinedRayNode:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
         shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+def supervise(
+    parent: int, temp_dir: Path, command: list[str], grace_s: float = 20.0, poll_s: float = 0.5
+) -> int:
+    """Run ``command`` (the node) in this process group until it ends by itself, this process is told
+    to stop (SIGTERM), or ``parent`` is gone; in the last two cases stop the whole group (SIGTERM,
+    then after ``grace_s`` SIGKILL to whatever is left, this process included) and remove the node's
+    ``temp_dir``."""
+    stopping = False
+
+    def on_term(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    node = subprocess.Popen(command)
+    while node.poll() is None and not stopping and os.getppid() == parent:
+        time.sleep(poll_s)
+    if node.poll() is None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        os.killpg(0, signal.SIGTERM)  # ray start, its raylet and agents
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            node.wait(grace_s)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        os.killpg(0, signal.SIGKILL)
+    return node.wait()
+
+
+if __name__ == "__main__":
+    raise SystemExit(supervise(int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]))

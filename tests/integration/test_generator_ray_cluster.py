@@ -1,13 +1,16 @@
 """A generator whose host runs no node of the model's Ray cluster (its own pod, in Kubernetes) joins
 that cluster with a node of its own, drives the Serve application through it, and takes the node away
-when it stops. Ray Client addresses are refused: Ray Client cannot carry streaming handle calls."""
+when it stops, or when it is killed. Ray Client addresses are refused: Ray Client cannot carry
+streaming handle calls."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -52,7 +55,9 @@ def alive_nodes() -> dict[str, dict[str, Any]]:
     return {node["NodeID"]: node for node in ray.nodes() if node["Alive"]}
 
 
-async def test_a_generator_joins_the_models_cluster_with_a_node_and_takes_it_away_on_stop(
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "killed"])
+async def test_a_generator_joins_the_models_cluster_with_a_node_and_takes_it_away_when_it_ends(
+    stop_signal: signal.Signals,
     assets: Any,
     video_model: Any,
     generator_server: Any,
@@ -97,7 +102,7 @@ async def test_a_generator_joins_the_models_cluster_with_a_node_and_takes_it_awa
                     joined = {
                         node_id: node for node_id, node in alive_nodes().items() if node_id not in before
                     }
-                    os.killpg(process.pid, signal.SIGTERM)
+                    os.killpg(process.pid, stop_signal)
                     code = await asyncio.to_thread(process.wait, 60)
                 finally:
                     if process.poll() is None:
@@ -113,11 +118,23 @@ async def test_a_generator_joins_the_models_cluster_with_a_node_and_takes_it_awa
         known["NodeManagerAddress"] for known in before.values()
     }  # this host
     assert node["Resources"].get("CPU", 0) == 0 and node["Resources"].get("GPU", 0) == 0
-    assert code == 0, output[-3000:]
+    # Stopped, it drains and exits 0; killed, the node's supervisor sees it gone.
+    assert code == (0 if stop_signal == signal.SIGTERM else -signal.SIGKILL), output[-3000:]
 
-    # The stopped generator took its node away; the model's own nodes are untouched.
+    # The generator's node left the cluster either way; the model's own nodes are untouched.
     async def gone() -> bool:
         return node_id not in await asyncio.to_thread(alive_nodes)
 
     await wait_for(gone, timeout_s=60, interval_s=0.5)
     assert set(before) <= set(alive_nodes())
+    # Nor is anything of it left on this host: no process and no session directory.
+    temp_dir = Path(node["ObjectStoreSocketName"].split("/session_")[0])
+    assert temp_dir.name.startswith("ray-gen-"), temp_dir
+
+    async def cleaned_up() -> bool:
+        processes = await asyncio.to_thread(
+            subprocess.run, ["pgrep", "-f", str(temp_dir)], capture_output=True, text=True
+        )
+        return not await asyncio.to_thread(temp_dir.exists) and not processes.stdout.strip()
+
+    await wait_for(cleaned_up, timeout_s=60, interval_s=0.5)
