@@ -26,6 +26,29 @@ from pathlib import Path
 logger = logging.getLogger("likeness.generator.raynode")
 
 
+TEMP_PREFIX = "ray-gen-"
+
+
+def remove_stale_temp_dirs() -> list[Path]:
+    """Remove the session directories of nodes that died without their supervisor cleaning up (killed
+    with it, say): no process names them any more. In a pod, /tmp outlives a container's restarts."""
+    import psutil  # type: ignore[import-untyped]  # a dependency of Ray
+
+    in_use: set[str] = set()
+    for process in psutil.process_iter(["cmdline"]):
+        for argument in process.info["cmdline"] or ():
+            if argument.startswith("--temp-dir="):
+                in_use.add(argument.removeprefix("--temp-dir="))
+    removed = []
+    for directory in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):
+        if directory.is_dir() and str(directory) not in in_use:
+            shutil.rmtree(directory, ignore_errors=True)
+            removed.append(directory)
+    if removed:
+        logger.info("removed the session directories of dead Ray nodes", extra={"removed": len(removed)})
+    return removed
+
+
 @dataclass
 class JoinedRayNode:
     """``ray start --block`` for a node without resources, in its own process group, led by a
@@ -36,8 +59,9 @@ class JoinedRayNode:
 
     @classmethod
     def start(cls, address: str, node_ip: str, object_store_bytes: int) -> JoinedRayNode:
+        remove_stale_temp_dirs()
         # A short path: Ray's unix sockets live under it, and a socket path is at most 107 bytes.
-        temp_dir = Path(tempfile.mkdtemp(prefix="ray-gen-"))
+        temp_dir = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
         command = [
             sys.executable,
             "-m",

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from likeness.api.generator.v1 import generator_service_pb2 as pb
+from likeness.generator.raynode import remove_stale_temp_dirs
 from likeness.generator.serve_app import APP_NAME
 from likeness.generator.settings import GeneratorSettings
 from likeness.rpc.auth import JwtKey
@@ -138,3 +139,72 @@ async def test_a_generator_joins_the_models_cluster_with_a_node_and_takes_it_awa
         return not await asyncio.to_thread(temp_dir.exists) and not processes.stdout.strip()
 
     await wait_for(cleaned_up, timeout_s=60, interval_s=0.5)
+
+
+async def test_a_generator_whose_ray_node_dies_exits_and_its_job_is_taken_again(
+    assets: Any,
+    video_model: Any,
+    generator_server: Any,
+    jwt_key: JwtKey,
+    database_url: str,
+    make_token: Any,
+    tmp_path: Any,
+) -> None:
+    """Ray ends a driver whose node is gone, so the process cannot linger renewing the lease of a job
+    it can no longer run: it exits non-zero (its pod restarts) and another worker finishes the job."""
+    import ray
+
+    values = {
+        "assets_address": f"127.0.0.1:{assets.port}",
+        "serve_app_name": APP_NAME,
+        "frame_size": (32, 32),
+        "lease_s": 1.5,
+        "heartbeat_s": 0.3,
+        "poll_s": 0.2,
+        "progress_interval_s": 0.0,
+        "watch_poll_s": 0.1,
+        "c2pa_dev_dir": tmp_path / "c2pa",
+    }
+    environment = generator_environment(
+        values,
+        database_url,
+        jwt_key,
+        workers="1",
+        ray_address=ray.get_runtime_context().gcs_address,
+        ray_start_node="true",
+        ray_object_store_bytes=str(100 * 1024 * 1024),
+    )
+    before = alive_nodes()
+    log_path = tmp_path / "generator.log"
+    async with generator_server(**values, workers=0) as front:
+        async with AsyncGeneratorClient(f"127.0.0.1:{front.port}", token=make_token(brand=BRAND)) as api:
+            job = (await api.api.SubmitGeneration(submission("node-lost", shot(steps=100)))).job
+            with log_path.open("wb") as log:
+                process = start_generator_process(environment, log)
+                try:
+
+                    async def running() -> bool:
+                        current = (await api.api.GetJob(pb.GetJobRequest(job_id=job.job_id))).job
+                        return current.progress.step >= 2
+
+                    await wait_for(running, timeout_s=120, interval_s=0.1)
+                    (node,) = [node for node_id, node in alive_nodes().items() if node_id not in before]
+                    temp_dir = node["ObjectStoreSocketName"].split("/session_")[0]
+                    found = await asyncio.to_thread(
+                        subprocess.run, ["pgrep", "-f", temp_dir], capture_output=True, text=True
+                    )
+                    # The whole node goes at once, as when its pod's Ray processes are OOM-killed.
+                    for group in {os.getpgid(int(pid)) for pid in found.stdout.split()}:
+                        os.killpg(group, signal.SIGKILL)
+                    code = await asyncio.to_thread(process.wait, 60)
+                finally:
+                    if process.poll() is None:
+                        os.killpg(process.pid, signal.SIGKILL)
+                        process.wait()
+            assert code != 0, log_path.read_text(errors="replace")[-3000:]
+            # Killed with its node, the supervisor could not clean up; the next node start does.
+            assert await asyncio.to_thread(Path(temp_dir).is_dir)
+            assert Path(temp_dir) in await asyncio.to_thread(remove_stale_temp_dirs)
+            async with generator_server(**{**values, "workers": 1}):
+                done = await wait_for_state(api, job.job_id, TERMINAL, timeout_s=180)
+    assert done.state == pb.JOB_STATE_SUCCEEDED, done.error
