@@ -56,23 +56,19 @@ def alive_nodes() -> dict[str, dict[str, Any]]:
     return {node["NodeID"]: node for node in ray.nodes() if node["Alive"]}
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "killed"])
-async def test_a_generator_joins_the_models_cluster_with_a_node_and_takes_it_away_when_it_ends(
-    stop_signal: signal.Signals,
-    assets: Any,
-    video_model: Any,
-    generator_server: Any,
-    jwt_key: JwtKey,
-    database_url: str,
-    make_token: Any,
-    tmp_path: Any,
-) -> None:
+def joining(
+    assets: Any, database_url: str, jwt_key: JwtKey, tmp_path: Any
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Settings for in-process generators, and the environment of a generator process that joins the
+    session's Ray with a node of its own (this host's other node is not its to use)."""
     import ray
 
     values = {
         "assets_address": f"127.0.0.1:{assets.port}",
         "serve_app_name": APP_NAME,
         "frame_size": (32, 32),
+        "lease_s": 1.5,
+        "heartbeat_s": 0.3,
         "poll_s": 0.2,
         "progress_interval_s": 0.0,
         "watch_poll_s": 0.1,
@@ -89,6 +85,26 @@ async def test_a_generator_joins_the_models_cluster_with_a_node_and_takes_it_awa
         drain_delay_s="0",
         shutdown_grace_s="5",
     )
+    return values, environment
+
+
+async def processes_naming(temp_dir: str) -> list[int]:
+    found = await asyncio.to_thread(subprocess.run, ["pgrep", "-f", temp_dir], capture_output=True, text=True)
+    return [int(pid) for pid in found.stdout.split()]
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "killed"])
+async def test_a_generator_joins_the_models_cluster_with_a_node_and_takes_it_away_when_it_ends(
+    stop_signal: signal.Signals,
+    assets: Any,
+    video_model: Any,
+    generator_server: Any,
+    jwt_key: JwtKey,
+    database_url: str,
+    make_token: Any,
+    tmp_path: Any,
+) -> None:
+    values, environment = joining(assets, database_url, jwt_key, tmp_path)
     before = alive_nodes()
     token = make_token(brand=BRAND)
     # The in-process generator takes the submission; the job runs in the process that joins the cluster.
@@ -133,10 +149,8 @@ async def test_a_generator_joins_the_models_cluster_with_a_node_and_takes_it_awa
     assert temp_dir.name.startswith("ray-gen-"), temp_dir
 
     async def cleaned_up() -> bool:
-        processes = await asyncio.to_thread(
-            subprocess.run, ["pgrep", "-f", str(temp_dir)], capture_output=True, text=True
-        )
-        return not await asyncio.to_thread(temp_dir.exists) and not processes.stdout.strip()
+        gone = not await asyncio.to_thread(temp_dir.exists)
+        return gone and not await processes_naming(str(temp_dir))
 
     await wait_for(cleaned_up, timeout_s=60, interval_s=0.5)
 
@@ -152,28 +166,7 @@ async def test_a_generator_whose_ray_node_dies_exits_and_its_job_is_taken_again(
 ) -> None:
     """Ray ends a driver whose node is gone, so the process cannot linger renewing the lease of a job
     it can no longer run: it exits non-zero (its pod restarts) and another worker finishes the job."""
-    import ray
-
-    values = {
-        "assets_address": f"127.0.0.1:{assets.port}",
-        "serve_app_name": APP_NAME,
-        "frame_size": (32, 32),
-        "lease_s": 1.5,
-        "heartbeat_s": 0.3,
-        "poll_s": 0.2,
-        "progress_interval_s": 0.0,
-        "watch_poll_s": 0.1,
-        "c2pa_dev_dir": tmp_path / "c2pa",
-    }
-    environment = generator_environment(
-        values,
-        database_url,
-        jwt_key,
-        workers="1",
-        ray_address=ray.get_runtime_context().gcs_address,
-        ray_start_node="true",
-        ray_object_store_bytes=str(100 * 1024 * 1024),
-    )
+    values, environment = joining(assets, database_url, jwt_key, tmp_path)
     before = alive_nodes()
     log_path = tmp_path / "generator.log"
     async with generator_server(**values, workers=0) as front:
@@ -190,11 +183,8 @@ async def test_a_generator_whose_ray_node_dies_exits_and_its_job_is_taken_again(
                     await wait_for(running, timeout_s=120, interval_s=0.1)
                     (node,) = [node for node_id, node in alive_nodes().items() if node_id not in before]
                     temp_dir = node["ObjectStoreSocketName"].split("/session_")[0]
-                    found = await asyncio.to_thread(
-                        subprocess.run, ["pgrep", "-f", temp_dir], capture_output=True, text=True
-                    )
                     # The whole node goes at once, as when its pod's Ray processes are OOM-killed.
-                    for group in {os.getpgid(int(pid)) for pid in found.stdout.split()}:
+                    for group in {os.getpgid(pid) for pid in await processes_naming(temp_dir)}:
                         os.killpg(group, signal.SIGKILL)
                     code = await asyncio.to_thread(process.wait, 60)
                 finally:
