@@ -29,9 +29,11 @@ logger = logging.getLogger("likeness.generator.raynode")
 TEMP_PREFIX = "ray-gen-"
 
 
-def remove_stale_temp_dirs() -> list[Path]:
+def remove_stale_temp_dirs(min_age_s: float = 10.0) -> list[Path]:
     """Remove the session directories of nodes that died without their supervisor cleaning up (killed
-    with it, say): no process names them any more. In a pod, /tmp outlives a container's restarts."""
+    with it, say): no process names them any more. In a pod, /tmp outlives a container's restarts.
+    A directory younger than ``min_age_s`` is left alone: another generator on this host may have just
+    made it and not yet started its node."""
     import psutil  # type: ignore[import-untyped]  # a dependency of Ray
 
     in_use: set[str] = set()
@@ -41,7 +43,11 @@ def remove_stale_temp_dirs() -> list[Path]:
                 in_use.add(argument.removeprefix("--temp-dir="))
     removed = []
     for directory in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):
-        if directory.is_dir() and str(directory) not in in_use:
+        if (
+            directory.is_dir()
+            and str(directory) not in in_use
+            and time.time() - directory.stat().st_mtime > min_age_s
+        ):
             shutil.rmtree(directory, ignore_errors=True)
             removed.append(directory)
     if removed:

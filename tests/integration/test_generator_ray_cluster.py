@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from typing import Any
 import pytest
 
 from likeness.api.generator.v1 import generator_service_pb2 as pb
-from likeness.generator.raynode import remove_stale_temp_dirs
+from likeness.generator.raynode import TEMP_PREFIX, remove_stale_temp_dirs
 from likeness.generator.serve_app import APP_NAME
 from likeness.generator.settings import GeneratorSettings
 from likeness.rpc.auth import JwtKey
@@ -194,7 +196,16 @@ async def test_a_generator_whose_ray_node_dies_exits_and_its_job_is_taken_again(
             assert code != 0, log_path.read_text(errors="replace")[-3000:]
             # Killed with its node, the supervisor could not clean up; the next node start does.
             assert await asyncio.to_thread(Path(temp_dir).is_dir)
-            assert Path(temp_dir) in await asyncio.to_thread(remove_stale_temp_dirs)
+            fresh = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))  # another generator's node, starting
+            try:
+                removed = await asyncio.to_thread(remove_stale_temp_dirs, 0.0)
+                assert Path(temp_dir) in removed and fresh in removed
+                # By default a directory made in the last seconds is someone's node about to start.
+                await asyncio.to_thread(fresh.mkdir)
+                assert fresh not in await asyncio.to_thread(remove_stale_temp_dirs)
+                assert await asyncio.to_thread(fresh.is_dir)
+            finally:
+                shutil.rmtree(fresh, ignore_errors=True)
             async with generator_server(**{**values, "workers": 1}):
                 done = await wait_for_state(api, job.job_id, TERMINAL, timeout_s=180)
     assert done.state == pb.JOB_STATE_SUCCEEDED, done.error
