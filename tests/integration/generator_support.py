@@ -116,6 +116,23 @@ async def events_of(client: Any, job_id: str) -> list[pb.JobEvent]:
 TERMINAL = {pb.JOB_STATE_SUCCEEDED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED}
 
 
+def short_lease_settings(assets: Any, app: str, tmp_path: Any, **overrides: Any) -> dict[str, Any]:
+    """Generator settings for jobs on the tiny model with short leases, polls and frames."""
+    values: dict[str, Any] = {
+        "assets_address": f"127.0.0.1:{assets.port}",
+        "serve_app_name": app,
+        "frame_size": (32, 32),
+        "lease_s": 1.5,
+        "heartbeat_s": 0.3,
+        "poll_s": 0.2,
+        "progress_interval_s": 0.0,
+        "watch_poll_s": 0.1,
+        "c2pa_dev_dir": tmp_path / "c2pa",
+    }
+    values.update(overrides)
+    return values
+
+
 def generator_environment(
     settings: dict[str, Any], database_url: str, jwt_key: JwtKey, **more: str
 ) -> dict[str, str]:

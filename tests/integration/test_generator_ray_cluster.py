@@ -27,6 +27,7 @@ from tests.assets_support import create_brand
 from tests.integration.generator_support import (
     TERMINAL,
     generator_environment,
+    short_lease_settings,
     shot,
     start_generator_process,
     submission,
@@ -65,17 +66,7 @@ def joining(
     session's Ray with a node of its own (this host's other node is not its to use)."""
     import ray
 
-    values = {
-        "assets_address": f"127.0.0.1:{assets.port}",
-        "serve_app_name": APP_NAME,
-        "frame_size": (32, 32),
-        "lease_s": 1.5,
-        "heartbeat_s": 0.3,
-        "poll_s": 0.2,
-        "progress_interval_s": 0.0,
-        "watch_poll_s": 0.1,
-        "c2pa_dev_dir": tmp_path / "c2pa",
-    }
+    values = short_lease_settings(assets, APP_NAME, tmp_path)
     environment = generator_environment(
         values,
         database_url,

@@ -22,6 +22,7 @@ from tests.integration.generator_support import (
     TERMINAL,
     events_of,
     generator_environment,
+    short_lease_settings,
     shot,
     start_generator_process,
     submission,
@@ -38,22 +39,6 @@ async def assets(assets_server: Any, make_token: Any) -> AsyncIterator[Any]:
         async with AsyncAssetsClient(f"127.0.0.1:{server.port}", token=make_token(brand=BRAND)) as client:
             await create_brand(client, BRAND)
             yield server, client
-
-
-def settings(assets: Any, app: str, tmp_path: Any, **overrides: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "assets_address": f"127.0.0.1:{assets.port}",
-        "serve_app_name": app,
-        "frame_size": (32, 32),
-        "lease_s": 1.5,
-        "heartbeat_s": 0.3,
-        "poll_s": 0.2,
-        "progress_interval_s": 0.0,
-        "watch_poll_s": 0.1,
-        "c2pa_dev_dir": tmp_path / "c2pa",
-    }
-    values.update(overrides)
-    return values
 
 
 def kill_replica(app: str) -> None:
@@ -95,7 +80,7 @@ async def test_a_killed_generator_process_leaves_the_job_to_another(
 
     server, registry = assets
     environment = generator_environment(
-        settings(server, APP_NAME, tmp_path),
+        short_lease_settings(server, APP_NAME, tmp_path),
         database_url,
         jwt_key,
         workers="1",
@@ -103,7 +88,7 @@ async def test_a_killed_generator_process_leaves_the_job_to_another(
     )
     token = make_token(brand=BRAND)
     # This replica takes submissions only; the job runs in the process that is then killed.
-    async with generator_server(**settings(server, APP_NAME, tmp_path, workers=0)) as front:
+    async with generator_server(**short_lease_settings(server, APP_NAME, tmp_path, workers=0)) as front:
         async with AsyncGeneratorClient(f"127.0.0.1:{front.port}", token=token) as api:
             job = (await api.api.SubmitGeneration(submission("process", shot(steps=100)))).job
             with (tmp_path / "generator.log").open("wb") as log:
@@ -115,7 +100,7 @@ async def test_a_killed_generator_process_leaves_the_job_to_another(
                     process.wait()
             killed_at = (await api.api.GetJob(pb.GetJobRequest(job_id=job.job_id))).job
             assert killed_at.state == pb.JOB_STATE_RUNNING
-            async with generator_server(**settings(server, APP_NAME, tmp_path, workers=1)):
+            async with generator_server(**short_lease_settings(server, APP_NAME, tmp_path, workers=1)):
                 done = await wait_for_state(api, job.job_id, TERMINAL, timeout_s=90)
             events = await events_of(api, job.job_id)
     assert done.state == pb.JOB_STATE_SUCCEEDED, done.error
@@ -131,7 +116,7 @@ async def test_a_killed_replica_is_retried_and_the_job_completes(
     assets: Any, video_model: Any, generator_server: Any, make_token: Any, tmp_path: Any
 ) -> None:
     server, registry = assets
-    async with generator_server(**settings(server, APP_NAME, tmp_path)) as generator:
+    async with generator_server(**short_lease_settings(server, APP_NAME, tmp_path)) as generator:
         async with AsyncGeneratorClient(f"127.0.0.1:{generator.port}", token=make_token(brand=BRAND)) as api:
             job = (await api.api.SubmitGeneration(submission("replica", shot(steps=100)))).job
             await progressed(api, job.job_id, 5)
@@ -153,7 +138,8 @@ async def test_replica_losses_beyond_the_limit_fail_the_job_with_the_reason(
     assets: Any, video_model: Any, generator_server: Any, make_token: Any, tmp_path: Any
 ) -> None:
     server, _ = assets
-    async with generator_server(**settings(server, APP_NAME, tmp_path, max_attempts=1)) as generator:
+    values = short_lease_settings(server, APP_NAME, tmp_path, max_attempts=1)
+    async with generator_server(**values) as generator:
         async with AsyncGeneratorClient(f"127.0.0.1:{generator.port}", token=make_token(brand=BRAND)) as api:
             job = (await api.api.SubmitGeneration(submission("replica-limit", shot(steps=100)))).job
             await progressed(api, job.job_id, 5)
