@@ -150,7 +150,7 @@ def _connect(settings: GeneratorSettings) -> tuple[Any, Callable[[], None] | Non
     return serve.get_deployment_handle(DEPLOYMENT, app_name=settings.serve_app_name), release
 
 
-def _attach(settings: GeneratorSettings) -> Callable[[], None] | None:
+def _attach(settings: GeneratorSettings) -> Callable[[], None]:
     """A driver in the model's cluster, on a node this process starts when ``ray_start_node`` is set."""
     import ray
 
