@@ -94,6 +94,19 @@ class JoinedRayNode:
         )
         return cls(process, temp_dir)
 
+    def wait_started(self, timeout_s: float = 120.0, poll_s: float = 0.1) -> str | None:
+        """Wait until the node's raylet is up (its socket exists) or the node process has ended; returns
+        why it ended, or None. ``ray start`` checks the cluster's address and token before it starts
+        anything, so a wrong address or a missing or wrong token (InvalidAuthToken in its output) ends
+        it within seconds, and the caller need not sit out Ray's own minute-long connect timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            reason = self.failure()
+            if reason is not None or any(self.temp_dir.glob("session_*/sockets/raylet")):
+                return reason
+            time.sleep(poll_s)
+        return None
+
     def failure(self) -> str | None:
         """Why the node is gone, if it is."""
         code = self.process.poll()

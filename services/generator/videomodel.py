@@ -161,6 +161,10 @@ def _attach(settings: GeneratorSettings) -> Callable[[], None]:
     from likeness.generator.raynode import JoinedRayNode
 
     node = JoinedRayNode.start(settings.ray_address, settings.ray_node_ip, settings.ray_object_store_bytes)
+    reason = node.wait_started()
+    if reason is not None:
+        node.stop()
+        raise RuntimeError(f"could not join the model's Ray cluster at {settings.ray_address}: {reason}")
     try:
         # Waits for the node to register with the cluster (Ray's own timeout, about a minute).
         ray.init(

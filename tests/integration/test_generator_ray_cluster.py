@@ -59,11 +59,19 @@ def alive_nodes() -> dict[str, dict[str, Any]]:
     return {node["NodeID"]: node for node in ray.nodes() if node["Alive"]}
 
 
+def cluster_token() -> str:
+    """The session's Ray runs with token authentication, Ray's default for a new local cluster; its
+    token is in Ray's default token file."""
+    assert os.environ.get("RAY_AUTH_MODE") == "token", "the session's Ray should require a token"
+    return (Path.home() / ".ray" / "auth_token").read_text().strip()
+
+
 def joining(
     assets: Any, database_url: str, jwt_key: JwtKey, tmp_path: Any
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Settings for in-process generators, and the environment of a generator process that joins the
-    session's Ray with a node of its own (this host's other node is not its to use)."""
+    session's Ray with a node of its own (this host's other node is not its to use). It is given the
+    cluster's token as in Kubernetes: RAY_AUTH_MODE=token and RAY_AUTH_TOKEN."""
     import ray
 
     values = short_lease_settings(assets, APP_NAME, tmp_path)
@@ -78,7 +86,41 @@ def joining(
         drain_delay_s="0",
         shutdown_grace_s="5",
     )
+    environment.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=cluster_token())
     return values, environment
+
+
+def ray_gen_dirs() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"))
+
+
+async def test_a_generator_without_the_clusters_token_is_refused_at_start_up_and_leaves_nothing(
+    assets: Any, video_model: Any, jwt_key: JwtKey, database_url: str, tmp_path: Any
+) -> None:
+    """Ray's ports run code for whoever connects: the model's cluster requires its token. A generator
+    with a wrong one is turned away by the cluster before its node starts; it says why and exits at
+    once, rather than after Ray's minute-long connect timeout, and joins nothing."""
+    _, environment = joining(assets, database_url, jwt_key, tmp_path)
+    environment["RAY_AUTH_TOKEN"] = "not-the-clusters-token"
+    before, dirs_before = alive_nodes(), ray_gen_dirs()
+    log_path = tmp_path / "generator.log"
+    with log_path.open("wb") as log:
+        started = asyncio.get_running_loop().time()
+        process = start_generator_process(environment, log)
+        try:
+            code = await asyncio.to_thread(process.wait, 50)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    took_s = asyncio.get_running_loop().time() - started
+    output = log_path.read_text(errors="replace")
+    assert code != 0, output[-3000:]
+    assert "could not join the model's Ray cluster at" in output, output[-3000:]
+    assert "InvalidAuthToken: Authentication token is missing or incorrect" in output, output[-3000:]
+    assert took_s < 50
+    assert set(alive_nodes()) == set(before)
+    assert ray_gen_dirs() <= dirs_before
 
 
 async def processes_naming(temp_dir: str) -> list[int]:

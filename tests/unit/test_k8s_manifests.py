@@ -295,6 +295,9 @@ def settings_env_names(settings_class: type[BaseSettings]) -> set[str]:
     return {f"{prefix}{name}".upper() for name in settings_class.model_fields}
 
 
+RAY_OWN_VARIABLES = {"RAY_AUTH_MODE", "RAY_AUTH_TOKEN"}
+
+
 @pytest.mark.parametrize("overlay", sorted(OVERLAYS))
 def test_every_variable_the_manifests_set_is_a_setting_of_its_service(overlay: str) -> None:
     objects = rendered(overlay)
@@ -302,6 +305,8 @@ def test_every_variable_the_manifests_set_is_a_setting_of_its_service(overlay: s
     for service, _, container in service_containers(objects):
         settings_class, _ = SERVICES[service]
         unknown = set(environment(objects, container)) - settings_env_names(settings_class)
+        if service == "generator":
+            unknown -= RAY_OWN_VARIABLES  # read by the Ray node and driver the generator runs
         assert not unknown, f"{service}: not settings of {settings_class.__name__}: {sorted(unknown)}"
         seen.add(service)
     assert seen == set(SERVICES)
@@ -439,6 +444,25 @@ def test_the_generator_is_pointed_at_the_serve_application(overlay: str) -> None
     assert serve_config(objects)["proxy_location"] == "HeadOnly"
 
 
+@pytest.mark.parametrize("overlay", sorted(OVERLAYS))
+def test_the_models_ray_cluster_requires_a_token_and_the_generator_has_it(overlay: str) -> None:
+    objects = rendered(overlay)
+    cluster = one(objects, "RayService", "likeness-model")["spec"]["rayClusterConfig"]
+    # A Secret of our own, not one the operator generates per RayCluster: it must stay the same when a
+    # RayService upgrade starts a new cluster, and the generator must know its name.
+    assert cluster["authOptions"] == {"mode": "token", "secretName": "likeness-ray-auth"}
+    (container,) = [
+        container for service, _, container in service_containers(objects) if service == "generator"
+    ]
+    variables = {variable["name"]: variable for variable in container["env"]}
+    assert variables["RAY_AUTH_MODE"]["value"] == "token"
+    # KubeRay reads the token from the Secret's key auth_token.
+    assert variables["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": "likeness-ray-auth",
+        "key": "auth_token",
+    }
+
+
 def gpus(container: Object) -> int:
     limits = container.get("resources", {}).get("limits", {})
     return int(limits.get("nvidia.com/gpu", 0))
@@ -533,6 +557,7 @@ def test_every_secret_the_manifests_read_is_documented(overlay: str) -> None:
         "likeness-s3",
         "likeness-minio-root",
         "likeness-c2pa",
+        "likeness-ray-auth",
     }
     for name, key in references:
         if name == "likeness-db-app":
