@@ -59,6 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def shot_request(args: argparse.Namespace, seed: int) -> Any:
+    """The shot as the job's worker sends it to the replica (progress at the worker's default interval)."""
+    from likeness.generator.settings import GeneratorSettings
     from likeness.generator.shots import ShotRequest
 
     return ShotRequest(
@@ -71,6 +73,7 @@ def shot_request(args: argparse.Namespace, seed: int) -> Any:
         seed=seed,
         num_inference_steps=args.steps,
         guidance_scale=4.0,
+        progress_interval_s=GeneratorSettings.model_fields["progress_interval_s"].default,
     )
 
 

@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -132,11 +133,15 @@ class VideoModel:
         events: asyncio.Queue[StepProgress] = asyncio.Queue()
         interrupt = threading.Event()
         steps_done = 0
+        last_sent = time.monotonic()
 
         def on_step(step: int, total: int) -> None:
-            nonlocal steps_done
+            nonlocal steps_done, last_sent
             steps_done = step
-            loop.call_soon_threadsafe(events.put_nowait, StepProgress(step=step, total_steps=total))
+            now = time.monotonic()
+            if step >= total or now - last_sent >= request.progress_interval_s:
+                last_sent = now
+                loop.call_soon_threadsafe(events.put_nowait, StepProgress(step=step, total_steps=total))
 
         self._count(started=1, last_steps_run=0, last_cancelled_at_step=-1)
         run = loop.run_in_executor(

@@ -7,7 +7,8 @@ boundary, so it is plain data: frozen dataclasses of numbers, strings, bytes and
 The deployment exposes:
 
 - ``generate(request: ShotRequest)`` — a streaming method: it yields a :class:`StepProgress` after every
-  denoising step and finally one :class:`ShotFrames`. Cancelling the handle response
+  denoising step (at most one per ``progress_interval_s``, and always the last) and finally one
+  :class:`ShotFrames`. Cancelling the handle response
   (``response.cancel()``) sets the request's interrupt flag; denoising stops at the next step and the
   stream ends with ``asyncio.CancelledError`` on the caller's side.
 - ``synthesize(request: SynthesisRequest) -> ShotFrames`` — single frames for SynthesizeReference.
@@ -72,6 +73,10 @@ class ShotRequest:
     num_inference_steps: int
     guidance_scale: float
     characters: tuple[CharacterConditioning, ...] = field(default_factory=tuple)
+    #: The replica streams a StepProgress at most once per this many seconds, and always after the
+    #: last step; 0: after every step. Each item is a message between processes and a wake-up of both
+    #: event loops, so a caller that keeps one progress event per interval asks for no more.
+    progress_interval_s: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -463,6 +463,8 @@ class WorkerPool:
             num_inference_steps=shot.steps,
             guidance_scale=shot.guidance,
             characters=characters,
+            # The worker stores at most one PROGRESS event per interval: the replica need send no more.
+            progress_interval_s=self.settings.progress_interval_s,
         )
 
     async def _generate(self, attempt: _Attempt, index: int, shot: Shot) -> ShotFrames:

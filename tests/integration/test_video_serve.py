@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import Any
 
@@ -74,6 +75,23 @@ async def test_generate_streams_every_step_then_the_frames(video_model: Any) -> 
     assert isinstance(result, ShotFrames)
     assert result.frames.shape == (9, 64, 64, 3) and result.frames.dtype == np.uint8
     assert result.seed == 5 and result.model.random_weights
+
+
+async def test_generate_streams_progress_at_most_once_per_interval_and_always_the_last_step(
+    video_model: Any,
+) -> None:
+    every_step = shot("every", 4, someone(1))
+    events = [
+        event
+        async for event in video_model.options(stream=True).generate.remote(
+            dataclasses.replace(every_step, request_id="coalesced", progress_interval_s=3600.0)
+        )
+    ]
+    *progress, result = events
+    assert progress == [StepProgress(step=4, total_steps=4)]
+    # The same shot as with every step streamed.
+    (*_, plain) = [event async for event in video_model.options(stream=True).generate.remote(every_step)]
+    np.testing.assert_array_equal(result.frames, plain.frames)
 
 
 async def test_a_cancelled_stream_stops_denoising_within_one_step(video_model: Any) -> None:
