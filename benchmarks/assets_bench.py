@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import os
 import secrets
 import statistics
@@ -84,6 +85,43 @@ def summary(name: str, samples_s: list[float]) -> str:
     )
 
 
+def filled(message: Any, index: int = 0) -> Any:
+    """``message`` with every field set to a plausible value (nested messages too)."""
+    for field in message.DESCRIPTOR.fields:
+        if field.is_repeated:
+            continue
+        if field.message_type is not None:
+            filled(getattr(message, field.name), index)
+        elif field.enum_type is not None:
+            setattr(message, field.name, field.enum_type.values[-1].number)
+        elif field.type in (field.TYPE_FLOAT, field.TYPE_DOUBLE):
+            setattr(message, field.name, 0.25 + 0.1 * index)
+        elif field.type == field.TYPE_BOOL:
+            setattr(message, field.name, True)
+        elif field.type == field.TYPE_STRING:
+            setattr(message, field.name, f"{field.name} of photo {index}")
+        else:
+            setattr(message, field.name, 100 + index)
+    return message
+
+
+def stored_reports() -> tuple[str, str]:
+    """A quality report and attribute estimates shaped like the identity service's for five reference
+    photos, as the assets service stores them (JSON of the messages): reading a version converts them
+    back into its response, so the bench's identities carry them as real ones do."""
+    from likeness.assets.messages import to_dict
+
+    report = pb.IdentityQualityReport(consistency_score=0.82, accepted_count=5)
+    for index in range(5):
+        photo = filled(report.photo_reports.add(), index)
+        photo.index = index
+        photo.ClearField("rejection_reason")  # accepted photos carry no rejection
+        photo.ClearField("rejection_message")
+    filled(report.thresholds)
+    attributes = filled(pb.EstimatedAttributes())
+    return json.dumps(to_dict(report)), json.dumps(to_dict(attributes))
+
+
 async def load(database_url: str, embeddings: np.ndarray) -> list[uuid.UUID]:
     """Brand, characters and one ACTIVE identity version each, by binary COPY; then the index."""
     character_ids = [uuid.uuid4() for _ in range(len(embeddings))]
@@ -114,13 +152,16 @@ async def load(database_url: str, embeddings: np.ndarray) -> list[uuid.UUID]:
             copy.set_types(["uuid", "text", "text", "text", "int4", "text"])
             for index, character_id in enumerate(character_ids):
                 await copy.write_row((character_id, BRAND, f"actor {index}", "active", 1, "bench"))
+        quality, attributes = stored_reports()
         async with cursor.copy(
             "COPY identity_versions (character_id, version, brand_id, status, z_id, model_pack_id,"
-            " quality, created_by) FROM STDIN (FORMAT BINARY)"
+            " quality, estimated_attributes, created_by) FROM STDIN (FORMAT BINARY)"
         ) as copy:
-            copy.set_types(["uuid", "int4", "text", "text", "vector", "text", "jsonb", "text"])
+            copy.set_types(["uuid", "int4", "text", "text", "vector", "text", "jsonb", "jsonb", "text"])
             for character_id, embedding in zip(character_ids, embeddings, strict=True):
-                await copy.write_row((character_id, 1, BRAND, "active", embedding, MODEL_PACK, "{}", "bench"))
+                await copy.write_row(
+                    (character_id, 1, BRAND, "active", embedding, MODEL_PACK, quality, attributes, "bench")
+                )
         elapsed = time.perf_counter() - started
         print(f"loaded {len(character_ids):,} identities by binary COPY in {elapsed:.1f} s")
         started = time.perf_counter()

@@ -4,10 +4,10 @@ with the embedding (always audited, served from the cache when hot), list, and r
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
@@ -31,6 +31,8 @@ REJECTED = "rejected"
 SUPERSEDED = "superseded"
 ERASED = "erased"
 REFERENCE_PURPOSES = frozenset({"reference_photo", "synthetic_reference"})
+
+Rendered = TypeVar("Rendered")
 
 
 @dataclass(frozen=True)
@@ -259,19 +261,29 @@ class Identities(Store):
         return found
 
     async def get(
-        self, caller: Caller, character_id: uuid.UUID, version: int, access_reason: str
-    ) -> IdentityVersion:
-        """The version with its embedding; every call, refused or not, is audited."""
+        self,
+        caller: Caller,
+        character_id: uuid.UUID,
+        version: int,
+        access_reason: str,
+        render: Callable[[IdentityVersion], Rendered],
+    ) -> Rendered:
+        """The version with its embedding, as ``render`` makes it; every call, refused or not, is
+        audited. A cached version is kept rendered: a hot read pays for neither the database read nor
+        the rendering (a full quality report costs hundreds of microseconds to convert), only for its
+        audit event. What ``render`` returns is shared by every read of the entry: never modify it."""
         key = (caller.brand_id, character_id, version)
-        identity = self.cache.get(key)
-        if identity is None:
+        cached: tuple[IdentityVersion, Rendered] | None = self.cache.get(key)
+        if cached is None:
             epoch = self.cache.epoch
             try:
-                identity = await self._load(caller, character_id, version)
+                loaded = await self._load(caller, character_id, version)
             except (FailedPrecondition, NotFound) as error:
                 await self._audit_read_refusal(caller, character_id, version, access_reason, error)
                 raise
-            self.cache.put(key, identity, epoch)
+            cached = (loaded, render(loaded))
+            self.cache.put(key, cached, epoch)
+        identity, rendered = cached
         # The read's audit event is the read's whole transaction: one statement, one round trip.
         async with single_statement_connection(self.pool) as connection:
             await self.audit.append(
@@ -284,7 +296,7 @@ class Identities(Store):
                 details={"access_reason": access_reason},
                 flush_commit=not self.read_audit_async_commit,
             )
-        return identity
+        return rendered
 
     async def _audit_read_refusal(
         self, caller: Caller, character_id: uuid.UUID, version: int, access_reason: str, error: DomainError

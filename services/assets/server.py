@@ -26,7 +26,7 @@ from likeness.assets.characters import Characters
 from likeness.assets.consent import ConsentDraft, Consents
 from likeness.assets.erasure import Eraser
 from likeness.assets.generated import GeneratedAssets
-from likeness.assets.identities import Identities, IdentityDraft
+from likeness.assets.identities import Identities, IdentityDraft, IdentityVersion
 from likeness.assets.messages import (
     CHANNEL,
     CHARACTER_STATUS,
@@ -388,10 +388,14 @@ class AssetsServicer(assets_service_pb2_grpc.AssetsServiceServicer):
         return pb.AddIdentityVersionResponse(identity_version=identity_message(identity))
 
     async def GetIdentity(self, request: pb.GetIdentityRequest, context: Context) -> pb.GetIdentityResponse:
-        identity = await self._registry.identities.get(
-            _caller(), _character_id(request.character_id), request.version, request.access_reason
+        # Hot versions come back as the response built when they were cached (shared: not modified).
+        return await self._registry.identities.get(
+            _caller(),
+            _character_id(request.character_id),
+            request.version,
+            request.access_reason,
+            render=_identity_response,
         )
-        return pb.GetIdentityResponse(identity_version=identity_message(identity, with_embedding=True))
 
     async def ListIdentityVersions(
         self, request: pb.ListIdentityVersionsRequest, context: Context
@@ -712,3 +716,7 @@ def build_spec(settings: AssetsSettings) -> ServiceSpec:
             servicer.registry, method, principal, request, denied
         ),
     )
+
+
+def _identity_response(identity: IdentityVersion) -> pb.GetIdentityResponse:
+    return pb.GetIdentityResponse(identity_version=identity_message(identity, with_embedding=True))

@@ -84,3 +84,55 @@ async def test_two_replicas_invalidate_each_other(assets_server, make_token, dat
     # Served from cache or not, every read was audited.
     succeeded = [event for event in reads.events if event.outcome == pb.AUDIT_OUTCOME_SUCCEEDED]
     assert len(succeeded) >= 3
+
+
+async def test_a_hot_identity_is_served_as_rendered_when_cached_and_rendered_again_after_a_change(
+    assets_server, make_token, monkeypatch
+) -> None:
+    """Converting a stored quality report into its message costs hundreds of microseconds: a cached
+    version keeps its response, and a new version (which drops the entry) is rendered afresh."""
+    from likeness.assets import server as assets_server_module
+
+    rendered: list[int] = []
+    original = assets_server_module.identity_message
+
+    def counting(identity, with_embedding: bool = False):
+        rendered.append(identity.version)
+        return original(identity, with_embedding=with_embedding)
+
+    monkeypatch.setattr(assets_server_module, "identity_message", counting)
+    async with assets_server() as server:
+        token = make_token(roles=[Role.ADMIN])
+        async with AsyncAssetsClient(f"127.0.0.1:{server.port}", token=token) as client:
+            await create_brand(client, "acme")
+            mia = await consenting_character(client, "Mia")
+            await add_identity(client, mia.character_id, unit_vector(1), [mia.photo_id])
+            await asyncio.sleep(0.5)  # the version's own invalidation arrives before the cache fills
+            rendered.clear()
+            hot = [await _current(client, mia.character_id) for _ in range(3)]
+            after_hot = list(rendered)
+            await add_identity(client, mia.character_id, unit_vector(2), [mia.photo_id])
+
+            async def sees_version_two() -> pb.IdentityVersion:
+                identity = await _current(client, mia.character_id)
+                assert identity.version == 2
+                return identity
+
+            fresh = await _eventually(sees_version_two)
+            await asyncio.sleep(0.5)  # as above: a fill racing the new version's invalidation is dropped
+            again = await _current(client, mia.character_id)
+            renderings_of_two = rendered.count(2)
+            still = [await _current(client, mia.character_id) for _ in range(2)]
+            reads = await client.api.ListAuditEvents(
+                pb.ListAuditEventsRequest(action="identity_version.read")
+            )
+
+    assert after_hot == [1], after_hot  # three reads, one rendering
+    assert hot[0] == hot[1] == hot[2]
+    assert len(hot[0].quality.photo_reports) == 1 and len(hot[0].z_id) == 512
+    assert cosine(hot[0].z_id, unit_vector(1)) > 0.99999
+    # The change dropped version 1's entry: version 2 was rendered, then served as rendered.
+    assert renderings_of_two >= 1 and rendered.count(2) == renderings_of_two, rendered
+    assert fresh == again == still[0] == still[1] and cosine(fresh.z_id, unit_vector(2)) > 0.99999
+    # Every read was audited, hot or not.
+    assert len(reads.events) >= 7
