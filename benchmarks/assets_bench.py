@@ -24,6 +24,7 @@ import os
 import secrets
 import statistics
 import struct
+import sys
 import tempfile
 import time
 import uuid
@@ -36,6 +37,10 @@ from psycopg.adapt import Dumper
 from psycopg.pq import Format
 from psycopg.types import TypeInfo
 from service_process import ServiceProcess
+
+# Appended, not prepended: an installed likeness (with its services mapped in) must win over the
+# source folder of the same name; the repository root holds tests/assets_support.py.
+sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from likeness.api.assets.v1 import assets_service_pb2 as pb
 from likeness.rpc.auth import JwtKey, Role, mint_token
@@ -85,39 +90,19 @@ def summary(name: str, samples_s: list[float]) -> str:
     )
 
 
-def filled(message: Any, index: int = 0) -> Any:
-    """``message`` with every field set to a plausible value (nested messages too)."""
-    for field in message.DESCRIPTOR.fields:
-        if field.is_repeated:
-            continue
-        if field.message_type is not None:
-            filled(getattr(message, field.name), index)
-        elif field.enum_type is not None:
-            setattr(message, field.name, field.enum_type.values[-1].number)
-        elif field.type in (field.TYPE_FLOAT, field.TYPE_DOUBLE):
-            setattr(message, field.name, 0.25 + 0.1 * index)
-        elif field.type == field.TYPE_BOOL:
-            setattr(message, field.name, True)
-        elif field.type == field.TYPE_STRING:
-            setattr(message, field.name, f"{field.name} of photo {index}")
-        else:
-            setattr(message, field.name, 100 + index)
-    return message
-
-
 def stored_reports() -> tuple[str, str]:
     """A quality report and attribute estimates shaped like the identity service's for five reference
     photos, as the assets service stores them (JSON of the messages): reading a version converts them
     back into its response, so the bench's identities carry them as real ones do."""
     from likeness.assets.messages import to_dict
+    from tests.assets_support import filled
 
-    report = pb.IdentityQualityReport(consistency_score=0.82, accepted_count=5)
-    for index in range(5):
-        photo = filled(report.photo_reports.add(), index)
+    report = filled(pb.IdentityQualityReport(), repeated=5)
+    report.consistency_score, report.accepted_count = 0.82, 5
+    for index, photo in enumerate(report.photo_reports):
         photo.index = index
         photo.ClearField("rejection_reason")  # accepted photos carry no rejection
         photo.ClearField("rejection_message")
-    filled(report.thresholds)
     attributes = filled(pb.EstimatedAttributes())
     return json.dumps(to_dict(report)), json.dumps(to_dict(attributes))
 

@@ -9,6 +9,7 @@ import random
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from google.protobuf import timestamp_pb2
 
@@ -151,3 +152,28 @@ async def add_identity(
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def filled(message: Any, index: int = 0, repeated: int = 2) -> Any:
+    """``message`` with every singular field set to a plausible value, nested messages too, and
+    ``repeated`` entries in each repeated message field (the i-th filled with ``index + i``)."""
+    for field in message.DESCRIPTOR.fields:
+        if field.message_type is not None:
+            if field.is_repeated:
+                for entry in range(repeated):
+                    filled(getattr(message, field.name).add(), index + entry, repeated)
+            else:
+                filled(getattr(message, field.name), index, repeated)
+        elif field.is_repeated:
+            continue
+        elif field.enum_type is not None:
+            setattr(message, field.name, field.enum_type.values[-1].number)
+        elif field.type in (field.TYPE_FLOAT, field.TYPE_DOUBLE):
+            setattr(message, field.name, 0.1 + 0.37 * index)
+        elif field.type == field.TYPE_BOOL:
+            setattr(message, field.name, True)
+        elif field.type == field.TYPE_STRING:
+            setattr(message, field.name, f"{field.name} {index} — é")
+        else:
+            setattr(message, field.name, 7 + index)
+    return message

@@ -12,30 +12,7 @@ from google.protobuf.message import Message
 
 from likeness.api.assets.v1 import assets_service_pb2 as pb
 from likeness.assets.messages import from_dict, to_dict
-
-
-def filled(message: Any, index: int = 0) -> Any:
-    """Every singular field set (nested messages too), and two entries in each repeated message field."""
-    for field in message.DESCRIPTOR.fields:
-        if field.message_type is not None:
-            if field.is_repeated:
-                for entry in range(2):
-                    filled(getattr(message, field.name).add(), index + entry)
-            else:
-                filled(getattr(message, field.name), index)
-        elif field.is_repeated:
-            continue
-        elif field.enum_type is not None:
-            setattr(message, field.name, field.enum_type.values[-1].number)
-        elif field.type in (field.TYPE_FLOAT, field.TYPE_DOUBLE):
-            setattr(message, field.name, 0.1 + 0.37 * index)
-        elif field.type == field.TYPE_BOOL:
-            setattr(message, field.name, True)
-        elif field.type == field.TYPE_STRING:
-            setattr(message, field.name, f"{field.name} {index} — é")
-        else:
-            setattr(message, field.name, 7 + index)
-    return message
+from tests.assets_support import filled
 
 
 def parsed(data: dict[str, Any], message_type: type[Message]) -> Message:
