@@ -66,8 +66,9 @@ def cluster_token() -> str:
     return (Path.home() / ".ray" / "auth_token").read_text().strip()
 
 
+@pytest.fixture
 def joining(
-    assets: Any, database_url: str, jwt_key: JwtKey, tmp_path: Any
+    assets: Any, video_model: Any, database_url: str, jwt_key: JwtKey, tmp_path: Any
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Settings for in-process generators, and the environment of a generator process that joins the
     session's Ray with a node of its own (this host's other node is not its to use). It is given the
@@ -95,12 +96,12 @@ def ray_gen_dirs() -> set[Path]:
 
 
 async def test_a_generator_without_the_clusters_token_is_refused_at_start_up_and_leaves_nothing(
-    assets: Any, video_model: Any, jwt_key: JwtKey, database_url: str, tmp_path: Any
+    joining: tuple[dict[str, Any], dict[str, str]], tmp_path: Any
 ) -> None:
     """Ray's ports run code for whoever connects: the model's cluster requires its token. A generator
     with a wrong one is turned away by the cluster before its node starts; it says why and exits at
     once, rather than after Ray's minute-long connect timeout, and joins nothing."""
-    _, environment = joining(assets, database_url, jwt_key, tmp_path)
+    _, environment = joining
     environment["RAY_AUTH_TOKEN"] = "not-the-clusters-token"
     before, dirs_before = alive_nodes(), ray_gen_dirs()
     log_path = tmp_path / "generator.log"
@@ -131,15 +132,12 @@ async def processes_naming(temp_dir: str) -> list[int]:
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "killed"])
 async def test_a_generator_joins_the_models_cluster_with_a_node_and_takes_it_away_when_it_ends(
     stop_signal: signal.Signals,
-    assets: Any,
-    video_model: Any,
+    joining: tuple[dict[str, Any], dict[str, str]],
     generator_server: Any,
-    jwt_key: JwtKey,
-    database_url: str,
     make_token: Any,
     tmp_path: Any,
 ) -> None:
-    values, environment = joining(assets, database_url, jwt_key, tmp_path)
+    values, environment = joining
     before = alive_nodes()
     token = make_token(brand=BRAND)
     # The in-process generator takes the submission; the job runs in the process that joins the cluster.
@@ -191,17 +189,14 @@ async def test_a_generator_joins_the_models_cluster_with_a_node_and_takes_it_awa
 
 
 async def test_a_generator_whose_ray_node_dies_exits_and_its_job_is_taken_again(
-    assets: Any,
-    video_model: Any,
+    joining: tuple[dict[str, Any], dict[str, str]],
     generator_server: Any,
-    jwt_key: JwtKey,
-    database_url: str,
     make_token: Any,
     tmp_path: Any,
 ) -> None:
     """Ray ends a driver whose node is gone, so the process cannot linger renewing the lease of a job
     it can no longer run: it exits non-zero (its pod restarts) and another worker finishes the job."""
-    values, environment = joining(assets, database_url, jwt_key, tmp_path)
+    values, environment = joining
     before = alive_nodes()
     log_path = tmp_path / "generator.log"
     async with generator_server(**values, workers=0) as front:
