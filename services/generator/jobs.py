@@ -147,8 +147,16 @@ class JobStore:
             )
         return _job(row)
 
-    async def submit(self, new: NewJob) -> Job:
-        """Store a queued job with its first events; a concurrent twin with the same key wins once."""
+    async def submit(
+        self, new: NewJob, *, lease_to: str | None = None, lease_s: float = 0.0
+    ) -> tuple[Job, bool]:
+        """Store a queued job with its first events; a concurrent twin with the same key wins once.
+
+        Returns the job (the existing one for a key already used) and whether this call leased it: with
+        ``lease_to`` (the owner of an idle worker) a new job is claimed for that owner in the same
+        transaction, unless another job is waiting for a worker. It is then ``checking``, under a lease of
+        ``lease_s``, and the owner must run it at once or give it back.
+        """
         job_id = str(uuid.uuid4())
         progress = Progress(shot_count=len(new.storyboard.shots))
         # Pipelined: the queue count and the insert in one round trip, the events and commit in another;
@@ -174,6 +182,8 @@ class JobStore:
                         "progress": _json(progress),
                         "warnings": _json(new.warnings),
                         "model": _json(new.model),
+                        "lease_owner": lease_to,
+                        "lease_s": lease_s,
                     },
                 )
                 queued = await counter.fetchone()
@@ -199,15 +209,26 @@ class JobStore:
                             shot_index=warning.shot_index,
                             warning=warning,
                         )
+                    if inserted["state"] == JobState.CHECKING.value:
+                        await self._append(
+                            connection,
+                            job_id,
+                            EventType.STATE_CHANGED,
+                            JobState.CHECKING,
+                            progress,
+                            CHECKING_MESSAGE,
+                        )
         if inserted is None:
             existing = await self.find_by_key(new.brand_id, new.idempotency_key, new.request_sha256)
             if existing is None:  # pragma: no cover - the conflicting row cannot vanish
                 raise RuntimeError("job with a conflicting key disappeared")
-            return existing
+            return existing, False
         # Watchers in this process wake once the events are committed, not before.
         self._signals.notify(job_id)
         job = _job(inserted)
-        return job.model_copy(update={"last_event_sequence": 1 + len(new.warnings)})
+        leased = job.state is JobState.CHECKING
+        events = 1 + len(new.warnings) + leased
+        return job.model_copy(update={"last_event_sequence": events}), leased
 
     async def get(self, brand_id: str, job_id: str) -> Job:
         async with self._pool.connection() as connection:
@@ -327,25 +348,26 @@ class JobStore:
         and a poll needs no connection held per watcher (LISTEN does), costs one indexed range read,
         and cannot miss an event the way a notification sent while a watcher reconnects can.
         """
-        await self.get(brand_id, job_id)
+        job = await self.get(brand_id, job_id)
         after = from_sequence
         while True:
             waiter = self._signals.waiter(job_id)
-            events = await self.events_after(job_id, after)
+            events = await self.events_after(job_id, after, _WATCH_BATCH)
             for event in events:
                 yield event
                 after = event.sequence
                 if event.type is EventType.STATE_CHANGED and event.state.terminal:
                     return
-            if events:
+            if len(events) == _WATCH_BATCH:
                 continue
-            job = await self.get(brand_id, job_id)
+            # A job that ended before the watch began may have no event above ``from_sequence``.
             if job.state.terminal and job.last_event_sequence <= after:
                 return
             try:
                 await asyncio.wait_for(waiter.wait(), self._watch_poll_s)
             except TimeoutError:
-                pass
+                # Nothing woke the watcher: look at the job itself as well as its events.
+                job = await self.get(brand_id, job_id)
 
     # ---- workers -----------------------------------------------------------------------------------
 
@@ -456,6 +478,8 @@ class _Now:
 _NOW = _Now()
 
 CHECKING_MESSAGE = "checking characters and consent"
+#: Events a watcher reads at a time; a full batch is followed at once by the next.
+_WATCH_BATCH = 500
 _TRANSIENT_EVENTS = frozenset({EventType.PROGRESS, EventType.LOG, EventType.SHOT_STARTED})
 
 _UPDATABLE = {

@@ -13,14 +13,31 @@ WHERE brand_id = %(brand_id)s AND idempotency_key = %(idempotency_key)s;
 SELECT count(*) FROM jobs WHERE state = 'queued';
 
 -- name: insert_job
+-- A new job is queued or, when ``lease_owner`` is given and no other job waits for a worker, leased at
+-- once to that generator's idle worker and already checking: its claim costs no transaction of its own,
+-- and no waiting job is overtaken.
+WITH handoff AS (
+    SELECT %(lease_owner)s::text IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM jobs
+        WHERE state IN ('queued', 'checking', 'running', 'scoring')
+          AND (lease_expires_at IS NULL OR lease_expires_at < now())
+    ) AS leased
+)
 INSERT INTO jobs (
     job_id, brand_id, idempotency_key, request_sha256, state, purpose, channel, territory,
-    strict_attribute_check, storyboard, characters, created_by, progress, warnings, model
-) VALUES (
-    %(job_id)s, %(brand_id)s, %(idempotency_key)s, %(request_sha256)s, 'queued', %(purpose)s,
-    %(channel)s, %(territory)s, %(strict_attribute_check)s, %(storyboard)s, %(characters)s,
-    %(created_by)s, %(progress)s, %(warnings)s, %(model)s
+    strict_attribute_check, storyboard, characters, created_by, progress, warnings, model,
+    started_at, lease_id, lease_owner, lease_expires_at, attempts
 )
+SELECT %(job_id)s, %(brand_id)s, %(idempotency_key)s, %(request_sha256)s,
+       CASE WHEN leased THEN 'checking' ELSE 'queued' END, %(purpose)s,
+       %(channel)s, %(territory)s, %(strict_attribute_check)s, %(storyboard)s, %(characters)s,
+       %(created_by)s, %(progress)s, %(warnings)s, %(model)s,
+       CASE WHEN leased THEN now() END,
+       CASE WHEN leased THEN gen_random_uuid() END,
+       CASE WHEN leased THEN %(lease_owner)s::text END,
+       CASE WHEN leased THEN now() + make_interval(secs => %(lease_s)s) END,
+       CASE WHEN leased THEN 1 ELSE 0 END
+FROM handoff
 ON CONFLICT (brand_id, idempotency_key) DO NOTHING
 RETURNING {columns};
 

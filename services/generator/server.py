@@ -401,7 +401,7 @@ class GeneratorServicer(generator_service_pb2_grpc.GeneratorServiceServicer):
         warnings = list(result.warnings)
         if info.random_weights:
             warnings.append(JobWarning(kind=WarningKind.RANDOM_WEIGHTS, message=RANDOM_WEIGHTS_NOTICE))
-        job = await runtime.store.submit(
+        job, leased = await runtime.store.submit(
             NewJob(
                 brand_id=principal.brand_id,
                 idempotency_key=request.idempotency_key,
@@ -415,9 +415,14 @@ class GeneratorServicer(generator_service_pb2_grpc.GeneratorServiceServicer):
                 created_by=principal.subject,
                 warnings=tuple(warnings),
                 model=model,
-            )
+            ),
+            lease_to=runtime.workers.offer(),
+            lease_s=self.settings.lease_s,
         )
-        runtime.workers.wake()
+        if leased:
+            await runtime.workers.hand(job)
+        else:
+            runtime.workers.wake()
         return pb.SubmitGenerationResponse(job=job_message(job))
 
     async def GetJob(self, request: pb.GetJobRequest, context: Context) -> pb.GetJobResponse:

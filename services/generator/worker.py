@@ -11,6 +11,7 @@ model call, so denoising stops at the next step.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import logging
@@ -108,6 +109,9 @@ class WorkerPool:
         self.owner = f"generator-{uuid.uuid4().hex[:8]}"
         self._wake = asyncio.Event()
         self._stopping = False
+        #: Loops waiting for work, and jobs leased to this pool as they were submitted (see ``offer``).
+        self._idle = 0
+        self._handed: collections.deque[Job] = collections.deque()
         self._loops: list[asyncio.Task[None]] = []
         self._running: dict[str, asyncio.Task[None]] = {}
         self._stop_reason: dict[str, str] = {}
@@ -121,7 +125,32 @@ class WorkerPool:
         """A job was queued: let an idle worker look now rather than at its next poll."""
         self._wake.set()
 
+    def offer(self) -> str | None:
+        """The owner to lease a job to in its submission, while a worker of this pool is idle for it.
+
+        The submitter then hands the job over (``hand``); that saves the claim's transaction and the
+        wait for a worker to notice the job.
+        """
+        if self._stopping or self._idle <= len(self._handed):
+            return None
+        return self.owner
+
+    async def hand(self, job: Job) -> None:
+        """Run a job leased to this pool in its submission. When no worker is idle any more (another
+        job came first), the lease is given back at once, so that any worker may claim the job."""
+        if not self._stopping and self._idle > len(self._handed):
+            self._handed.append(job)
+            self._wake.set()
+            return
+        try:
+            await self.store.release(job, "", refund=True)
+        except Exception:
+            # The lease then runs out on its own, and any worker takes the job after that.
+            logger.warning("giving back a job's lease failed", extra={"job_id": job.job_id}, exc_info=True)
+        self.wake()
+
     def cancelled(self, job_id: str) -> None:
+        self._handed = collections.deque(job for job in self._handed if job.job_id != job_id)
         task = self._running.get(job_id)
         if task is not None:
             self._stop_reason[job_id] = "cancelled"
@@ -130,6 +159,9 @@ class WorkerPool:
     async def stop(self) -> None:
         """Stop taking jobs; jobs in progress are given back (their attempt not counted)."""
         self._stopping = True
+        while self._handed:
+            with contextlib.suppress(Exception):
+                await self.store.release(self._handed.popleft(), "the generator shut down", refund=True)
         for job_id, task in list(self._running.items()):
             self._stop_reason.setdefault(job_id, "shutdown")
             task.cancel()
@@ -149,19 +181,27 @@ class WorkerPool:
 
     async def _loop(self, index: int) -> None:
         while not self._stopping:
-            try:
-                claimed = await self.store.claim(self.owner, self.settings.lease_s)
-            except Exception:
-                logger.exception("claiming a job failed")
-                claimed = None
+            claimed: tuple[Job, str] | None = None
+            if self._handed:
+                claimed = (self._handed.popleft(), "")
+            else:
+                try:
+                    claimed = await self.store.claim(self.owner, self.settings.lease_s)
+                except Exception:
+                    logger.exception("claiming a job failed")
+                if claimed is not None:
+                    # Another idle worker may find more work.
+                    self._wake.set()
             if claimed is None:
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_s)
+                self._idle += 1
+                try:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.settings.poll_s)
+                finally:
+                    self._idle -= 1
                 continue
             job, last_failure = claimed
-            # Another idle worker may find more work.
-            self._wake.set()
             await self._hold(job, last_failure)
 
     async def _hold(self, job: Job, last_failure: str) -> None:

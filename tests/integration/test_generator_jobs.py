@@ -5,8 +5,9 @@ cancellation stopping the model within a step."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import psycopg
@@ -264,3 +265,134 @@ async def test_a_full_queue_refuses_new_jobs_and_stores_nothing_of_them(
         listed = await api.api.ListJobs(pb.ListJobsRequest())
         assert sorted(job.job_id for job in listed.jobs) == sorted(job.job_id for job in kept)
         assert all(job.state == pb.JOB_STATE_QUEUED for job in listed.jobs)
+
+
+async def test_a_job_submitted_while_a_worker_is_idle_is_leased_in_its_submission(
+    video_model: Any,
+    assets_server: Any,
+    generator_server: Any,
+    make_token: Any,
+    database_url: str,
+    tmp_path: Any,
+) -> None:
+    async with (
+        assets_server() as assets,
+        generator_server(
+            assets_address=f"127.0.0.1:{assets.port}",
+            serve_app_name=APP_NAME,
+            frame_size=(32, 32),
+            # Polling so rarely that the worker is idle whenever the test submits.
+            poll_s=60.0,
+            c2pa_dev_dir=tmp_path / "c2pa",
+        ) as server,
+        client(server, make_token(roles=[Role.EDITOR])) as api,
+    ):
+        await asyncio.sleep(1.0)
+        job = (await api.api.SubmitGeneration(submission("handed", shot(steps=2)))).job
+        # Claimed in the submission's own transaction: no worker could have changed it before the reply.
+        assert job.state == pb.JOB_STATE_CHECKING
+        assert job.last_event_sequence == 3  # queued, the random-weights warning, checking
+        final = await wait_for_state(api, job.job_id, TERMINAL)
+        events = [
+            response.event async for response in api.api.WatchJob(pb.WatchJobRequest(job_id=job.job_id))
+        ]
+    assert final.state == pb.JOB_STATE_SUCCEEDED
+    states = [event.state for event in events if event.type == pb.JOB_EVENT_TYPE_STATE_CHANGED]
+    assert states == [
+        pb.JOB_STATE_QUEUED,
+        pb.JOB_STATE_CHECKING,
+        pb.JOB_STATE_RUNNING,
+        pb.JOB_STATE_SCORING,
+        pb.JOB_STATE_SUCCEEDED,
+    ]
+    assert [event.sequence for event in events] == list(range(1, len(events) + 1))
+    async with await psycopg.AsyncConnection.connect(database_url) as connection:
+        cursor = await connection.execute(
+            "SELECT attempts, lease_id FROM generator.jobs WHERE job_id = %s", (job.job_id,)
+        )
+        assert await cursor.fetchone() == (1, None)
+
+
+@pytest.fixture
+async def job_store(database_url: str) -> AsyncIterator[Any]:
+    """A job store on a schema of its own, so that no other test's jobs wait in its queue."""
+    from likeness.db import apply_migrations, load_migrations, load_queries, open_pool
+    from likeness.generator.jobs import JobStore
+    from likeness.generator.settings import GeneratorSettings
+
+    settings = GeneratorSettings(database_url=database_url, database_schema=f"handoff_{uuid.uuid4().hex[:8]}")
+    pool = await open_pool(settings)
+    try:
+        async with pool.connection() as connection:
+            await apply_migrations(
+                connection, settings.database_schema, load_migrations("likeness.generator")
+            )
+        yield JobStore(pool, load_queries("likeness.generator"), max_queued_jobs=10, watch_poll_s=0.1)
+    finally:
+        async with pool.connection() as connection:
+            await connection.execute(f'DROP SCHEMA "{settings.database_schema}" CASCADE')
+        await pool.close()
+
+
+def new_job(key: str) -> Any:
+    from likeness.generator.domain import ModelDescription, Shot, Storyboard
+    from likeness.generator.jobs import NewJob
+
+    return NewJob(
+        brand_id="acme",
+        idempotency_key=key,
+        request_sha256="0" * 64,
+        purpose=pb.USAGE_PURPOSE_ADVERTISING,
+        channel=pb.USAGE_CHANNEL_ONLINE_VIDEO,
+        territory="FR",
+        strict_attribute_check=False,
+        storyboard=Storyboard(shots=(Shot(prompt="a red ball", num_frames=5, num_inference_steps=2),)),
+        characters=(),
+        created_by="test",
+        warnings=(),
+        model=ModelDescription(model_id="tiny-wan2.2-random", random_weights=True),
+    )
+
+
+async def test_a_submission_never_leases_its_job_past_one_that_waits(job_store: Any) -> None:
+    from likeness.generator.domain import JobState
+
+    waiting, leased = await job_store.submit(new_job("first"))
+    assert not leased and waiting.state is JobState.QUEUED and waiting.lease_id is None
+    later, leased = await job_store.submit(new_job("second"), lease_to="generator-a", lease_s=30.0)
+    assert not leased and later.state is JobState.QUEUED and later.lease_id is None
+    # Once nothing waits, the next submission is leased to the offered owner, already checking.
+    claimed = await job_store.claim("generator-b", 30.0)
+    assert claimed is not None and claimed[0].job_id == waiting.job_id
+    claimed = await job_store.claim("generator-b", 30.0)
+    assert claimed is not None and claimed[0].job_id == later.job_id
+    handed, leased = await job_store.submit(new_job("third"), lease_to="generator-a", lease_s=30.0)
+    assert leased and handed.state is JobState.CHECKING and handed.lease_id is not None
+    assert handed.attempts == 1 and handed.last_event_sequence == 2
+    assert await job_store.claim("generator-b", 30.0) is None
+    # The same key again is the same job, and never leased a second time.
+    again, leased = await job_store.submit(new_job("third"), lease_to="generator-a", lease_s=30.0)
+    assert not leased and again.job_id == handed.job_id
+
+
+async def test_a_handed_job_no_worker_is_idle_for_is_given_back_whole(job_store: Any) -> None:
+    from likeness.generator.domain import EventType, JobState
+    from likeness.generator.settings import GeneratorSettings
+    from likeness.generator.worker import WorkerPool
+
+    # A pool whose workers never started: none is idle when the job arrives.
+    workers = WorkerPool(job_store, cast(Any, None), cast(Any, None), cast(Any, None), GeneratorSettings())
+    assert workers.offer() is None
+    job, leased = await job_store.submit(new_job("late"), lease_to=workers.owner, lease_s=30.0)
+    assert leased
+    await workers.hand(job)
+    claimed = await job_store.claim("generator-b", 30.0)
+    assert claimed is not None
+    taken, _ = claimed
+    # Claimable at once, its refunded attempt not counted, and not checked twice in its event log.
+    assert taken.job_id == job.job_id and taken.state is JobState.CHECKING and taken.attempts == 1
+    events = await job_store.events_after(job.job_id, 0)
+    assert [(event.type, event.state) for event in events] == [
+        (EventType.STATE_CHANGED, JobState.QUEUED),
+        (EventType.STATE_CHANGED, JobState.CHECKING),
+    ]

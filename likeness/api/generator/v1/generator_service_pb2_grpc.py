@@ -112,10 +112,11 @@ class GeneratorServiceServicer:
     """
 
     def SubmitGeneration(self, request, context):
-        """Submits a generation job and returns it (state QUEUED). Before accepting it the server checks that
-        every character exists, is ACTIVE and has a usable identity version, that consent covers the
-        purpose, channel and territory for every character, and whether prompts contradict a character's
-        attributes. Consent is checked again right before each shot's GPU work.
+        """Submits a generation job and returns it: QUEUED, or already CHECKING when a worker was idle and no
+        other job was waiting (its event log still begins with QUEUED). Before accepting it the server
+        checks that every character exists, is ACTIVE and has a usable identity version, that consent
+        covers the purpose, channel and territory for every character, and whether prompts contradict a
+        character's attributes. Consent is checked again right before each shot's GPU work.
 
         Idempotency: the same `idempotency_key` from the same brand returns the job first created with it
         (in whatever state it is now) and starts nothing new, provided the request is identical. A

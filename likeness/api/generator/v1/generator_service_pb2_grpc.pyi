@@ -55,10 +55,11 @@ class GeneratorServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> GeneratorServiceAsyncStub: ...
     SubmitGeneration: _grpc.UnaryUnaryMultiCallable[_generator_service_pb2.SubmitGenerationRequest, _generator_service_pb2.SubmitGenerationResponse]
-    """Submits a generation job and returns it (state QUEUED). Before accepting it the server checks that
-    every character exists, is ACTIVE and has a usable identity version, that consent covers the
-    purpose, channel and territory for every character, and whether prompts contradict a character's
-    attributes. Consent is checked again right before each shot's GPU work.
+    """Submits a generation job and returns it: QUEUED, or already CHECKING when a worker was idle and no
+    other job was waiting (its event log still begins with QUEUED). Before accepting it the server
+    checks that every character exists, is ACTIVE and has a usable identity version, that consent
+    covers the purpose, channel and territory for every character, and whether prompts contradict a
+    character's attributes. Consent is checked again right before each shot's GPU work.
 
     Idempotency: the same `idempotency_key` from the same brand returns the job first created with it
     (in whatever state it is now) and starts nothing new, provided the request is identical. A
@@ -140,10 +141,11 @@ class GeneratorServiceAsyncStub(GeneratorServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     SubmitGeneration: _aio.UnaryUnaryMultiCallable[_generator_service_pb2.SubmitGenerationRequest, _generator_service_pb2.SubmitGenerationResponse]  # type: ignore[assignment]
-    """Submits a generation job and returns it (state QUEUED). Before accepting it the server checks that
-    every character exists, is ACTIVE and has a usable identity version, that consent covers the
-    purpose, channel and territory for every character, and whether prompts contradict a character's
-    attributes. Consent is checked again right before each shot's GPU work.
+    """Submits a generation job and returns it: QUEUED, or already CHECKING when a worker was idle and no
+    other job was waiting (its event log still begins with QUEUED). Before accepting it the server
+    checks that every character exists, is ACTIVE and has a usable identity version, that consent
+    covers the purpose, channel and territory for every character, and whether prompts contradict a
+    character's attributes. Consent is checked again right before each shot's GPU work.
 
     Idempotency: the same `idempotency_key` from the same brand returns the job first created with it
     (in whatever state it is now) and starts nothing new, provided the request is identical. A
@@ -228,10 +230,11 @@ class GeneratorServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _generator_service_pb2.SubmitGenerationRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_generator_service_pb2.SubmitGenerationResponse, _abc.Awaitable[_generator_service_pb2.SubmitGenerationResponse]]:
-        """Submits a generation job and returns it (state QUEUED). Before accepting it the server checks that
-        every character exists, is ACTIVE and has a usable identity version, that consent covers the
-        purpose, channel and territory for every character, and whether prompts contradict a character's
-        attributes. Consent is checked again right before each shot's GPU work.
+        """Submits a generation job and returns it: QUEUED, or already CHECKING when a worker was idle and no
+        other job was waiting (its event log still begins with QUEUED). Before accepting it the server
+        checks that every character exists, is ACTIVE and has a usable identity version, that consent
+        covers the purpose, channel and territory for every character, and whether prompts contradict a
+        character's attributes. Consent is checked again right before each shot's GPU work.
 
         Idempotency: the same `idempotency_key` from the same brand returns the job first created with it
         (in whatever state it is now) and starts nothing new, provided the request is identical. A
