@@ -14,6 +14,11 @@ steps. The time to SUCCEEDED (which adds H.264 encoding, C2PA signing, upload an
 printed too. Real PostgreSQL (embedded); the assets and generator services each run in their own
 process, as deployed, so the client's work does not share their event loops.
 
+The raw call and the job run one after the other, and a shared machine's cores change speed between
+them, so the per-run difference is noisy. The replica also times its own model call (a shot's
+``model_time``): the job's time around that call is exact per run, and the model's time in the replica
+against the raw call shows separately whether the model runs slower under Serve.
+
     .venv/bin/python benchmarks/generator_bench.py
     .venv/bin/python benchmarks/generator_bench.py --gpu   # benchmarks/generator_gpu.py on a GPU machine
 """
@@ -125,6 +130,7 @@ async def time_both(
     """
     from likeness.embedded.postgres import EmbeddedPostgres
     from likeness.generator.settings import GeneratorSettings
+    from likeness.generator.shots import ShotFrames
 
     key = JwtKey(kid="bench", algorithm="HS256", secret=secrets.token_urlsafe(32))  # type: ignore[arg-type]
     postgres = EmbeddedPostgres(workdir / "postgres")
@@ -166,13 +172,18 @@ async def time_both(
         served: list[float] = []
         to_frames: list[float] = []
         to_done: list[float] = []
+        # The replica's own time on the model (ShotFrames.model_s; a job's ShotResult.model_time).
+        serve_model: list[float] = []
+        job_model: list[float] = []
         progress_events = 0
         async with AsyncGeneratorClient(f"127.0.0.1:{generator_port}", token=token) as api:
             for run in range(args.runs + 1):
                 raw_s = time_raw(model, args, run)
                 serve_started = time.perf_counter()
-                async for _ in handle.options(stream=True).generate.remote(shot_request(args, run)):
-                    pass
+                serve_model_s = 0.0
+                async for item in handle.options(stream=True).generate.remote(shot_request(args, run)):
+                    if isinstance(item, ShotFrames):
+                        serve_model_s = item.model_s
                 serve_s = time.perf_counter() - serve_started
                 started = time.perf_counter()
                 job = (await api.api.SubmitGeneration(job_request(args, run))).job
@@ -196,6 +207,8 @@ async def time_both(
                     if event.type == pb.JOB_EVENT_TYPE_STATE_CHANGED and event.state == pb.JOB_STATE_FAILED:
                         raise RuntimeError(f"benchmark job failed: {event.error.message}")
                 done = time.perf_counter() - started
+                finished = (await api.api.GetJob(pb.GetJobRequest(job_id=job.job_id))).job
+                job_model_s = finished.shot_results[0].model_time.ToTimedelta().total_seconds()
                 print(
                     f"  run {run}{' (warm-up)' if run == 0 else ''}: raw {raw_s * 1000:.1f} ms, Serve"
                     f" {serve_s * 1000:.1f} ms, job to frames {generated * 1000:.1f} ms, to SUCCEEDED"
@@ -214,7 +227,14 @@ async def time_both(
                     served.append(serve_s)
                     to_frames.append(generated)
                     to_done.append(done)
-        info = {"progress_events_per_job": progress_events / max(1, args.runs), "served": served}
+                    serve_model.append(serve_model_s)
+                    job_model.append(job_model_s)
+        info = {
+            "progress_events_per_job": progress_events / max(1, args.runs),
+            "served": served,
+            "serve_model": serve_model,
+            "job_model": job_model,
+        }
         return raw, to_frames, to_done, info
     finally:
         import ray
@@ -259,6 +279,26 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"job over raw: median per-run difference {paired_ms:+.1f} ms ({paired_ms / raw_ms:+.1%});"
         f" ratio of medians {job_ms / raw_ms - 1:+.1%}"
+    )
+    # The replica times its own model call, so the time around it is known per call, free of the
+    # drift in core speed between the raw call and the job; what remains is whether the model itself
+    # runs as fast in the replica as in this process.
+    job_model_ms = statistics.median(info["job_model"]) * 1000
+    around_ms = statistics.median(j - m for j, m in zip(to_frames, info["job_model"], strict=True)) * 1000
+    around_low, around_high = median_interval_ms(to_frames, info["job_model"])
+    serve_around_ms = statistics.median(
+        s - m for s, m in zip(info["served"], info["serve_model"], strict=True)
+    )
+    in_replica_ms = statistics.median(m - base for m, base in zip(info["job_model"], raw, strict=True)) * 1000
+    print(
+        f"the model's own time in the replica (ShotResult.model_time): median {job_model_ms:8.1f} ms;"
+        f" against the raw call, median per-run difference {in_replica_ms:+.1f} ms"
+        f" ({in_replica_ms / raw_ms:+.1%})"
+    )
+    print(
+        f"around the model's own time, per call: Serve alone {serve_around_ms * 1000:+.1f} ms; job"
+        f" {around_ms:+.1f} ms ({around_ms / raw_ms:+.1%} of raw), 95% bootstrap interval"
+        f" {around_low / raw_ms:+.1%} to {around_high / raw_ms:+.1%}"
     )
     overhead = paired_ms / raw_ms
     low, high = (bound / raw_ms for bound in median_interval_ms(to_frames, raw))

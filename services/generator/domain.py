@@ -180,6 +180,8 @@ class ShotResult(Frozen):
     identity_scores: tuple[IdentityScore, ...] = ()
     flagged: bool = False
     flag_reasons: tuple[str, ...] = ()
+    #: Seconds the model worked on the shot on its replica.
+    model_s: float = 0.0
 
 
 class ModelDescription(Frozen):

@@ -143,11 +143,13 @@ class VideoModel:
                 last_sent = now
                 loop.call_soon_threadsafe(events.put_nowait, StepProgress(step=step, total_steps=total))
 
+        def compute() -> ShotFrames:
+            started = time.perf_counter()
+            frames: ShotFrames = self._model.generate(request, on_step=on_step, should_stop=interrupt.is_set)
+            return replace(frames, model_s=time.perf_counter() - started)
+
         self._count(started=1, last_steps_run=0, last_cancelled_at_step=-1)
-        run = loop.run_in_executor(
-            self._executor,
-            lambda: self._model.generate(request, on_step=on_step, should_stop=interrupt.is_set),
-        )
+        run: asyncio.Future[Any] = loop.run_in_executor(self._executor, compute)
         try:
             while True:
                 next_event = asyncio.ensure_future(events.get())

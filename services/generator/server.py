@@ -259,7 +259,7 @@ def score_message(score: IdentityScore) -> pb.CharacterIdentityScore:
 
 
 def shot_result_message(result: ShotResult) -> pb.ShotResult:
-    return pb.ShotResult(
+    message = pb.ShotResult(
         shot_index=result.shot_index,
         clip_object_id=result.clip_object_id,
         generated_asset_id=result.generated_asset_id,
@@ -268,6 +268,8 @@ def shot_result_message(result: ShotResult) -> pb.ShotResult:
         flagged=result.flagged,
         flag_reasons=list(result.flag_reasons),
     )
+    message.model_time.FromNanoseconds(round(result.model_s * 1e9))
+    return message
 
 
 def model_message(model: ModelDescription) -> pb.ModelDescription:

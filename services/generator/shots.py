@@ -106,3 +106,5 @@ class ShotFrames:
     frames: np.ndarray
     seed: int
     model: ModelInfo
+    #: Seconds the replica's model worked on the request (set by the replica; 0 when not measured).
+    model_s: float = 0.0

@@ -668,6 +668,7 @@ class WorkerPool:
             identity_scores=tuple(scores),
             flagged=bool(flags),
             flag_reasons=tuple(flags),
+            model_s=frames.model_s,
         )
         events: list[dict[str, Any]] = [
             {"type": EventType.SHOT_FINISHED, "message": f"shot {index} finished", "shot_index": index,

@@ -282,6 +282,7 @@ async def test_a_storyboard_of_three_shots_with_two_characters(
             done = await wait_for_state(api, job.job_id, TERMINAL, timeout_s=120)
     assert done.state == pb.JOB_STATE_SUCCEEDED, done.error
     assert [result.shot_index for result in done.shot_results] == [0, 1, 2]
+    assert all(result.model_time.ToTimedelta().total_seconds() > 0 for result in done.shot_results)
     assert [c.region.x for c in done.storyboard.shots[2].characters] == [0.0, 0.5]
     assert {score.character_id for score in done.final_identity_scores} == {mia, noah}
     assert done.random_weights and done.scoring_model_pack_id

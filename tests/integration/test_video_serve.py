@@ -67,14 +67,18 @@ async def test_describe_says_the_weights_are_random(video_model: Any) -> None:
 
 
 async def test_generate_streams_every_step_then_the_frames(video_model: Any) -> None:
+    started = time.perf_counter()
     events = [
         event async for event in video_model.options(stream=True).generate.remote(shot("all", 4, someone(1)))
     ]
+    elapsed = time.perf_counter() - started
     *progress, result = events
     assert progress == [StepProgress(step=step, total_steps=4) for step in (1, 2, 3, 4)]
     assert isinstance(result, ShotFrames)
     assert result.frames.shape == (9, 64, 64, 3) and result.frames.dtype == np.uint8
     assert result.seed == 5 and result.model.random_weights
+    # The replica's own time on the model: within the call, which also carries the request and frames.
+    assert 0 < result.model_s < elapsed
 
 
 async def test_generate_streams_progress_at_most_once_per_interval_and_always_the_last_step(

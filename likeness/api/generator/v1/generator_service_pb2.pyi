@@ -319,7 +319,7 @@ class JobError(_message.Message):
     def __init__(self, code: _Optional[_Union[JobErrorCode, str]] = ..., message: _Optional[str] = ..., character_id: _Optional[str] = ..., shot_index: _Optional[int] = ...) -> None: ...
 
 class ShotResult(_message.Message):
-    __slots__ = ("shot_index", "clip_object_id", "generated_asset_id", "seed", "identity_scores", "flagged", "flag_reasons")
+    __slots__ = ("shot_index", "clip_object_id", "generated_asset_id", "seed", "identity_scores", "flagged", "flag_reasons", "model_time")
     SHOT_INDEX_FIELD_NUMBER: _ClassVar[int]
     CLIP_OBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     GENERATED_ASSET_ID_FIELD_NUMBER: _ClassVar[int]
@@ -327,6 +327,7 @@ class ShotResult(_message.Message):
     IDENTITY_SCORES_FIELD_NUMBER: _ClassVar[int]
     FLAGGED_FIELD_NUMBER: _ClassVar[int]
     FLAG_REASONS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_TIME_FIELD_NUMBER: _ClassVar[int]
     shot_index: int
     clip_object_id: str
     generated_asset_id: str
@@ -334,7 +335,8 @@ class ShotResult(_message.Message):
     identity_scores: _containers.RepeatedCompositeFieldContainer[CharacterIdentityScore]
     flagged: bool
     flag_reasons: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, shot_index: _Optional[int] = ..., clip_object_id: _Optional[str] = ..., generated_asset_id: _Optional[str] = ..., seed: _Optional[int] = ..., identity_scores: _Optional[_Iterable[_Union[CharacterIdentityScore, _Mapping]]] = ..., flagged: _Optional[bool] = ..., flag_reasons: _Optional[_Iterable[str]] = ...) -> None: ...
+    model_time: _duration_pb2.Duration
+    def __init__(self, shot_index: _Optional[int] = ..., clip_object_id: _Optional[str] = ..., generated_asset_id: _Optional[str] = ..., seed: _Optional[int] = ..., identity_scores: _Optional[_Iterable[_Union[CharacterIdentityScore, _Mapping]]] = ..., flagged: _Optional[bool] = ..., flag_reasons: _Optional[_Iterable[str]] = ..., model_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class CharacterIdentityScore(_message.Message):
     __slots__ = ("character_id", "identity_version", "mean_similarity", "min_similarity", "p10_similarity", "no_face_fraction")
