@@ -217,6 +217,11 @@ async def test_watch_replays_and_resumes_from_a_sequence(generator: Any, make_to
     assert states[:3] == [pb.JOB_STATE_QUEUED, pb.JOB_STATE_CHECKING, pb.JOB_STATE_RUNNING]
     final = await wait_for_state(client(generator, make_token()), job.job_id, TERMINAL)
     assert final.last_event_sequence == last.sequence
+    # A finished job watched from its last event (or beyond) has nothing more: the stream just ends.
+    async with client(generator, make_token()) as api:
+        for after in (last.sequence, last.sequence + 10):
+            request = pb.WatchJobRequest(job_id=job.job_id, from_sequence=after)
+            assert [response.event async for response in api.api.WatchJob(request)] == []
 
 
 async def test_watchers_leaving_early_do_not_disturb_the_server(generator: Any, make_token: Any) -> None:
