@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import grpc
@@ -47,6 +48,24 @@ async def generator(
 
 def client(server: Any, token: str) -> AsyncGeneratorClient:
     return AsyncGeneratorClient(f"127.0.0.1:{server.port}", token=token)
+
+
+@asynccontextmanager
+async def editor_api(
+    assets_server: Any, generator_server: Any, make_token: Any, tmp_path: Any, **settings: Any
+) -> AsyncIterator[AsyncGeneratorClient]:
+    """An editor's client of a generator of its own, with these settings."""
+    async with (
+        assets_server() as assets,
+        generator_server(
+            assets_address=f"127.0.0.1:{assets.port}",
+            serve_app_name=APP_NAME,
+            c2pa_dev_dir=tmp_path / "c2pa",
+            **settings,
+        ) as server,
+        client(server, make_token(roles=[Role.EDITOR])) as api,
+    ):
+        yield api
 
 
 async def test_the_job_tables_are_as_expected(database_url: str) -> None:
@@ -248,17 +267,9 @@ async def test_watchers_leaving_early_do_not_disturb_the_server(generator: Any, 
 async def test_a_full_queue_refuses_new_jobs_and_stores_nothing_of_them(
     video_model: Any, assets_server: Any, generator_server: Any, make_token: Any, tmp_path: Any
 ) -> None:
-    async with (
-        assets_server() as assets,
-        generator_server(
-            assets_address=f"127.0.0.1:{assets.port}",
-            serve_app_name=APP_NAME,
-            workers=0,
-            max_queued_jobs=2,
-            c2pa_dev_dir=tmp_path / "c2pa",
-        ) as server,
-        client(server, make_token(roles=[Role.EDITOR])) as api,
-    ):
+    async with editor_api(
+        assets_server, generator_server, make_token, tmp_path, workers=0, max_queued_jobs=2
+    ) as api:
         kept = [(await api.api.SubmitGeneration(submission(f"queued-{n}", shot()))).job for n in range(2)]
         with pytest.raises(LikenessError) as refused:
             await api.api.SubmitGeneration(submission("one-too-many", shot()))
@@ -280,18 +291,10 @@ async def test_a_job_submitted_while_a_worker_is_idle_is_leased_in_its_submissio
     database_url: str,
     tmp_path: Any,
 ) -> None:
-    async with (
-        assets_server() as assets,
-        generator_server(
-            assets_address=f"127.0.0.1:{assets.port}",
-            serve_app_name=APP_NAME,
-            frame_size=(32, 32),
-            # Polling so rarely that the worker is idle whenever the test submits.
-            poll_s=60.0,
-            c2pa_dev_dir=tmp_path / "c2pa",
-        ) as server,
-        client(server, make_token(roles=[Role.EDITOR])) as api,
-    ):
+    # Polling so rarely that the worker is idle whenever the test submits.
+    async with editor_api(
+        assets_server, generator_server, make_token, tmp_path, frame_size=(32, 32), poll_s=60.0
+    ) as api:
         await asyncio.sleep(1.0)
         job = (await api.api.SubmitGeneration(submission("handed", shot(steps=2)))).job
         # Claimed in the submission's own transaction: no worker could have changed it before the reply.
