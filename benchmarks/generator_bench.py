@@ -286,8 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     job_model_ms = statistics.median(info["job_model"]) * 1000
     around_ms = statistics.median(j - m for j, m in zip(to_frames, info["job_model"], strict=True)) * 1000
     around_low, around_high = median_interval_ms(to_frames, info["job_model"])
-    serve_around_ms = statistics.median(
-        s - m for s, m in zip(info["served"], info["serve_model"], strict=True)
+    serve_around_ms = (
+        statistics.median(s - m for s, m in zip(info["served"], info["serve_model"], strict=True)) * 1000
     )
     in_replica_ms = statistics.median(m - base for m, base in zip(info["job_model"], raw, strict=True)) * 1000
     print(
@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         f" ({in_replica_ms / raw_ms:+.1%})"
     )
     print(
-        f"around the model's own time, per call: Serve alone {serve_around_ms * 1000:+.1f} ms; job"
+        f"around the model's own time, per call: Serve alone {serve_around_ms:+.1f} ms; job"
         f" {around_ms:+.1f} ms ({around_ms / raw_ms:+.1%} of raw), 95% bootstrap interval"
         f" {around_low / raw_ms:+.1%} to {around_high / raw_ms:+.1%}"
     )

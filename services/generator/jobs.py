@@ -41,6 +41,10 @@ class LeaseLost(Exception):
     """The worker no longer holds the job: its lease was taken over, or the job was cancelled."""
 
 
+#: Events read at a time; a watcher that reads a full batch reads the next at once.
+EVENTS_PER_READ = 500
+
+
 def job_not_found(job_id: str) -> NotFound:
     # The same answer for an unknown id and another brand's job.
     return NotFound(f"job {job_id!r} not found", "job", job_id)
@@ -188,6 +192,7 @@ class JobStore:
                 )
                 queued = await counter.fetchone()
                 inserted = await inserter.fetchone()
+                leased = inserted is not None and inserted["state"] == JobState.CHECKING.value
                 # The count ran before the insert, so it does not include this job.
                 if queued is not None and queued[0] >= self._max_queued:
                     raise ResourceExhausted(
@@ -209,7 +214,7 @@ class JobStore:
                             shot_index=warning.shot_index,
                             warning=warning,
                         )
-                    if inserted["state"] == JobState.CHECKING.value:
+                    if leased:
                         await self._append(
                             connection,
                             job_id,
@@ -226,7 +231,6 @@ class JobStore:
         # Watchers in this process wake once the events are committed, not before.
         self._signals.notify(job_id)
         job = _job(inserted)
-        leased = job.state is JobState.CHECKING
         events = 1 + len(new.warnings) + leased
         return job.model_copy(update={"last_event_sequence": events}), leased
 
@@ -332,7 +336,7 @@ class JobStore:
             },
         )
 
-    async def events_after(self, job_id: str, after: int, limit: int = 500) -> list[JobEvent]:
+    async def events_after(self, job_id: str, after: int, limit: int = EVENTS_PER_READ) -> list[JobEvent]:
         async with self._pool.connection() as connection:
             cursor = connection.cursor(row_factory=dict_row)
             await cursor.execute(
@@ -352,13 +356,13 @@ class JobStore:
         after = from_sequence
         while True:
             waiter = self._signals.waiter(job_id)
-            events = await self.events_after(job_id, after, _WATCH_BATCH)
+            events = await self.events_after(job_id, after)
             for event in events:
                 yield event
                 after = event.sequence
                 if event.type is EventType.STATE_CHANGED and event.state.terminal:
                     return
-            if len(events) == _WATCH_BATCH:
+            if len(events) == EVENTS_PER_READ:
                 continue
             # A job that ended before the watch began may have no event above ``from_sequence``.
             if job.state.terminal and job.last_event_sequence <= after:
@@ -478,8 +482,6 @@ class _Now:
 _NOW = _Now()
 
 CHECKING_MESSAGE = "checking characters and consent"
-#: Events a watcher reads at a time; a full batch is followed at once by the next.
-_WATCH_BATCH = 500
 _TRANSIENT_EVENTS = frozenset({EventType.PROGRESS, EventType.LOG, EventType.SHOT_STARTED})
 
 _UPDATABLE = {

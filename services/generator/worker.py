@@ -131,23 +131,29 @@ class WorkerPool:
         The submitter then hands the job over (``hand``); that saves the claim's transaction and the
         wait for a worker to notice the job.
         """
-        if self._stopping or self._idle <= len(self._handed):
-            return None
-        return self.owner
+        return self.owner if self._worker_free() else None
 
     async def hand(self, job: Job) -> None:
         """Run a job leased to this pool in its submission. When no worker is idle any more (another
         job came first), the lease is given back at once, so that any worker may claim the job."""
-        if not self._stopping and self._idle > len(self._handed):
+        if self._worker_free():
             self._handed.append(job)
             self._wake.set()
             return
-        try:
-            await self.store.release(job, "", refund=True)
-        except Exception:
-            # The lease then runs out on its own, and any worker takes the job after that.
-            logger.warning("giving back a job's lease failed", extra={"job_id": job.job_id}, exc_info=True)
+        await self._give_back(job, "")
         self.wake()
+
+    def _worker_free(self) -> bool:
+        """An idle worker that no handed-over job is already waking."""
+        return not self._stopping and self._idle > len(self._handed)
+
+    async def _give_back(self, job: Job, reason: str) -> None:
+        """Release the job's lease, its attempt not counted; if that fails the lease runs out on its own
+        and any worker takes the job after that."""
+        try:
+            await self.store.release(job, reason, refund=True)
+        except Exception:
+            logger.warning("giving back a job's lease failed", extra={"job_id": job.job_id}, exc_info=True)
 
     def cancelled(self, job_id: str) -> None:
         self._handed = collections.deque(job for job in self._handed if job.job_id != job_id)
@@ -160,8 +166,7 @@ class WorkerPool:
         """Stop taking jobs; jobs in progress are given back (their attempt not counted)."""
         self._stopping = True
         while self._handed:
-            with contextlib.suppress(Exception):
-                await self.store.release(self._handed.popleft(), "the generator shut down", refund=True)
+            await self._give_back(self._handed.popleft(), "the generator shut down")
         for job_id, task in list(self._running.items()):
             self._stop_reason.setdefault(job_id, "shutdown")
             task.cancel()
@@ -218,8 +223,7 @@ class WorkerPool:
             self._running.pop(job.job_id, None)
             reason = self._stop_reason.pop(job.job_id, "")
         if task.cancelled() and reason == "shutdown":
-            with contextlib.suppress(Exception):
-                await self.store.release(job, "the generator shut down during the job", refund=True)
+            await self._give_back(job, "the generator shut down during the job")
 
     async def _heartbeat(self, job: Job, task: asyncio.Task[None]) -> None:
         while True:
@@ -247,8 +251,7 @@ class WorkerPool:
         except ResourceExhausted:
             # Every replica is busy: not the job's fault, so the attempt is not counted.
             await asyncio.sleep(self.settings.poll_s)
-            with contextlib.suppress(Exception):
-                await self.store.release(attempt.job, "the video model was busy", refund=True)
+            await self._give_back(attempt.job, "the video model was busy")
         except asyncio.CancelledError:
             raise
         except Exception as error:
