@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 from google.protobuf import descriptor_pb2, duration_pb2, field_mask_pb2, timestamp_pb2
@@ -83,10 +84,27 @@ def _run_protoc(out_dir: Path, image: Path | None, proto_root: Path = PROTO_ROOT
         raise SystemExit(f"protoc failed with exit code {result.returncode}")
 
 
+GENERATED_VERSION = re.compile(r"^GRPC_GENERATED_VERSION = '[^']*'$", re.M)
+
+
+def _grpcio_floor() -> str:
+    """The lowest grpcio the project allows (pyproject's ``grpcio>=X``), as X.Y.Z."""
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    for requirement in dependencies:
+        found = re.fullmatch(r"grpcio\s*>=\s*([\d.]+)(,.*)?", requirement)
+        if found:
+            parts = found.group(1).split(".")
+            return ".".join([*parts, "0", "0"][:3])
+    raise SystemExit("pyproject.toml names no grpcio>=X requirement")
+
+
 def _rewrite(text: str) -> str:
     for pattern, replacement in IMPORT_REWRITES:
         text = pattern.sub(replacement, text)
-    return text
+    # grpcio-tools stamps its own release as the oldest grpcio the stubs accept. The stubs need no
+    # more than the project's own floor, and stamping that keeps the output independent of which patch
+    # release of grpcio-tools generated it.
+    return GENERATED_VERSION.sub(f"GRPC_GENERATED_VERSION = '{_grpcio_floor()}'", text)
 
 
 def _generate(image: Path | None) -> dict[str, str]:

@@ -5,7 +5,7 @@ import warnings
 
 from likeness.api.assets.v1 import assets_service_pb2 as likeness_dot_assets_dot_v1_dot_assets__service__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
