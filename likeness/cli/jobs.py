@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -138,14 +140,29 @@ def watch(cli: Cli, generator: GeneratorClient, job_id: str, from_sequence: int 
                     if event.state in TERMINAL:
                         break
     except KeyboardInterrupt:
-        stream.cancel()
-        if typer.confirm(f"\nCancel job {job_id}?", default=False, err=True):
-            job = generator.api.CancelJob(generator_pb.CancelJobRequest(job_id=job_id)).job
-            err_console.print(f"job {job.job_id} is {state_name(job.state)}")
-        else:
-            err_console.print(f"job {job_id} goes on; follow it with `likeness job watch {job_id}`")
+        # Closing the stream ends the WatchJob call; the job itself runs on in the generator.
+        stream.close()
+        _offer_to_cancel(generator, job_id)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     return generator.api.GetJob(generator_pb.GetJobRequest(job_id=job_id)).job
+
+
+def _offer_to_cancel(generator: GeneratorClient, job_id: str) -> None:
+    """After Ctrl-C: on a terminal, ask whether to cancel the job; otherwise say how to go on."""
+    if sys.stdin.isatty():
+        try:
+            cancel = typer.confirm(f"\nCancel job {job_id}?", default=False, err=True)
+        except (click.Abort, KeyboardInterrupt, EOFError):
+            cancel = False
+        if cancel:
+            job = generator.api.CancelJob(generator_pb.CancelJobRequest(job_id=job_id)).job
+            err_console.print(f"job {job.job_id} is {state_name(job.state)}")
+            return
+    err_console.print(
+        f"job {job_id} goes on; follow it with `likeness job watch {job_id}`, "
+        f"stop it with `likeness job cancel {job_id}`",
+        soft_wrap=True,
+    )
 
 
 def _finish(cli: Cli, job: generator_pb.Job, output: Path | None) -> None:

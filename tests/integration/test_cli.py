@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +22,7 @@ from typer.testing import CliRunner
 from likeness.cli.common import (
     EXIT_CHECK_FAILED,
     EXIT_FORBIDDEN,
+    EXIT_INTERRUPTED,
     EXIT_NOT_FOUND,
     EXIT_REFUSED,
     EXIT_UNAVAILABLE,
@@ -22,9 +30,11 @@ from likeness.cli.common import (
 )
 from likeness.cli.main import app
 from tests.integration.test_graceful_shutdown import free_port
-from tests.integration.test_up import interrupt, start_up
+from tests.integration.test_up import LIKENESS, interrupt, start_up
 
 pytestmark = pytest.mark.e2e
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
 
 
 @dataclass
@@ -235,6 +245,87 @@ def test_consent_show_check_and_revoke(character: dict[str, Any], stack: Stack) 
     after = likeness(stack, "--json", "consent", "show", character_id, *USE)
     check = after.json()["check"]  # type: ignore[index]
     assert check["allowed"] is False and check["denial_reason"] == "CONSENT_DENIAL_REASON_REVOKED"
+
+
+class Terminal:
+    """The real `likeness` command on a pseudo-terminal, as a person at a keyboard runs it."""
+
+    def __init__(self, stack: Stack, *args: str) -> None:
+        self._primary, secondary = pty.openpty()
+        self.process = subprocess.Popen(
+            [LIKENESS, *args], stdin=secondary, stdout=secondary, stderr=secondary, env=stack.environment
+        )
+        os.close(secondary)
+        self.output = ""
+
+    def wait_for(self, pattern: str, timeout: float = 180) -> re.Match[str]:
+        """Read what the command prints until ``pattern`` shows (ANSI codes removed)."""
+        deadline = time.monotonic() + timeout
+        while (found := re.search(pattern, self.output)) is None:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{pattern!r} never appeared in:\n{self.output[-3000:]}"
+            ready, _, _ = select.select([self._primary], [], [], left)
+            if ready:
+                try:
+                    chunk = os.read(self._primary, 65536)
+                except OSError:  # the command exited and closed the terminal
+                    chunk = b""
+                assert chunk, f"the command ended before {pattern!r}:\n{self.output[-3000:]}"
+                self.output += ANSI.sub("", chunk.decode(errors="replace"))
+        return found
+
+    def type(self, text: str) -> None:
+        os.write(self._primary, text.encode())
+
+    def exit_code(self) -> int:
+        code = self.process.wait(timeout=60)
+        with contextlib.suppress(OSError):
+            while chunk := os.read(self._primary, 65536):
+                self.output += ANSI.sub("", chunk.decode(errors="replace"))
+        os.close(self._primary)
+        return code
+
+
+@pytest.mark.parametrize("answer", ["y", "n"])
+def test_ctrl_c_during_generate_offers_to_cancel(
+    answer: str, character: dict[str, Any], stack: Stack, tmp_path: Path
+) -> None:
+    character_id = character["character"]["character_id"]
+    from likeness.cli.demo import demo_evidence
+
+    recorded = likeness(
+        stack, "consent", "record", character_id, "--subject", "Ava Example",
+        "--evidence", str(demo_evidence(tmp_path / "release.png")), *USE,
+    )  # fmt: skip
+    assert recorded.exit_code == 0, recorded.stderr
+    storyboard = tmp_path / "long.yaml"
+    storyboard.write_text(  # minutes of denoising on the CPU: it is still running when interrupted
+        "purpose: advertising\nchannel: online_video\nterritory: FR\n"
+        "defaults: {resolution: 480p, frames: 81, steps: 40}\n"
+        f"characters:\n  ava: {{id: {character_id}}}\n"
+        "shots:\n  - prompt: a woman smiles\n    characters: [ava]\n"
+    )
+    terminal = Terminal(stack, "generate", str(storyboard))
+    job_id = terminal.wait_for(r"submitted job ([0-9a-f-]{36})").group(1)
+    terminal.wait_for(r"shot 1/1")
+    terminal.process.send_signal(signal.SIGINT)
+    terminal.wait_for(rf"Cancel job {job_id}\?")
+    terminal.type(answer + "\n")
+    assert terminal.exit_code() == EXIT_INTERRUPTED, terminal.output
+    assert "Traceback" not in terminal.output
+
+    if answer == "y":
+        assert re.search(rf"job {job_id} is \w+", terminal.output), terminal.output
+    else:
+        assert f"likeness job watch {job_id}" in terminal.output
+        assert f"likeness job cancel {job_id}" in terminal.output
+        shown = likeness(stack, "--json", "job", "show", job_id).json()
+        assert shown["state"] in {"JOB_STATE_CHECKING", "JOB_STATE_RUNNING"}, shown  # type: ignore[index]
+        assert likeness(stack, "job", "cancel", job_id).exit_code == 0
+    # Either way the job ends cancelled, and frees the model for the tests after this one.
+    watched = likeness(stack, "--json", "job", "watch", job_id)
+    assert watched.exit_code == EXIT_CHECK_FAILED
+    assert watched.json()["job"]["state"] == "JOB_STATE_CANCELLED"  # type: ignore[index]
 
 
 def test_generate_job_asset_provenance_and_erase(
