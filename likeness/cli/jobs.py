@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 import uuid
+from collections.abc import Generator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import click
 import typer
@@ -140,8 +141,9 @@ def watch(cli: Cli, generator: GeneratorClient, job_id: str, from_sequence: int 
                     if event.state in TERMINAL:
                         break
     except KeyboardInterrupt:
-        # Closing the stream ends the WatchJob call; the job itself runs on in the generator.
-        stream.close()
+        # The SDK's stream is a generator (typed as the stub's call): closing it ends the WatchJob call,
+        # while the job itself runs on in the generator.
+        cast(Generator[Any, None, None], stream).close()
         _offer_to_cancel(generator, job_id)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     return generator.api.GetJob(generator_pb.GetJobRequest(job_id=job_id)).job
