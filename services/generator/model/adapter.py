@@ -219,6 +219,9 @@ class IdentityContext:
         self.grid: tuple[int, int, int] | None = None
         #: Identity attentions computed, per expert; tests and benchmarks read it.
         self.identity_calls: dict[str, int] = {}
+        #: Under context parallelism, which of how many equal chunks of the patch sequence this rank's
+        #: attention sees (the parallel engine sets it); (0, 1) is the whole sequence.
+        self.sequence_shard: tuple[int, int] = (0, 1)
 
     @contextmanager
     def use(
@@ -319,12 +322,17 @@ class IdentityAttnProcessor:
         masks = None
         if bank.regions is not None:
             grid = self.context.grid
-            if grid is None or grid[0] * grid[1] * grid[2] != hidden_states.shape[1]:
+            index, count = self.context.sequence_shard
+            if grid is None or grid[0] * grid[1] * grid[2] != hidden_states.shape[1] * count:
                 raise ValueError(
                     f"screen regions need the latent grid; {grid} does not flatten to "
-                    f"{hidden_states.shape[1]} tokens"
+                    f"{hidden_states.shape[1]} tokens in each of {count} sequence shards"
                 )
             masks = bank.masks(grid, hidden_states.device, hidden_states.dtype)
+            if masks is not None and count > 1:
+                # Context parallelism: this rank holds the index-th of count equal chunks of the
+                # flattened patches (diffusers' EquipartitionSharder), so it takes those masks' columns.
+                masks = masks.chunk(count, dim=-1)[index]
         for character in range(tokens.shape[1]):
             strength = strengths[:, character]
             if not bool((strength != 0).any()):

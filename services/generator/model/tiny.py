@@ -17,11 +17,16 @@ BOUNDARY_RATIO = 0.875
 TEXT_LENGTH = 512
 
 
-def tiny_transformer_config() -> dict[str, Any]:
+#: The tiny experts' width; split into 2 heads by default (4 or 6 divide it too: Ulysses context
+#: parallelism over 4 CPU ranks needs 4 heads).
+INNER_DIM = 24
+
+
+def tiny_transformer_config(heads: int = 2) -> dict[str, Any]:
     return {
         "patch_size": (1, 2, 2),
-        "num_attention_heads": 2,
-        "attention_head_dim": 12,
+        "num_attention_heads": heads,
+        "attention_head_dim": INNER_DIM // heads,
         "in_channels": 16,
         "out_channels": 16,
         "text_dim": 32,
@@ -66,7 +71,7 @@ def tiny_scheduler() -> Any:
     )
 
 
-def tiny_components(seed: int = 0, vace: bool = False) -> dict[str, Any]:
+def tiny_components(seed: int = 0, vace: bool = False, heads: int = 2) -> dict[str, Any]:
     """Components of a tiny two-expert WanPipeline (``vace``: WanVACEPipeline), seeded random weights."""
     from diffusers import AutoencoderKLWan, WanTransformer3DModel, WanVACETransformer3DModel
     from transformers import UMT5Config, UMT5EncoderModel
@@ -96,10 +101,10 @@ def tiny_components(seed: int = 0, vace: bool = False) -> dict[str, Any]:
     )
     experts: list[Any]
     if vace:
-        config = {**tiny_transformer_config(), "vace_layers": [0], "vace_in_channels": 96}
+        config = {**tiny_transformer_config(heads), "vace_layers": [0], "vace_in_channels": 96}
         experts = [WanVACETransformer3DModel(**config) for _ in range(2)]
     else:
-        experts = [WanTransformer3DModel(**tiny_transformer_config()) for _ in range(2)]
+        experts = [WanTransformer3DModel(**tiny_transformer_config(heads)) for _ in range(2)]
     for module in (vae, text_encoder, *experts):
         module.eval()
     return {
@@ -113,19 +118,19 @@ def tiny_components(seed: int = 0, vace: bool = False) -> dict[str, Any]:
     }
 
 
-def tiny_pipeline(seed: int = 0) -> Any:
+def tiny_pipeline(seed: int = 0, heads: int = 2) -> Any:
     """The stock diffusers two-expert WanPipeline on the tiny random model."""
     from diffusers import WanPipeline
 
-    return WanPipeline(**tiny_components(seed))
+    return WanPipeline(**tiny_components(seed, heads=heads))
 
 
-def tiny_vace_pipeline(seed: int = 0, share_with: Any = None) -> Any:
+def tiny_vace_pipeline(seed: int = 0, share_with: Any = None, heads: int = 2) -> Any:
     """The stock two-expert WanVACEPipeline on tiny random VACE experts (sharing ``share_with``'s text
     encoder, tokenizer and VAE when given)."""
     from diffusers import WanVACEPipeline
 
-    components = tiny_components(seed + 1, vace=True)
+    components = tiny_components(seed + 1, vace=True, heads=heads)
     if share_with is not None:
         for name in ("vae", "text_encoder", "tokenizer"):
             components[name] = getattr(share_with, name)

@@ -34,6 +34,7 @@ from likeness.generator.model.adapter import (
     identity_regions,
     install,
 )
+from likeness.generator.model.parallel import ParallelLayout, ParallelRuntime
 from likeness.generator.model.tiny import TEXT_LENGTH, TINY_MODEL_ID, tiny_pipeline, tiny_vace_pipeline
 from likeness.generator.shots import ModelInfo, ShotFrames, ShotRequest, SynthesisRequest
 
@@ -145,6 +146,15 @@ class WanVideoModel:
             supports_reference_images=vace_pipeline is not None,
         )
         self._lock = threading.Lock()
+        #: Set on each rank of a replica that spans several (``enable_parallelism``).
+        self.parallel: ParallelRuntime | None = None
+
+    def enable_parallelism(self, layout: ParallelLayout, device: torch.device) -> None:
+        """Context + CFG parallelism over ``layout``'s ranks (torch.distributed already initialised)."""
+        from likeness.generator.model.parallel import enable
+
+        pipelines = [each for each in (self.pipeline, self.vace_pipeline) if each is not None]
+        self.parallel = enable(pipelines, layout, device, self.identity_context)
 
     @staticmethod
     def _experts(pipeline: Any) -> dict[str, torch.nn.Module]:
@@ -158,15 +168,15 @@ class WanVideoModel:
 
     @classmethod
     def tiny(
-        cls, seed: int = 0, *, vace: bool = True, adapter: IdentityAdapter | None = None
+        cls, seed: int = 0, *, vace: bool = True, adapter: IdentityAdapter | None = None, heads: int = 2
     ) -> WanVideoModel:
         """The tiny random model on the CPU, with a random identity adapter unless one is given.
 
         The random adapter's ``to_v_id`` is random too (a fresh adapter's is zero and changes nothing),
         so identities visibly change the (noise) output, as a trained adapter's would.
         """
-        pipeline = tiny_pipeline(seed)
-        vace_pipeline = tiny_vace_pipeline(seed, share_with=pipeline) if vace else None
+        pipeline = tiny_pipeline(seed, heads)
+        vace_pipeline = tiny_vace_pipeline(seed, share_with=pipeline, heads=heads) if vace else None
         if adapter is None:
             torch.manual_seed(seed + 2)
             adapter = IdentityAdapter.for_transformer(pipeline.transformer, num_tokens=4, token_dim=16)
@@ -314,12 +324,22 @@ class WanVideoModel:
         pipeline = self.vace_pipeline if use_vace else self.pipeline
         total = first.num_inference_steps
 
+        parallel = self.parallel
+
         def step_end(pipe: Any, index: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
             if on_step is not None:
                 on_step(index + 1, total)
-            if should_stop is not None and index + 1 < total and should_stop():
-                raise DenoisingInterrupted(index + 1)
+            if index + 1 < total:
+                stop = should_stop is not None and should_stop()
+                if parallel is not None:
+                    stop = parallel.agree_to_stop(stop)
+                if stop:
+                    raise DenoisingInterrupted(index + 1)
             return {}
+
+        if parallel is not None and parallel.rank != 0 and output_type != "latent":
+            # Every rank ends with the same latents; only rank 0's frames are returned.
+            output_type = "latent"
 
         generators = [torch.Generator("cpu").manual_seed(request.seed) for request in requests]
         extra: dict[str, Any] = {"generator": generators}
@@ -346,7 +366,8 @@ class WanVideoModel:
             prompt_embeds = prompt_embeds.to(expert_dtype)
             if negative_embeds is not None:
                 negative_embeds = negative_embeds.to(expert_dtype)
-            with self._identities(requests, negative_embeds, device, expert_dtype):
+            cfg = parallel.cfg.use(prompt_embeds, negative_embeds) if parallel is not None else nullcontext()
+            with self._identities(requests, negative_embeds, device, expert_dtype), cfg:
                 output = pipeline(
                     prompt_embeds=prompt_embeds,
                     negative_prompt_embeds=negative_embeds,
@@ -432,3 +453,10 @@ def randomize_values(adapter: IdentityAdapter, scale: float = 0.5) -> None:
             if isinstance(module, IdentityBlockAdapter):
                 layer = module.to_v_id
                 torch.nn.init.normal_(layer.weight, std=scale / layer.in_features**0.5)
+
+
+def build_tiny(device: torch.device, seed: int = 0, heads: int = 2) -> WanVideoModel:
+    """The tiny random model for one rank of a replica (a picklable builder; the tiny model is CPU-only)."""
+    if device.type != "cpu":
+        raise ValueError("the tiny model runs on the CPU")
+    return WanVideoModel.tiny(seed, heads=heads)
