@@ -176,34 +176,51 @@ def region_masks(regions: torch.Tensor, grid: tuple[int, int, int]) -> torch.Ten
 @dataclass
 class _Bank:
     """One request's identities: tokens (batch, characters, tokens, dim), strengths (batch, characters),
-    and regions (batch, characters, 4), or None when every character has the whole frame."""
+    and regions (batch, characters, 4), or None when every character has the whole frame.
+
+    What the processors read inside the blocks is made ready before each expert call (:meth:`prepare`,
+    from the expert's forward pre-hook): the tensors on the expert's device and dtype, this rank's masks,
+    and which characters have a strength at all, as plain Python. The blocks then hold no
+    data-dependent branch, so ``compile_repeated_blocks(fullgraph=True)`` compiles them whole.
+    """
 
     tokens: torch.Tensor
     strengths: torch.Tensor
     #: The unconditional text embeddings the pipeline passes for classifier-free guidance, if any.
     negative_embeds: torch.Tensor | None
     regions: torch.Tensor | None = None
-    on_device: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
-    masks_on: dict[tuple[torch.device, tuple[int, int, int]], torch.Tensor] = field(default_factory=dict)
+    #: Slots of the characters with a non-zero strength in some sample.
+    characters: tuple[int, ...] = ()
+    #: (tokens, strengths, masks or None) for the expert call in progress.
+    ready: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
+    _made: dict[tuple[Any, ...], tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] = field(
+        default_factory=dict
+    )
 
-    def on(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        if device not in self.on_device:
-            self.on_device[device] = (
+    def prepare(
+        self,
+        device: torch.device,
+        dtype: torch.dtype,
+        grid: tuple[int, int, int] | None,
+        shard: tuple[int, int],
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        key = (device, dtype, grid, shard)
+        if key not in self._made:
+            masks = None
+            if self.regions is not None and grid is not None:
+                masks = region_masks(self.regions, grid).to(device=device, dtype=dtype)
+                index, count = shard
+                if count > 1:
+                    # Context parallelism: this rank holds the index-th of count equal chunks of the
+                    # flattened patches (diffusers' EquipartitionSharder), so it takes those columns.
+                    masks = masks.chunk(count, dim=-1)[index].contiguous()
+            self._made[key] = (
                 self.tokens.to(device=device, dtype=dtype),
                 self.strengths.to(device=device, dtype=dtype),
+                masks,
             )
-        return self.on_device[device]
-
-    def masks(
-        self, grid: tuple[int, int, int], device: torch.device, dtype: torch.dtype
-    ) -> torch.Tensor | None:
-        """Region masks for this latent grid (made once per grid and device), or None for whole frames."""
-        if self.regions is None:
-            return None
-        key = (device, grid)
-        if key not in self.masks_on:
-            self.masks_on[key] = region_masks(self.regions, grid).to(device=device, dtype=dtype)
-        return self.masks_on[key]
+        self.ready = self._made[key]
+        return self.ready
 
 
 class IdentityContext:
@@ -217,7 +234,7 @@ class IdentityContext:
         self._unconditional = False
         #: The latent grid (frames, height, width in patches) of the expert call in progress.
         self.grid: tuple[int, int, int] | None = None
-        #: Identity attentions computed, per expert; tests and benchmarks read it.
+        #: Identity attentions computed, per expert, by blocks running eagerly; tests read it.
         self.identity_calls: dict[str, int] = {}
         #: Under context parallelism, which of how many equal chunks of the patch sequence this rank's
         #: attention sees (the parallel engine sets it); (0, 1) is the whole sequence.
@@ -253,8 +270,9 @@ class IdentityContext:
                 regions = regions.detach().float().cpu()
         if self._bank is not None:
             raise RuntimeError("the identity adapter is already serving a request")
-        if bool((strengths != 0).any()):
-            self._bank = _Bank(tokens, strengths, negative_embeds, regions)
+        characters = tuple(int(slot) for slot in (strengths != 0).any(dim=0).nonzero().flatten().tolist())
+        if characters:
+            self._bank = _Bank(tokens, strengths, negative_embeds, regions, characters)
         try:
             yield
         finally:
@@ -273,6 +291,9 @@ class IdentityContext:
         self._unconditional = (
             bank is not None and bank.negative_embeds is not None and embeds is bank.negative_embeds
         )
+        if bank is not None and not self._unconditional:
+            parameter = next(module.parameters())
+            bank.prepare(parameter.device, parameter.dtype, self.grid, self.sequence_shard)
 
     def active(self) -> _Bank | None:
         if self._bank is None or self._unconditional:
@@ -314,40 +335,35 @@ class IdentityAttnProcessor:
         )
         hidden = text.flatten(2, 3).type_as(query)
 
-        tokens, strengths = bank.on(hidden_states.device, hidden_states.dtype)
+        context = self.context
+        ready = bank.ready
+        if ready is None:  # called outside an expert (its pre-hook prepares the bank)
+            ready = bank.prepare(
+                hidden_states.device, hidden_states.dtype, context.grid, context.sequence_shard
+            )
+        tokens, strengths, masks = ready
         if tokens.shape[0] != hidden_states.shape[0]:
             raise ValueError(
                 f"identity batch {tokens.shape[0]} differs from the denoising batch {hidden_states.shape[0]}"
             )
-        masks = None
-        if bank.regions is not None:
-            grid = self.context.grid
-            index, count = self.context.sequence_shard
-            if grid is None or grid[0] * grid[1] * grid[2] != hidden_states.shape[1] * count:
-                raise ValueError(
-                    f"screen regions need the latent grid; {grid} does not flatten to "
-                    f"{hidden_states.shape[1]} tokens in each of {count} sequence shards"
-                )
-            masks = bank.masks(grid, hidden_states.device, hidden_states.dtype)
-            if masks is not None and count > 1:
-                # Context parallelism: this rank holds the index-th of count equal chunks of the
-                # flattened patches (diffusers' EquipartitionSharder), so it takes those masks' columns.
-                masks = masks.chunk(count, dim=-1)[index]
-        for character in range(tokens.shape[1]):
-            strength = strengths[:, character]
-            if not bool((strength != 0).any()):
-                continue
-            character_tokens = tokens[:, character]
+        if bank.regions is not None and (masks is None or masks.shape[-1] != hidden_states.shape[1]):
+            raise ValueError(
+                f"screen regions need the latent grid; {context.grid} in {context.sequence_shard[1]} "
+                f"sequence shard(s) does not give {hidden_states.shape[1]} tokens"
+            )
+        for character in bank.characters:
+            character_tokens = tokens[:, character].to(query.dtype)
             key_id = self.block.norm_k_id(self.block.to_k_id(character_tokens)).unflatten(2, (attn.heads, -1))
             value_id = self.block.to_v_id(character_tokens).unflatten(2, (attn.heads, -1))
             identity = dispatch_attention_fn(
                 query, key_id, value_id, attn_mask=None, dropout_p=0.0, is_causal=False, backend=backend
             )
-            weight = strength[:, None, None]
+            weight = strengths[:, character, None, None]
             if masks is not None:
                 weight = weight * masks[:, character, :, None]
             hidden = hidden + weight * identity.flatten(2, 3).type_as(query)
-            self.context.identity_calls[self.expert] = self.context.identity_calls.get(self.expert, 0) + 1
+            if not torch.compiler.is_compiling():  # a counter for tests, kept out of compiled graphs
+                self.context.identity_calls[self.expert] = self.context.identity_calls.get(self.expert, 0) + 1
 
         hidden = attn.to_out[0](hidden)
         return attn.to_out[1](hidden)  # type: ignore[no-any-return]

@@ -204,8 +204,12 @@ class RankGroup:
     def pids(self) -> list[int]:
         return [process.pid for process in self._processes]
 
-    def _dead(self) -> str | None:
+    def _dead(self, ready: list[Any] | None = None) -> str | None:
+        """Which rank has exited, if any; ``ready`` holds sentinels known to have fired (a process
+        closes its sentinel a moment before it can be reaped, so those are joined, briefly)."""
         for rank, process in enumerate(self._processes):
+            if ready is not None and process.sentinel in ready:
+                process.join(timeout=10)
             if not process.is_alive():
                 return f"rank {rank} (pid {process.pid}) exited with code {process.exitcode}"
         return None
@@ -232,7 +236,7 @@ class RankGroup:
                     raise self._fail(self._dead() or f"rank {rank} closed its pipe") from None
                 return message
             if ready:
-                raise self._fail(self._dead() or "a rank exited")
+                raise self._fail(self._dead(ready) or "a rank exited")
             if deadline is not None and time.monotonic() >= deadline:
                 if poll:
                     return None
