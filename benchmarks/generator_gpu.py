@@ -190,10 +190,12 @@ class StepClock:
         return durations[1:]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def adapter_main(argv: Sequence[str] | None = None) -> int:
+    """The identity adapter's overhead per step (``--adapter``)."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--adapter", action="store_true", help="this benchmark (the adapter's overhead)")
     parser.add_argument(
         "--tiny", action="store_true", help="the tiny random model on the CPU (a code-path check)"
     )
@@ -368,5 +370,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if "--adapter" in arguments:
+        return adapter_main(arguments)
+    from engine_gpu import engine_main  # type: ignore[import-not-found]
+
+    return int(engine_main(arguments))
+
+
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     raise SystemExit(main())

@@ -190,7 +190,8 @@ class ParallelRuntime:
 
 
 def _experts(pipeline: Any) -> list[Any]:
-    return [getattr(pipeline, name) for name in ("transformer", "transformer_2")]
+    experts = (getattr(pipeline, name, None) for name in ("transformer", "transformer_2"))
+    return [expert for expert in experts if expert is not None]
 
 
 def enable(

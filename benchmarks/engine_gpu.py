@@ -1,0 +1,486 @@
+"""The generation engine on GPUs: seconds per denoising step and per clip, ours against stock diffusers.
+
+``python3 benchmarks/generator_gpu.py --resolution 480p`` (the default run of generator_gpu.py) builds one
+Wan 2.2 A14B expert (40 layers, hidden 5120, 40 heads, FFN 13824) with RANDOM bf16 weights directly on the
+GPU, and the Wan VAE (nothing is downloaded; the frames would be noise, only the timings mean anything).
+Both A14B experts have the same architecture, so one expert's step is every step's cost. At 81 frames it
+measures, in one process on one card:
+
+- **stock**: the stock ``WanTransformer3DModel``, eager, one guided step = conditional + unconditional
+  forward, per attention backend asked for (``--backends``; diffusers' dispatcher names);
+- **ours final**: our identity adapter on every block (one character at strength 0.8) and the blocks
+  compiled with ``compile_repeated_blocks(fullgraph=True)``; the first call (which compiles) is reported
+  apart, then warm steps;
+- **ours FP8** (``--fp8``): the blocks' linears as torchao float8 dynamic row-wise, compiled;
+- **draft clip**: 4 steps of one forward (guidance 1: no unconditional pass; the Lightning LoRA is fused
+  into the weights, so it costs nothing per step) and the VAE decode, timed end to end;
+- **a replica restart** (``--restart-check``): a fresh process with the same inductor cache
+  (``TORCHINDUCTOR_CACHE_DIR``) builds the model, compiles and times its first and second step.
+
+A clip at ``final`` is ``--steps`` (40) guided steps plus the VAE decode, computed from the measured step
+and decode times. TFLOP/s count the transformer's matrix products (attention included).
+
+``--gpus 1,2,4`` instead runs the step on N ranks (context + CFG parallel, :mod:`likeness.generator.model.
+parallel`) for each N in one invocation, with N = 1 as the baseline: seconds per step, speed-up, peak
+memory per card, and the relative difference of the step's output against N = 1. ``--tiny`` runs every
+path on the tiny model on CPU ranks (gloo): a code-path check, not a measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from generator_gpu import A14B_TRANSFORMER, WAN_VAE, building_on, keep_in_fp32, use_checkout
+
+RESOLUTIONS = {"480p": (480, 832), "720p": (720, 1280)}
+GUIDANCE = 5.0
+STRENGTH = 0.8
+TEXT_TOKENS = 512
+
+
+def now(device: Any) -> float:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def timed(device: Any, run: Callable[[], Any]) -> float:
+    started = now(device)
+    run()
+    return now(device) - started
+
+
+def transformer_config(tiny: bool, layers: int | None) -> dict[str, Any]:
+    if tiny:
+        from likeness.generator.model.tiny import tiny_transformer_config
+
+        return tiny_transformer_config(heads=4)
+    config = dict(A14B_TRANSFORMER)
+    if layers:
+        config["num_layers"] = layers
+    return config
+
+
+def build_expert(config: dict[str, Any], device: Any, dtype: Any) -> Any:
+    import torch
+    from diffusers import WanTransformer3DModel
+
+    torch.manual_seed(0)
+    with building_on(device, dtype):
+        expert = WanTransformer3DModel(**config)
+    keep_in_fp32(expert)
+    return expert.eval().requires_grad_(False)
+
+
+def step_flops(config: dict[str, Any], tokens: int) -> float:
+    """Matrix-product FLOPs of one forward (2 per multiply-add)."""
+    width = config["num_attention_heads"] * config["attention_head_dim"]
+    per_block = (
+        2 * tokens * width * width * 4  # self-attention q, k, v, o
+        + 2 * 2 * tokens * tokens * width  # QK^T and AV
+        + 2 * tokens * width * width * 2  # cross-attention q, o
+        + 2 * 2 * TEXT_TOKENS * width * width  # cross-attention k, v on the text
+        + 2 * 2 * tokens * TEXT_TOKENS * width  # cross-attention scores and values
+        + 2 * 2 * tokens * width * config["ffn_dim"]  # FFN
+    )
+    return float(per_block * config["num_layers"])
+
+
+class Inputs:
+    """One step's inputs at a size: latents, timestep, text embeddings (random, as the weights)."""
+
+    def __init__(self, config: dict[str, Any], size: tuple[int, int, int], device: Any, dtype: Any) -> None:
+        import torch
+
+        frames, height, width = size
+        generator = torch.Generator("cpu").manual_seed(1)
+        shape = (1, config["in_channels"], (frames - 1) // 4 + 1, height // 8, width // 8)
+        self.latents = torch.randn(shape, generator=generator).to(device, dtype)
+        self.timestep = torch.tensor([900.0], device=device)
+        text = (1, TEXT_TOKENS, config["text_dim"])
+        self.positive = torch.randn(text, generator=generator).to(device, dtype)
+        self.negative = torch.randn(text, generator=generator).to(device, dtype)
+        patch = config["patch_size"]
+        self.tokens = shape[2] // patch[0] * (shape[3] // patch[1]) * (shape[4] // patch[2])
+
+    def forward(self, expert: Any, embeds: Any) -> Any:
+        return expert(
+            hidden_states=self.latents,
+            timestep=self.timestep,
+            encoder_hidden_states=embeds,
+            return_dict=False,
+        )[0]
+
+    def guided_step(self, expert: Any) -> Any:
+        conditional = self.forward(expert, self.positive)
+        unconditional = self.forward(expert, self.negative)
+        return unconditional + GUIDANCE * (conditional - unconditional)
+
+
+def relative_difference(first: Any, second: Any) -> float:
+    first, second = first.float(), second.float()
+    return float((first - second).norm() / second.norm())
+
+
+class Report:
+    """Results printed as they come and rewritten to the JSON file after each one."""
+
+    def __init__(self, path: Path | None, header: dict[str, Any]) -> None:
+        self.path = path
+        self.data: dict[str, Any] = {**header, "random_weights": True, "results": {}}
+
+    def add(self, label: str, **values: Any) -> None:
+        self.data["results"][label] = values
+        shown = ", ".join(
+            f"{key} {value:.3f}" if isinstance(value, float) else f"{key} {value}"
+            for key, value in values.items()
+            if not isinstance(value, list)
+        )
+        print(f"{label}: {shown}", flush=True)
+        self.save()
+
+    def save(self) -> None:
+        if self.path is not None:
+            self.path.write_text(json.dumps(self.data, indent=2))
+
+
+def one_gpu(args: argparse.Namespace) -> int:
+    import diffusers
+    import numpy as np
+    import torch
+    from diffusers import AutoencoderKLWan
+    from diffusers.models.attention_dispatch import attention_backend
+
+    from likeness.generator.model.adapter import (
+        IdentityAdapter,
+        IdentityAdapterConfig,
+        identity_bank,
+        install,
+    )
+    from likeness.generator.model.video import randomize_values
+
+    device, dtype = (
+        (torch.device("cpu"), torch.float32) if args.tiny else (torch.device("cuda"), torch.bfloat16)
+    )
+    height, width = (64, 64) if args.tiny else RESOLUTIONS[args.resolution]
+    frames = 9 if args.tiny else args.frames
+    config = transformer_config(args.tiny, args.layers)
+    hardware = "CPU" if args.tiny else torch.cuda.get_device_name(device)
+    report = Report(
+        args.json,
+        {"hardware": hardware, "size": [frames, height, width], "torch": torch.__version__,
+         "diffusers": diffusers.__version__, "layers": config["num_layers"], "steps_per_clip": args.steps},
+    )  # fmt: skip
+    print(
+        f"one Wan 2.2 A14B-shaped expert ({config['num_layers']} layers), RANDOM weights, "
+        f"{height}x{width} x {frames} frames on {hardware}; torch {torch.__version__}, "
+        f"diffusers {diffusers.__version__}",
+        flush=True,
+    )
+    started = time.perf_counter()
+    expert = build_expert(config, device, dtype)
+    if args.tiny:
+        from likeness.generator.model.tiny import tiny_components
+
+        vae = tiny_components(0)["vae"]
+    else:
+        with building_on(device, dtype):
+            vae = AutoencoderKLWan(**WAN_VAE)
+    vae.eval().requires_grad_(False)
+    inputs = Inputs(config, (frames, height, width), device, dtype)
+    flops = 2 * step_flops(config, inputs.tokens)
+    print(f"built in {time.perf_counter() - started:.1f} s; {inputs.tokens} tokens", flush=True)
+
+    def measure(label: str, run: Callable[[], Any], flops_per_run: float, reps: int = args.reps) -> float:
+        first = timed(device, run)
+        times = [timed(device, run) for _ in range(reps)]
+        mean = statistics.mean(times)
+        peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0.0
+        report.add(label, first_s=first, mean_s=mean, min_s=min(times), runs=times,
+                   tflops=flops_per_run / mean / 1e12, peak_gib=peak)  # fmt: skip
+        return mean
+
+    with torch.inference_mode():
+        decode_latents = torch.randn_like(inputs.latents).to(vae.dtype)
+        decode = measure("VAE decode", lambda: vae.decode(decode_latents, return_dict=False), 0.0, reps=1)
+        stock: dict[str, float] = {}
+        for backend in args.backends:
+            try:
+                with attention_backend(backend):
+                    stock[backend] = measure(
+                        f"stock eager step ({backend})", lambda: inputs.guided_step(expert), flops
+                    )
+            except Exception as error:  # noqa: BLE001 - a backend this card or build lacks
+                report.add(f"stock eager step ({backend})", error=f"{type(error).__name__}: {error}")
+        baseline = stock.get("native") or min(stock.values())
+        eager_reference = inputs.forward(expert, inputs.positive)
+
+        torch.manual_seed(2)
+        with building_on(device, dtype):
+            adapter = IdentityAdapter(
+                IdentityAdapterConfig(inner_dim=config["num_attention_heads"] * config["attention_head_dim"],
+                                      num_layers=config["num_layers"], experts=("transformer",))
+            )  # fmt: skip
+        randomize_values(adapter)
+        installed = install(adapter, {"transformer": expert})
+        vector = np.random.default_rng(0).standard_normal(512).astype(np.float32)
+        z_id = torch.from_numpy(vector / np.linalg.norm(vector))
+        tokens, strengths = identity_bank(adapter, [[(z_id, STRENGTH)]], device, dtype)
+        backend = args.backend
+        with attention_backend(backend), installed.context.use(tokens, strengths, inputs.negative):
+            eager_ours = inputs.forward(expert, inputs.positive)
+            expert.compile_repeated_blocks(fullgraph=True)
+            final = measure(f"ours final step (adapter {STRENGTH}, compiled, {backend})",
+                            lambda: inputs.guided_step(expert), flops)  # fmt: skip
+            compiled_output = inputs.forward(expert, inputs.positive)
+            report.add("ours compiled vs eager output",
+                       relative_difference=relative_difference(compiled_output, eager_ours))  # fmt: skip
+
+            def draft_clip() -> None:
+                for _ in range(4):
+                    inputs.forward(expert, inputs.positive)
+                vae.decode(decode_latents, return_dict=False)
+
+            draft = measure("draft clip (4 steps, no guidance, decode)", draft_clip, 4 * flops / 2, reps=1)
+        clip_final = args.steps * final + decode
+        clip_stock = args.steps * baseline + decode
+        report.data["summary"] = {
+            "stock_step_s": baseline, "final_step_s": final, "final_vs_stock": baseline / final,
+            "stock_clip_s": clip_stock, "final_clip_s": clip_final, "draft_clip_s": draft,
+            "draft_vs_final_clip": draft / clip_final, "decode_s": decode,
+        }  # fmt: skip
+        report.save()
+        print(
+            f"per step: stock {baseline:.3f} s, ours final {final:.3f} s ({baseline / final:.2f}x); "
+            f"per clip ({args.steps} steps + decode): stock {clip_stock:.1f} s, final {clip_final:.1f} s, "
+            f"draft {draft:.1f} s (1/{clip_final / draft:.1f} of final)",
+            flush=True,
+        )
+
+        if args.fp8:
+            try:
+                from torchao.quantization import (
+                    Float8DynamicActivationFloat8WeightConfig,
+                    PerRow,
+                    quantize_,
+                )
+
+                torch._dynamo.reset()
+                quantize_(expert.blocks, Float8DynamicActivationFloat8WeightConfig(granularity=PerRow()))
+                expert.compile_repeated_blocks(fullgraph=True)
+                with attention_backend(backend), installed.context.use(tokens, strengths, inputs.negative):
+                    fp8 = measure(
+                        f"ours FP8 step (compiled, {backend})", lambda: inputs.guided_step(expert), flops
+                    )
+                    fp8_output = inputs.forward(expert, inputs.positive)
+                report.data["summary"]["fp8_step_s"] = fp8
+                report.data["summary"]["fp8_vs_stock"] = baseline / fp8
+                report.add(
+                    "ours FP8 vs eager output",
+                    relative_difference=relative_difference(fp8_output, eager_ours),
+                )
+            except Exception as error:  # noqa: BLE001 - reported, and the other results stand
+                report.add("ours FP8 step", error=f"{type(error).__name__}: {error}")
+        del eager_reference
+    if args.restart_check:
+        del expert, vae, installed, adapter
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        command = [sys.executable, str(Path(__file__).resolve()), "--restart-probe", *probe_args(args)]
+        probe = subprocess.run(command, capture_output=True, text=True, check=False)
+        if probe.returncode != 0:
+            report.add("restart", error=probe.stderr[-2000:])
+        else:
+            values = json.loads(probe.stdout.strip().splitlines()[-1])
+            report.add("restart (fresh process, same inductor cache)", **values,
+                       first_vs_warm=values["first_s"] / values["warm_s"],
+                       first_clip_vs_warm_clip=(values["first_s"] + (args.steps - 1) * values["warm_s"] + decode)
+                       / (args.steps * values["warm_s"] + decode))  # fmt: skip
+    print("weights are random: frames would be noise; only the timings mean anything")
+    return 0
+
+
+def probe_args(args: argparse.Namespace) -> list[str]:
+    values = ["--resolution", args.resolution, "--frames", str(args.frames), "--backend", args.backend]
+    if args.tiny:
+        values.append("--tiny")
+    if args.layers:
+        values += ["--layers", str(args.layers)]
+    return values
+
+
+def restart_probe(args: argparse.Namespace) -> int:
+    """A replica starting again: build, install the adapter, compile, then time the first two steps."""
+    import numpy as np
+    import torch
+    from diffusers.models.attention_dispatch import attention_backend
+
+    from likeness.generator.model.adapter import (
+        IdentityAdapter,
+        IdentityAdapterConfig,
+        identity_bank,
+        install,
+    )
+
+    device, dtype = (
+        (torch.device("cpu"), torch.float32) if args.tiny else (torch.device("cuda"), torch.bfloat16)
+    )
+    height, width = (64, 64) if args.tiny else RESOLUTIONS[args.resolution]
+    frames = 9 if args.tiny else args.frames
+    config = transformer_config(args.tiny, args.layers)
+    started = time.perf_counter()
+    expert = build_expert(config, device, dtype)
+    with building_on(device, dtype):
+        adapter = IdentityAdapter(
+            IdentityAdapterConfig(inner_dim=config["num_attention_heads"] * config["attention_head_dim"],
+                                  num_layers=config["num_layers"], experts=("transformer",))
+        )  # fmt: skip
+    installed = install(adapter, {"transformer": expert})
+    inputs = Inputs(config, (frames, height, width), device, dtype)
+    z_id = torch.from_numpy(np.ones(512, dtype=np.float32) / 512**0.5)
+    tokens, strengths = identity_bank(adapter, [[(z_id, STRENGTH)]], device, dtype)
+    build_s = time.perf_counter() - started
+    with torch.inference_mode(), attention_backend(args.backend):
+        with installed.context.use(tokens, strengths, inputs.negative):
+            expert.compile_repeated_blocks(fullgraph=True)
+            first = timed(device, lambda: inputs.guided_step(expert))
+            warm = timed(device, lambda: inputs.guided_step(expert))
+    print(json.dumps({"build_s": build_s, "first_s": first, "warm_s": warm}))
+    return 0
+
+
+def _rank_step(rank: int, world: int, args: argparse.Namespace, init: str, queue: Any) -> None:
+    """One rank of the --gpus run: the same expert on every rank, context + CFG parallel, timed steps."""
+    use_checkout()
+    import torch
+    import torch.distributed as dist
+
+    from likeness.generator.model.parallel import ParallelLayout, enable
+
+    tiny = args.tiny
+    device = torch.device("cpu") if tiny else torch.device("cuda", rank)
+    if not tiny:
+        torch.cuda.set_device(device)
+    dist.init_process_group("gloo" if tiny else "nccl", init_method=init, rank=rank, world_size=world)
+    dtype = torch.float32 if tiny else torch.bfloat16
+    height, width = (64, 64) if tiny else RESOLUTIONS[args.resolution]
+    config = transformer_config(tiny, args.layers)
+    expert = build_expert(config, device, dtype)
+    inputs = Inputs(config, (9 if tiny else args.frames, height, width), device, dtype)
+    layout = ParallelLayout.plan(world, config["num_attention_heads"], cfg_parallel=not args.no_cfg_parallel)
+
+    class Experts:
+        transformer = expert
+        transformer_2 = None
+
+    runtime = enable([Experts()], layout, device) if world > 1 else None
+    with torch.inference_mode():
+        if args.compile:
+            expert.compile_repeated_blocks(fullgraph=True)
+
+        def step() -> Any:
+            if runtime is None:
+                return inputs.guided_step(expert)
+            with runtime.cfg.use(inputs.positive, inputs.negative):
+                return inputs.guided_step(expert)
+
+        output = step()  # warm-up (and compilation)
+        times = []
+        for _ in range(args.reps):
+            dist.barrier() if world > 1 else None
+            times.append(timed(device, step))
+        peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0.0
+    if rank == 0:
+        queue.put(
+            {"layout": layout.describe(), "times": times, "peak_gib": peak, "output": output.float().cpu()}
+        )
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def many_gpus(args: argparse.Namespace) -> int:
+    import multiprocessing
+
+    import torch
+
+    counts = [int(count) for count in args.gpus.split(",")]
+    hardware = "CPU ranks (gloo)" if args.tiny else torch.cuda.get_device_name(0)
+    report = Report(args.json, {"hardware": hardware, "resolution": args.resolution, "gpus": counts})
+    context = multiprocessing.get_context("spawn")
+    baseline: dict[str, Any] | None = None
+    for world in counts:
+        queue = context.Queue()
+        with tempfile.TemporaryDirectory() as workdir:
+            init = f"file://{workdir}/rendezvous"
+            ranks = [
+                context.Process(target=_rank_step, args=(rank, world, args, init, queue))
+                for rank in range(world)
+            ]
+            for process in ranks:
+                process.start()
+            result = queue.get()
+            for process in ranks:
+                process.join()
+        mean = statistics.mean(result["times"])
+        if baseline is None:
+            baseline = {"mean": mean, "output": result["output"]}
+        report.add(
+            f"{world} rank(s): {result['layout']}",
+            mean_s=mean, runs=result["times"], speedup=baseline["mean"] / mean, peak_gib=result["peak_gib"],
+            relative_difference_vs_first=relative_difference(result["output"], baseline["output"]),
+            clip_s=args.steps * mean,
+        )  # fmt: skip
+    print("weights are random: only the timings and differences mean anything")
+    return 0
+
+
+def engine_main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--resolution", choices=sorted(RESOLUTIONS), default="480p")
+    parser.add_argument("--frames", type=int, default=81)
+    parser.add_argument(
+        "--steps", type=int, default=40, help="steps of a final clip (for the per-clip figure)"
+    )
+    parser.add_argument("--reps", type=int, default=3, help="timed steps after the warm-up")
+    parser.add_argument("--backends", default="native", help="comma-separated attention backends for stock")
+    parser.add_argument("--backend", default="native", help="the attention backend of ours")
+    parser.add_argument("--fp8", action="store_true", help="also torchao float8 row-wise linears")
+    parser.add_argument("--restart-check", action="store_true", help="time a fresh process's first step")
+    parser.add_argument("--restart-probe", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--gpus", help="comma-separated rank counts for the scaling run, e.g. 1,2,4,8")
+    parser.add_argument("--no-cfg-parallel", action="store_true", help="context parallel only")
+    parser.add_argument("--compile", action="store_true", help="compile the blocks in the scaling run")
+    parser.add_argument("--tiny", action="store_true", help="the tiny model on the CPU (a code-path check)")
+    parser.add_argument("--layers", type=int, help="A14B widths with this many layers (a code-path check)")
+    parser.add_argument("--json", type=Path, help="results, rewritten after each measurement")
+    args = parser.parse_args(argv)
+    args.backends = [backend for backend in args.backends.split(",") if backend]
+    use_checkout()
+    if args.tiny:
+        os.environ.setdefault(
+            "TORCHINDUCTOR_CACHE_DIR", str(Path(tempfile.gettempdir()) / "likeness-inductor")
+        )
+    if args.restart_probe:
+        return restart_probe(args)
+    if args.gpus:
+        return many_gpus(args)
+    return one_gpu(args)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    raise SystemExit(engine_main(sys.argv[1:]))
