@@ -304,10 +304,15 @@ def one_gpu(args: argparse.Namespace) -> int:
             report.add("restart", error=probe.stderr[-2000:])
         else:
             values = json.loads(probe.stdout.strip().splitlines()[-1])
-            report.add("restart (fresh process, same inductor cache)", **values,
-                       first_vs_warm=values["first_s"] / values["warm_s"],
-                       first_clip_vs_warm_clip=(values["first_s"] + (args.steps - 1) * values["warm_s"] + decode)
-                       / (args.steps * values["warm_s"] + decode))  # fmt: skip
+            first, warm = values["first_s"], values["warm_s"]
+            first_clip = first + (args.steps - 1) * warm + decode
+            warm_clip = args.steps * warm + decode
+            report.add(
+                "restart (fresh process, same inductor cache)",
+                **values,
+                first_vs_warm=first / warm,
+                first_clip_vs_warm_clip=first_clip / warm_clip,
+            )
     print("weights are random: frames would be noise; only the timings mean anything")
     return 0
 

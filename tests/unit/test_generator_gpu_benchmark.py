@@ -21,7 +21,49 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
-def test_the_gpu_benchmark_runs_its_three_configurations_on_the_tiny_model(tmp_path: Path) -> None:
+def run_benchmark(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            RUN_AS_ON_THE_GPU_MACHINE,
+            str(ROOT / "benchmarks" / "generator_gpu.py"),
+            *args,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
+def test_the_engine_benchmark_measures_every_configuration_on_the_tiny_model(tmp_path: Path) -> None:
+    results = tmp_path / "engine.json"
+    completed = run_benchmark(tmp_path, "--tiny", "--reps", "1", "--restart-check", "--json", str(results))
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "weights are random" in completed.stdout
+    summary = json.loads(results.read_text())
+    assert summary["random_weights"] is True
+    labels = set(summary["results"])
+    assert {"VAE decode", "stock eager step (native)", "draft clip (4 steps, no guidance, decode)"} <= labels
+    assert "restart (fresh process, same inductor cache)" in labels
+    compiled = summary["results"]["ours compiled vs eager output"]["relative_difference"]
+    assert compiled < 1e-3  # float32 on the CPU: compilation keeps the output
+    assert summary["summary"]["final_step_s"] > 0 and summary["summary"]["draft_clip_s"] > 0
+
+
+def test_the_scaling_run_matches_one_rank_on_cpu_ranks(tmp_path: Path) -> None:
+    results = tmp_path / "scaling.json"
+    completed = run_benchmark(tmp_path, "--tiny", "--gpus", "1,2", "--reps", "1", "--json", str(results))
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    runs = json.loads(results.read_text())["results"]
+    assert len(runs) == 2
+    for run in runs.values():
+        assert run["relative_difference_vs_first"] < 1e-6 and run["mean_s"] > 0
+
+
+def test_the_adapter_benchmark_runs_its_three_configurations_on_the_tiny_model(tmp_path: Path) -> None:
     script = ROOT / "benchmarks" / "generator_gpu.py"
     results = tmp_path / "results.json"
     completed = subprocess.run(
@@ -30,6 +72,7 @@ def test_the_gpu_benchmark_runs_its_three_configurations_on_the_tiny_model(tmp_p
             "-c",
             RUN_AS_ON_THE_GPU_MACHINE,
             str(script),
+            "--adapter",
             "--tiny",
             "--steps",
             "2",
