@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -65,11 +66,36 @@ class VideoModelArgs(BaseModel):
     max_ongoing_requests: int = Field(1, ge=1)
     #: Requests waiting per caller before its handle raises BackPressureError; -1: unbounded.
     max_queued_requests: int = Field(8, ge=-1)
-    #: GPUs per replica; a replica spreads the experts over them.
+    #: GPUs per replica. With 2 or more, the replica runs one torch.distributed rank per GPU, each
+    #: holding the whole model, and every shot uses all of them (context + CFG parallel).
     num_gpus: float = Field(0, ge=0)
     num_cpus: float = Field(1, ge=0)
+    #: Ranks per replica; 0: one per GPU when num_gpus >= 2, else the model runs in the replica itself.
+    #: On a replica without GPUs, ranks >= 2 are CPU processes on gloo (tests, and the tiny model).
+    ranks: int = Field(0, ge=0, le=64)
+    #: With an even number of ranks, run the conditional and unconditional passes on two halves.
+    cfg_parallel: bool = True
+    #: Regional compilation of every expert's blocks (torch.compile), warmed before the replica serves.
+    compile: bool = False
+    #: torchao float8 dynamic row-wise linears in the experts' blocks (Hopper and newer; changes outputs
+    #: by a few percent, so it is opt-in).
+    fp8: bool = False
+    #: diffusers' attention backend by name ("native", "_native_cudnn", "flash", ...); empty: native.
+    attention_backend: str = ""
+    #: Sizes (height, width, frames) the replica denoises once, two steps with guidance, before it
+    #: takes traffic, so that compilation and kernel selection do not fall on the first user.
+    warmup_sizes: list[tuple[int, int, int]] = Field(default_factory=list)
+    #: Seconds between Serve's health checks of a replica (a dead rank fails the next one).
+    health_check_period_s: float = Field(10.0, gt=0)
     #: The tiny model's weight seed.
     seed: int = 0
+
+    @property
+    def rank_count(self) -> int:
+        if self.ranks:
+            return self.ranks
+        gpus = int(self.num_gpus)
+        return gpus if gpus >= 2 else 1
 
 
 @dataclass(frozen=True)
@@ -84,21 +110,64 @@ class ReplicaStats:
     last_steps_run: int = 0
     #: Steps finished when the last cancellation arrived (-1: the last request was not cancelled).
     last_cancelled_at_step: int = -1
+    #: The process ids of the replica's ranks; empty when the model runs in the replica itself.
+    rank_pids: tuple[int, ...] = ()
 
 
-def load_model(args: VideoModelArgs) -> Any:
-    """The blocking model for these args (heavy imports happen here, inside the replica)."""
-    from likeness.generator.model.video import WanVideoModel
-
-    if args.variant == "tiny":
-        return WanVideoModel.tiny(args.seed)
-    if not args.model_dir:
+def fetch_weights(args: VideoModelArgs) -> None:
+    """Mirror ``weights_uri`` into ``model_dir`` when one is set (once per replica, before its ranks)."""
+    if args.variant == "a14b" and not args.model_dir:
         raise ValueError("variant a14b needs model_dir")
     if args.weights_uri:
         from likeness.generator.model.weights import WeightsLocation, client_from_environment, fetch_prefix
 
         fetch_prefix(client_from_environment(), WeightsLocation.parse(args.weights_uri), Path(args.model_dir))
-    return WanVideoModel.from_pretrained(args.model_dir, adapter_path=args.adapter_path or None)
+
+
+def build_model(arguments: dict[str, Any], device: Any = None) -> Any:
+    """The blocking model on ``device`` (every visible GPU, or the CPU, when None); heavy imports happen
+    here, inside the replica or its rank. A picklable rank builder with ``functools.partial``."""
+    from likeness.generator.model.video import Placement, WanVideoModel
+
+    args = VideoModelArgs.model_validate(arguments)
+    if args.variant == "tiny":
+        return WanVideoModel.tiny(args.seed)
+    placement = Placement.for_devices([device]) if device is not None else None
+    return WanVideoModel.from_pretrained(
+        args.model_dir, placement=placement, adapter_path=args.adapter_path or None
+    )
+
+
+def prepare_model(arguments: dict[str, Any], model: Any) -> None:
+    """Speed settings and the warm-up, on the replica's model or on each of its ranks."""
+    args = VideoModelArgs.model_validate(arguments)
+    model.optimise(compile=args.compile, fp8=args.fp8, attention_backend=args.attention_backend or None)
+    for height, width, frames in args.warmup_sizes:
+        started = time.perf_counter()
+        model.warm_up(height=height, width=width, num_frames=frames)
+        log.info(
+            "warmed up %dx%d x %d frames in %.1f s", height, width, frames, time.perf_counter() - started
+        )
+
+
+def load_model(args: VideoModelArgs) -> Any:
+    """The model this replica serves: in-process, or a group of rank processes (see ranks.py for why
+    processes the replica spawns)."""
+    fetch_weights(args)
+    arguments = args.model_dump()
+    if args.rank_count < 2:
+        model = build_model(arguments)
+        prepare_model(arguments, model)
+        return model
+    from likeness.generator.model.ranks import RankGroup
+
+    return RankGroup.start(
+        args.rank_count,
+        functools.partial(build_model, arguments),
+        device_type="cuda" if args.num_gpus else "cpu",
+        cfg_parallel=args.cfg_parallel,
+        prepare=functools.partial(prepare_model, arguments),
+    )
 
 
 @serve.deployment(name=DEPLOYMENT_NAME, max_ongoing_requests=1, max_queued_requests=8)
@@ -116,7 +185,7 @@ class VideoModel:
     def _count(self, **changes: int) -> None:
         with self._stats_lock:
             current = self._stats
-            updates = {
+            updates: dict[str, Any] = {
                 name: (
                     getattr(current, name) + value
                     if name in {"started", "completed", "cancelled", "failed"}
@@ -194,7 +263,18 @@ class VideoModel:
 
     def stats(self) -> ReplicaStats:
         with self._stats_lock:
-            return self._stats
+            return replace(self._stats, rank_pids=tuple(getattr(self._model, "pids", list)()))
+
+    def check_health(self) -> None:
+        """Serve calls this periodically; a replica whose rank died is replaced."""
+        failure = getattr(self._model, "failure", None)
+        if failure is not None:
+            raise RuntimeError(f"the replica lost a rank: {failure}")
+
+    def __del__(self) -> None:
+        close = getattr(getattr(self, "_model", None), "close", None)
+        if close is not None:
+            close()
 
 
 def build(args: VideoModelArgs) -> Any:
@@ -204,6 +284,7 @@ def build(args: VideoModelArgs) -> Any:
         max_ongoing_requests=args.max_ongoing_requests,
         max_queued_requests=args.max_queued_requests,
         ray_actor_options={"num_cpus": args.num_cpus, "num_gpus": args.num_gpus},
+        health_check_period_s=args.health_check_period_s,
     ).bind(args.model_dump())
 
 

@@ -38,6 +38,8 @@ class ModelInfo:
     #: True when the model can condition on reference photos (VACE weights are loaded); when False,
     #: requests that carry ``reference_images`` are refused.
     supports_reference_images: bool = False
+    #: How the replica runs the model: its ranks and their context/CFG-parallel layout.
+    parallel_layout: str = "1 rank"
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from likeness.errors import QuotaViolation, ResourceExhausted
+from likeness.generator.model.ranks import RankFailed
 from likeness.generator.settings import GeneratorSettings
 from likeness.generator.shots import ModelInfo, ShotFrames, ShotRequest, StepProgress, SynthesisRequest
 
@@ -57,6 +58,10 @@ def _translate(error: BaseException) -> BaseException:
         return ReplicaLost(str(error).splitlines()[0] if str(error) else type(error).__name__)
     if isinstance(error, ray_exceptions.RayTaskError):
         cause = error.as_instanceof_cause()  # type: ignore[no-untyped-call]
+        if isinstance(cause, RankFailed):
+            # A rank of the replica died: the replica fails its health check and is replaced, so the
+            # same request can succeed on a replica that is whole.
+            return ReplicaLost(f"the replica lost a rank: {str(cause).splitlines()[-1]}")
         return GenerationFailed(
             f"{type(cause).__name__}: {str(cause).splitlines()[-1] if str(cause) else ''}"
         )

@@ -321,7 +321,8 @@ class IdentityAttnProcessor:
         bank = self.context.active()
         if bank is None or encoder_hidden_states is None:
             return self.base(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)  # type: ignore[no-any-return]
-        backend = getattr(self.base, "_attention_backend", None)
+        # set_attention_backend sets it on this processor; the wrapped one keeps what it was given.
+        backend = getattr(self, "_attention_backend", None) or getattr(self.base, "_attention_backend", None)
 
         # The text cross-attention, as WanAttnProcessor computes it for a text-to-video block.
         query = attn.norm_q(attn.to_q(hidden_states))

@@ -18,7 +18,7 @@ import json
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,14 @@ from likeness.generator.model.adapter import (
 )
 from likeness.generator.model.parallel import ParallelLayout, ParallelRuntime
 from likeness.generator.model.tiny import TEXT_LENGTH, TINY_MODEL_ID, tiny_pipeline, tiny_vace_pipeline
-from likeness.generator.shots import ModelInfo, ShotFrames, ShotRequest, SynthesisRequest
+from likeness.generator.shots import (
+    IDENTITY_DIM,
+    CharacterConditioning,
+    ModelInfo,
+    ShotFrames,
+    ShotRequest,
+    SynthesisRequest,
+)
 
 #: Written beside the weights: the model id and whether the weights are random.
 MODEL_CARD = "likeness_model.json"
@@ -100,6 +107,14 @@ def _place(pipeline: Any, main: torch.device, experts: tuple[torch.device, torch
             add_hook_to_module(expert, AlignDevicesHook(execution_device=device, io_same_device=True))
 
 
+def _grey_png(height: int, width: int) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (128, 128, 128)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def decode_image(data: bytes) -> Any:
     from PIL import Image
 
@@ -153,8 +168,56 @@ class WanVideoModel:
         """Context + CFG parallelism over ``layout``'s ranks (torch.distributed already initialised)."""
         from likeness.generator.model.parallel import enable
 
-        pipelines = [each for each in (self.pipeline, self.vace_pipeline) if each is not None]
-        self.parallel = enable(pipelines, layout, device, self.identity_context)
+        self.parallel = enable(self._pipelines(), layout, device, self.identity_context)
+        self.info = replace(self.info, parallel_layout=layout.describe())
+
+    def _pipelines(self) -> list[Any]:
+        return [each for each in (self.pipeline, self.vace_pipeline) if each is not None]
+
+    def optimise(
+        self, *, compile: bool = False, fp8: bool = False, attention_backend: str | None = None
+    ) -> None:
+        """Speed settings for every expert (both experts, VACE's too): an attention backend from
+        diffusers' dispatcher, torchao float8 dynamic row-wise linears in the blocks, and regional
+        compilation of the repeated blocks (``fullgraph``: the identity adapter adds no graph break).
+        Call it after :meth:`enable_parallelism` and after LoRA weights are fused."""
+        experts: list[Any] = [
+            expert for pipeline in self._pipelines() for expert in self._experts(pipeline).values()
+        ]
+        for expert in experts:
+            if attention_backend:
+                expert.set_attention_backend(attention_backend)
+            if fp8:
+                from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, quantize_
+
+                config = Float8DynamicActivationFloat8WeightConfig(granularity=PerRow())
+                for blocks in ("blocks", "vace_blocks"):
+                    if hasattr(expert, blocks):
+                        quantize_(getattr(expert, blocks), config)
+            if compile:
+                expert.compile_repeated_blocks(fullgraph=True)
+
+    def warm_up(self, *, height: int, width: int, num_frames: int) -> None:
+        """Two guided steps at this size (one per expert, with an identity, and through VACE when it is
+        loaded), so that compilation and kernel selection happen before the first request."""
+        unit = np.full(IDENTITY_DIM, IDENTITY_DIM**-0.5, dtype=np.float32)
+        strength = 0.8 if self.adapter is not None else 0.0
+        reference = (_grey_png(height, width),) if self.vace_pipeline is not None else ()
+        for images in [(), reference] if reference else [()]:
+            character = CharacterConditioning("warm-up", unit, strength, reference_images=images)
+            shot = ShotRequest(
+                request_id="warm-up",
+                prompt="warm-up",
+                negative_prompt="",
+                num_frames=num_frames,
+                height=height,
+                width=width,
+                seed=0,
+                num_inference_steps=2,
+                guidance_scale=5.0,
+                characters=(character,),
+            )
+            self.denoise([shot], output_type="latent")
 
     @staticmethod
     def _experts(pipeline: Any) -> dict[str, torch.nn.Module]:
