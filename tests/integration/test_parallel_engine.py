@@ -35,6 +35,7 @@ CASES: dict[str, ShotRequest] = {
     ),
     "VACE references": shot(character(1, reference_images=(png(1),))),
     "no guidance": shot(character(1), guidance_scale=1.0),
+    "draft LoRA": shot(character(1), guidance_scale=1.0, preset="draft"),
 }
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import save_file
 
 from likeness.generator.model.adapter import (
     ADAPTER_FILE,
@@ -33,6 +35,13 @@ from likeness.generator.model.adapter import (
     identity_bank,
     identity_regions,
     install,
+)
+from likeness.generator.model.draft import (
+    DRAFT_LORA_DIR,
+    LORA_FILES,
+    lightning_lora,
+    load_draft_lora,
+    lora_files,
 )
 from likeness.generator.model.parallel import ParallelLayout, ParallelRuntime
 from likeness.generator.model.tiny import TEXT_LENGTH, TINY_MODEL_ID, tiny_pipeline, tiny_vace_pipeline
@@ -140,6 +149,7 @@ class WanVideoModel:
         adapter_id: str = "",
         random_weights: bool,
         synthesis_steps: int = 30,
+        draft_lora: dict[str, Any] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.synthesis_steps = synthesis_steps
@@ -159,7 +169,12 @@ class WanVideoModel:
             adapter_id=adapter_id if adapter is not None else "",
             random_weights=random_weights,
             supports_reference_images=vace_pipeline is not None,
+            presets=("final", "draft") if draft_lora else ("final",),
         )
+        #: Where the draft LoRA loaded into both experts of ``pipeline`` came from, per expert (its
+        #: files, or state dicts in its format); None: the deployment has none (see draft.py).
+        self.draft_sources = draft_lora
+        self.draft_lora = draft_lora is not None
         self._lock = threading.Lock()
         #: Set on each rank of a replica that spans several (``enable_parallelism``).
         self.parallel: ParallelRuntime | None = None
@@ -231,7 +246,13 @@ class WanVideoModel:
 
     @classmethod
     def tiny(
-        cls, seed: int = 0, *, vace: bool = True, adapter: IdentityAdapter | None = None, heads: int = 2
+        cls,
+        seed: int = 0,
+        *,
+        vace: bool = True,
+        adapter: IdentityAdapter | None = None,
+        heads: int = 2,
+        draft: bool = True,
     ) -> WanVideoModel:
         """The tiny random model on the CPU, with a random identity adapter unless one is given.
 
@@ -239,6 +260,13 @@ class WanVideoModel:
         so identities visibly change the (noise) output, as a trained adapter's would.
         """
         pipeline = tiny_pipeline(seed, heads)
+        draft_sources: dict[str, Any] = {}
+        if draft:  # a random LoRA in the draft format: it exercises the path, it distils nothing
+            draft_sources = {
+                name: lightning_lora(getattr(pipeline, name), seed=seed + 3 + index)
+                for index, name in enumerate(("transformer", "transformer_2"))
+            }
+            load_draft_lora(pipeline, draft_sources)
         vace_pipeline = tiny_vace_pipeline(seed, share_with=pipeline, heads=heads) if vace else None
         if adapter is None:
             torch.manual_seed(seed + 2)
@@ -255,6 +283,7 @@ class WanVideoModel:
             adapter_id=adapter_id,
             random_weights=True,
             synthesis_steps=4,
+            draft_lora=draft_sources or None,
         )
 
     @classmethod
@@ -281,6 +310,11 @@ class WanVideoModel:
         card = json.loads((model_dir / MODEL_CARD).read_text()) if (model_dir / MODEL_CARD).is_file() else {}
         placement = placement or Placement.local()
         pipeline = WanPipeline.from_pretrained(model_dir, torch_dtype=placement.dtype, local_files_only=True)
+        # The draft LoRA goes in before anything else wraps the experts (device hooks, parallelism,
+        # compilation): diffusers takes an accelerate hook on an expert for CPU offloading.
+        draft_files = lora_files(model_dir / DRAFT_LORA_DIR)
+        if draft_files is not None:
+            load_draft_lora(pipeline, dict(draft_files))
         _place(pipeline, placement.main, (placement.main, placement.low_noise))
         vace_pipeline = None
         if (model_dir / "vace" / "model_index.json").is_file():
@@ -305,12 +339,28 @@ class WanVideoModel:
             model_id=card.get("model_id", model_id),
             adapter_id=card.get("adapter_id", adapter_file.name) if adapter is not None else "",
             random_weights=bool(card.get("random_weights", False)),
+            draft_lora=dict(draft_files) if draft_files is not None else None,
         )
 
     def save_pretrained(self, model_dir: str | Path) -> Path:
         """The layout :meth:`from_pretrained` reads: pipeline, ``vace/``, adapter and model card."""
         model_dir = Path(model_dir)
-        self.pipeline.save_pretrained(model_dir, safe_serialization=True)
+        if self.draft_sources is not None:
+            # The base weights are saved without the LoRA's layers, and the LoRA in its own files.
+            self.pipeline.unload_lora_weights()
+            try:
+                self.pipeline.save_pretrained(model_dir, safe_serialization=True)
+            finally:
+                load_draft_lora(self.pipeline, self.draft_sources)
+            (model_dir / DRAFT_LORA_DIR).mkdir(parents=True, exist_ok=True)
+            for name, source in self.draft_sources.items():
+                target = model_dir / DRAFT_LORA_DIR / LORA_FILES[name]
+                if isinstance(source, Path):
+                    shutil.copyfile(source, target)
+                else:
+                    save_file({key: value.contiguous() for key, value in source.items()}, str(target))
+        else:
+            self.pipeline.save_pretrained(model_dir, safe_serialization=True)
         if self.vace_pipeline is not None:
             self.vace_pipeline.save_pretrained(model_dir / "vace", safe_serialization=True)
         if self.adapter is not None:
@@ -384,6 +434,15 @@ class WanVideoModel:
                 raise ValueError("every shot of a batch must bring the same number of reference photos")
         if self.adapter is None and any(c.identity_strength for r in requests for c in r.characters):
             raise ValueError("this model has no identity adapter: identity_strength must be 0")
+        if len({request.preset for request in requests}) != 1:
+            raise ValueError("a batch's shots must share their preset")
+        draft = first.preset == "draft"
+        if first.preset not in self.info.presets:
+            raise ValueError(
+                f"this deployment does not serve the {first.preset!r} preset: it has no draft LoRA"
+            )
+        if draft and use_vace:
+            raise ValueError("the draft preset has no LoRA for the VACE experts: reference photos need final")
         pipeline = self.vace_pipeline if use_vace else self.pipeline
         total = first.num_inference_steps
 
@@ -415,6 +474,9 @@ class WanVideoModel:
             extra["generator"] = None
             extra["latents"] = self._vace_noise(pipeline, first, len(references[0]), generators)
         with self._lock, torch.inference_mode():
+            if self.draft_lora and not use_vace:
+                # PEFT computes exactly the base layers while the adapter is disabled.
+                pipeline.enable_lora() if draft else pipeline.disable_lora()
             device = pipeline._execution_device
             guided = first.guidance_scale > 1.0
             prompt_embeds, negative_embeds = pipeline.encode_prompt(
