@@ -190,10 +190,15 @@ def _finish(cli: Cli, job: generator_pb.Job, output: Path | None) -> None:
 
 
 def generate(
-    cli: Cli, storyboard: Path, output: Path | None, idempotency_key: str | None, wait: bool
+    cli: Cli,
+    storyboard: Path,
+    output: Path | None,
+    idempotency_key: str | None,
+    wait: bool,
+    preset: str | None = None,
 ) -> generator_pb.Job:
     try:
-        request = parse_storyboard(storyboard.read_text(), idempotency_key or str(uuid.uuid4()))
+        request = parse_storyboard(storyboard.read_text(), idempotency_key or str(uuid.uuid4()), preset)
     except StoryboardError as error:
         raise CliFailure(f"{storyboard}: {error}", EXIT_USAGE) from None
     with cli.generator() as generator:
@@ -294,10 +299,18 @@ def generate_command(
         typer.Option("--idempotency-key", help="Retry-safe key; the same key returns the same job."),
     ] = None,
     wait: Annotated[bool, typer.Option(help="Follow the job until it ends.")] = True,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            "--preset",
+            help="Every shot's speed preset: draft (a quick preview, same seeds) or final; "
+            "default: the storyboard's.",
+        ),
+    ] = None,
 ) -> None:
     """Generate a clip from a YAML storyboard, with live progress; exits 7 unless the job succeeded."""
     cli = cli_state(ctx)
-    job = generate(cli, storyboard, output if wait else None, idempotency_key, wait)
+    job = generate(cli, storyboard, output if wait else None, idempotency_key, wait, preset)
     if not wait:
         cli.emit(to_dict(job), lambda: out_console.print(_job_summary(job)))
         return

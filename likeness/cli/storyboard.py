@@ -16,6 +16,7 @@ A storyboard names its characters once and refers to them by a short name in eac
       fps: 16
       steps: 40
       guidance: 4.0
+      preset: final               # final | draft (4 distilled steps, no guidance: a quick preview)
     characters:
       ava:
         id: 6f1c...               # the character's id
@@ -80,11 +81,18 @@ _SHOT_KEYS = {
     "steps",
     "guidance",
     "seed",
+    "preset",
 }
 
 
-def parse_storyboard(text: str, idempotency_key: str) -> generator_pb.SubmitGenerationRequest:
-    """Parse a YAML storyboard; raises StoryboardError with the place of the first mistake."""
+def parse_storyboard(
+    text: str, idempotency_key: str, preset: str | None = None
+) -> generator_pb.SubmitGenerationRequest:
+    """Parse a YAML storyboard; raises StoryboardError with the place of the first mistake.
+
+    ``preset`` ("final" or "draft") replaces every shot's: ``draft`` renders the storyboard as a
+    preview (its shots' steps and guidance, meant for final, are then left to the draft LoRA).
+    """
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:
@@ -161,7 +169,16 @@ def parse_storyboard(text: str, idempotency_key: str) -> generator_pb.SubmitGene
         if resolution not in _RESOLUTIONS:
             raise StoryboardError(f"{where}.resolution: {resolution!r}; choose 480p or 720p")
         shot.resolution = _RESOLUTIONS[resolution]
-        if "guidance" in spec:
+        chosen = preset or spec.get("preset", "final")
+        shot.preset = _enum(generator_pb.SpeedPreset, chosen, "SPEED_PRESET_", f"{where}.preset")
+        if shot.preset == generator_pb.SPEED_PRESET_DRAFT:
+            if preset is None and ("steps" in spec or "guidance" in spec):
+                raise StoryboardError(
+                    f"{where}: a draft shot runs the draft LoRA's own 4 steps without guidance; "
+                    "remove steps and guidance from it (and from defaults), or use --preset draft"
+                )
+            shot.num_inference_steps = 0
+        elif "guidance" in spec:
             shot.guidance_scale = float(spec["guidance"])
         if "seed" in spec:
             shot.seed = int(spec["seed"])

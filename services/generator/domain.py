@@ -86,6 +86,18 @@ class ShotCharacter(Frozen):
     region: Region | None = None
 
 
+class Preset(enum.StrEnum):
+    """How a shot trades fidelity for time (the contract's SpeedPreset)."""
+
+    FINAL = "final"
+    DRAFT = "draft"
+
+
+#: A draft shot's steps and guidance: the distilled LoRA's own (Wan2.2-Lightning: 4 steps, no CFG).
+DRAFT_STEPS = 4
+DRAFT_GUIDANCE = 1.0
+
+
 class Shot(Frozen):
     prompt: str
     negative_prompt: str = ""
@@ -96,6 +108,7 @@ class Shot(Frozen):
     guidance_scale: float | None = None
     num_inference_steps: int = 0
     characters: tuple[ShotCharacter, ...] = ()
+    preset: Preset = Preset.FINAL
 
     @property
     def frames(self) -> int:
@@ -107,10 +120,14 @@ class Shot(Frozen):
 
     @property
     def steps(self) -> int:
+        if self.preset is Preset.DRAFT:
+            return DRAFT_STEPS
         return self.num_inference_steps or DEFAULT_STEPS
 
     @property
     def guidance(self) -> float:
+        if self.preset is Preset.DRAFT:
+            return DRAFT_GUIDANCE
         return DEFAULT_GUIDANCE if self.guidance_scale is None else self.guidance_scale
 
     @property
@@ -188,6 +205,7 @@ class ModelDescription(Frozen):
     model_id: str = ""
     adapter_id: str = ""
     random_weights: bool = False
+    presets: tuple[Preset, ...] = (Preset.FINAL,)
 
 
 class Job(Frozen):

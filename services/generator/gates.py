@@ -16,6 +16,7 @@ from likeness.generator.domain import (
     ErrorCode,
     JobCharacter,
     JobWarning,
+    Preset,
     Storyboard,
     WarningKind,
 )
@@ -66,6 +67,7 @@ async def check(
     storyboard: Storyboard,
     pinned: dict[str, int] | None = None,
     has_adapter: bool = True,
+    presets: tuple[str, ...] = ("final", "draft"),
 ) -> GateResult:
     """Resolve and check every character; ``pinned`` versions (a stored job's) replace the requested ones.
 
@@ -129,6 +131,30 @@ async def check(
                         character_id=found.character_id,
                         shot_index=index,
                         message=found.message,
+                    )
+                )
+        if shot.preset is Preset.DRAFT:
+            # Checked at submission and again before the shot: the deployment may change in between.
+            if Preset.DRAFT not in presets:
+                problems.append(
+                    Problem(
+                        "PRESET_UNAVAILABLE",
+                        f"storyboard.shots[{index}].preset",
+                        "this deployment has no draft LoRA (draft_lora/ in its model directory); "
+                        "use the final preset",
+                        ErrorCode.INTERNAL,
+                        shot_index=index,
+                    )
+                )
+            if any(character.use_reference_images for character in shot.characters):
+                problems.append(
+                    Problem(
+                        "DRAFT_WITH_REFERENCE_IMAGES",
+                        f"storyboard.shots[{index}].preset",
+                        "the draft LoRA is not trained for the reference-image (VACE) experts; "
+                        "use the final preset for shots with reference images",
+                        ErrorCode.INTERNAL,
+                        shot_index=index,
                     )
                 )
         if not has_adapter:

@@ -171,6 +171,7 @@ def likeness_assertion(
     brand_id: str,
     shot_indexes: list[int],
     characters: list[dict[str, Any]],
+    presets: list[str] | None = None,
     purpose: str,
     channel: str,
     territory: str,
@@ -178,14 +179,19 @@ def likeness_assertion(
 ) -> dict[str, Any]:
     """The Likeness assertion: what the clip was made from and under which consent records.
 
-    ``characters`` entries hold character_id, identity_version and consent_id.
+    ``characters`` entries hold character_id, identity_version and consent_id; ``presets`` the speed
+    preset of each shot ("final" or "draft"), in ``shot_indexes``' order.
     """
+    presets = presets or ["final"] * len(shot_indexes)
     return {
         "job_id": job_id,
         "brand_id": brand_id,
         # Objects, not a bare list of small integers: C2PA's JSON to CBOR conversion would turn that
         # into a byte string.
-        "shots": [{"shot_index": index} for index in shot_indexes],
+        "shots": [
+            {"shot_index": index, "preset": preset}
+            for index, preset in zip(shot_indexes, presets, strict=True)
+        ],
         "characters": characters,
         "usage": {"purpose": purpose, "channel": channel, "territory": territory},
         "model": model,

@@ -34,6 +34,7 @@ from likeness.generator.domain import (
     JobState,
     JobWarning,
     ModelDescription,
+    Preset,
     Progress,
     Region,
     Shot,
@@ -45,7 +46,7 @@ from likeness.generator.domain import (
 from likeness.generator.jobs import JobStore, NewJob
 from likeness.generator.peers import PeerError, Peers
 from likeness.generator.settings import GeneratorSettings
-from likeness.generator.shots import SynthesisRequest
+from likeness.generator.shots import ModelInfo, SynthesisRequest
 from likeness.generator.videomodel import ServeVideoModel
 from likeness.generator.worker import WorkerPool
 from likeness.pagination import decode_page_token, encode_page_token, page_size
@@ -134,6 +135,7 @@ def storyboard_from(message: pb.Storyboard) -> Storyboard:
                 guidance_scale=shot.guidance_scale if shot.HasField("guidance_scale") else None,
                 num_inference_steps=shot.num_inference_steps,
                 characters=tuple(characters),
+                preset=PRESET_BY_MESSAGE.get(shot.preset, Preset.FINAL),
             )
         )
     crossfade = None
@@ -178,6 +180,7 @@ def storyboard_message(storyboard: Storyboard) -> pb.Storyboard:
             resolution=shot.resolution,  # type: ignore[arg-type]
             fps=shot.fps,
             num_inference_steps=shot.num_inference_steps,
+            preset=PRESET_MESSAGES[shot.preset],  # type: ignore[arg-type]
         )
         if shot.seed is not None:
             shot_message.seed = shot.seed
@@ -272,9 +275,27 @@ def shot_result_message(result: ShotResult) -> pb.ShotResult:
     return message
 
 
+#: The contract's SpeedPreset values for the domain's presets, and back.
+PRESET_MESSAGES = {Preset.FINAL: pb.SPEED_PRESET_FINAL, Preset.DRAFT: pb.SPEED_PRESET_DRAFT}
+PRESET_BY_MESSAGE = {value: preset for preset, value in PRESET_MESSAGES.items()}
+
+
 def model_message(model: ModelDescription) -> pb.ModelDescription:
     return pb.ModelDescription(
-        model_id=model.model_id, adapter_id=model.adapter_id, random_weights=model.random_weights
+        model_id=model.model_id,
+        adapter_id=model.adapter_id,
+        random_weights=model.random_weights,
+        presets=[PRESET_MESSAGES[preset] for preset in model.presets],  # type: ignore[misc]
+    )
+
+
+def model_description(info: ModelInfo) -> ModelDescription:
+    """The model a job runs on, from what the video model reports (ModelInfo)."""
+    return ModelDescription(
+        model_id=info.model_id,
+        adapter_id=info.adapter_id,
+        random_weights=info.random_weights,
+        presets=tuple(Preset(preset) for preset in info.presets if preset in Preset.__members__.values()),
     )
 
 
@@ -389,7 +410,9 @@ class GeneratorServicer(generator_service_pb2_grpc.GeneratorServiceServicer):
         )
         info = runtime.model.info
         try:
-            result = await gates.check(runtime.peers, usage, storyboard, has_adapter=bool(info.adapter_id))
+            result = await gates.check(
+                runtime.peers, usage, storyboard, has_adapter=bool(info.adapter_id), presets=info.presets
+            )
         except PeerError as error:
             raise Unavailable(f"a dependency is unavailable: {error.message}") from None
         if result.problems:
@@ -397,9 +420,7 @@ class GeneratorServicer(generator_service_pb2_grpc.GeneratorServiceServicer):
                 "the job cannot run: " + "; ".join(problem.description for problem in result.problems),
                 [PreconditionViolation(p.type, p.subject, p.description) for p in result.problems],
             )
-        model = ModelDescription(
-            model_id=info.model_id, adapter_id=info.adapter_id, random_weights=info.random_weights
-        )
+        model = model_description(info)
         warnings = list(result.warnings)
         if info.random_weights:
             warnings.append(JobWarning(kind=WarningKind.RANDOM_WEIGHTS, message=RANDOM_WEIGHTS_NOTICE))
@@ -507,9 +528,7 @@ class GeneratorServicer(generator_service_pb2_grpc.GeneratorServiceServicer):
             synthetic_notice=SYNTHETIC_NOTICE
             + (f" Note: {RANDOM_WEIGHTS_NOTICE}." if info.random_weights else ""),
             random_weights=info.random_weights,
-            model=pb.ModelDescription(
-                model_id=info.model_id, adapter_id=info.adapter_id, random_weights=info.random_weights
-            ),
+            model=model_message(model_description(info)),
         )
 
 

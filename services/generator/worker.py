@@ -340,6 +340,7 @@ class WorkerPool:
                 job.storyboard,
                 pinned=pinned,
                 has_adapter=bool(self.model.info.adapter_id),
+                presets=self.model.info.presets,
             )
         except PeerError as error:
             raise self._peer_failure(error, ErrorCode.INTERNAL) from error
@@ -508,6 +509,7 @@ class WorkerPool:
             characters=characters,
             # The worker stores at most one PROGRESS event per interval: the replica need send no more.
             progress_interval_s=self.settings.progress_interval_s,
+            preset=str(shot.preset),
         )
 
     async def _generate(self, attempt: _Attempt, index: int, shot: Shot) -> ShotFrames:
@@ -570,6 +572,7 @@ class WorkerPool:
             job_id=job.job_id,
             brand_id=job.brand_id,
             shot_indexes=shot_indexes,
+            presets=[str(job.storyboard.shots[index].preset) for index in shot_indexes],
             characters=[
                 {
                     "character_id": cid,

@@ -165,6 +165,10 @@ async def test_submissions_that_may_not_run_are_refused_before_any_gpu_work(
                     [("NO_IDENTITY_ADAPTER", "storyboard.shots[0].characters[0].identity_strength")],
                 ),
                 (
+                    pb.Shot(prompt="a preview", resolution=pb.RESOLUTION_480P, preset=pb.SPEED_PRESET_DRAFT),
+                    [("PRESET_UNAVAILABLE", "storyboard.shots[0].preset")],
+                ),
+                (
                     with_characters(shot("a young woman dances"), older_man),
                     [
                         ("ATTRIBUTE_CONTRADICTION", "storyboard.shots[0].prompt"),
@@ -272,10 +276,15 @@ async def test_a_storyboard_of_three_shots_with_two_characters(
                     ),
                 ]
             )
+            # The second shot is a draft: the distilled LoRA's 4 steps without guidance.
+            waving = pb.Shot(
+                prompt="he waves", num_frames=5, resolution=pb.RESOLUTION_480P, seed=7,
+                preset=pb.SPEED_PRESET_DRAFT,
+            )  # fmt: skip
             request = submission(
                 "storyboard",
                 with_characters(shot("she walks in", frames=9), mia),
-                with_characters(shot("he waves", frames=5), noah),
+                with_characters(waving, noah),
                 together,
             )
             job = (await api.api.SubmitGeneration(request)).job
@@ -284,6 +293,8 @@ async def test_a_storyboard_of_three_shots_with_two_characters(
     assert [result.shot_index for result in done.shot_results] == [0, 1, 2]
     assert all(result.model_time.ToTimedelta().total_seconds() > 0 for result in done.shot_results)
     assert [c.region.x for c in done.storyboard.shots[2].characters] == [0.0, 0.5]
+    presets = [shot.preset for shot in done.storyboard.shots]
+    assert presets == [pb.SPEED_PRESET_FINAL, pb.SPEED_PRESET_DRAFT, pb.SPEED_PRESET_FINAL]
     assert {score.character_id for score in done.final_identity_scores} == {mia, noah}
     assert done.random_weights and done.scoring_model_pack_id
     # Noise has no faces: QA flags the shots and the final clip.
@@ -310,7 +321,11 @@ async def test_a_storyboard_of_three_shots_with_two_characters(
     assert created["digitalSourceType"].endswith("/trainedAlgorithmicMedia")
     likeness = assertions[provenance.LIKENESS_ASSERTION]
     assert likeness["job_id"] == done.job_id
-    assert likeness["shots"] == [{"shot_index": index} for index in range(3)]
+    assert likeness["shots"] == [
+        {"shot_index": 0, "preset": "final"},
+        {"shot_index": 1, "preset": "draft"},
+        {"shot_index": 2, "preset": "final"},
+    ]
     assert sorted(likeness["characters"], key=lambda c: c["character_id"]) == sorted(
         [
             {"character_id": mia, "identity_version": 1, "consent_id": mia_consent},

@@ -82,3 +82,29 @@ def test_mistakes_name_their_place(change: tuple[str, str], message: str) -> Non
 def test_required_keys() -> None:
     with pytest.raises(StoryboardError, match="'shots' is required"):
         parse_storyboard("purpose: social\nchannel: social\nterritory: WORLD\n", "k")
+
+
+def test_shots_are_final_unless_they_or_the_command_say_draft() -> None:
+    request = parse_storyboard(STORYBOARD, "key-2")
+    assert [shot.preset for shot in request.storyboard.shots] == [generator_pb.SPEED_PRESET_FINAL] * 2
+    preview = parse_storyboard(STORYBOARD, "key-3", preset="draft")
+    protovalidate.validate(preview)  # the storyboard's steps and guidance are left to the draft LoRA
+    for shot in preview.storyboard.shots:
+        assert shot.preset == generator_pb.SPEED_PRESET_DRAFT
+        assert shot.num_inference_steps == 0 and not shot.HasField("guidance_scale")
+    # The same seeds: the preview shows the shots the final render will make.
+    assert [shot.seed for shot in preview.storyboard.shots] == [
+        shot.seed for shot in request.storyboard.shots
+    ]
+
+
+def test_a_draft_shot_may_not_set_steps_or_guidance() -> None:
+    text = STORYBOARD.replace("    seed: 7\n", "    seed: 7\n    preset: draft\n")
+    with pytest.raises(StoryboardError, match=r"shots\[0\]: a draft shot runs the draft LoRA's own 4 steps"):
+        parse_storyboard(text, "key-4")
+    text = text.replace("steps: 4, guidance: 3.5", "steps: 4").replace("steps: 4}", "}")
+    request = parse_storyboard(text.replace("frames: 9, }", "frames: 9}"), "key-5")
+    protovalidate.validate(request)
+    assert request.storyboard.shots[0].preset == generator_pb.SPEED_PRESET_DRAFT
+    with pytest.raises(StoryboardError, match=r"shots\[0\]\.preset: unknown value 'fastest'"):
+        parse_storyboard(text.replace("preset: draft", "preset: fastest"), "key-6")

@@ -42,6 +42,12 @@ class Transition(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TRANSITION_CUT: _ClassVar[Transition]
     TRANSITION_CROSSFADE: _ClassVar[Transition]
 
+class SpeedPreset(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SPEED_PRESET_UNSPECIFIED: _ClassVar[SpeedPreset]
+    SPEED_PRESET_FINAL: _ClassVar[SpeedPreset]
+    SPEED_PRESET_DRAFT: _ClassVar[SpeedPreset]
+
 class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     JOB_STATE_UNSPECIFIED: _ClassVar[JobState]
@@ -98,6 +104,9 @@ RESOLUTION_720P: Resolution
 TRANSITION_UNSPECIFIED: Transition
 TRANSITION_CUT: Transition
 TRANSITION_CROSSFADE: Transition
+SPEED_PRESET_UNSPECIFIED: SpeedPreset
+SPEED_PRESET_FINAL: SpeedPreset
+SPEED_PRESET_DRAFT: SpeedPreset
 JOB_STATE_UNSPECIFIED: JobState
 JOB_STATE_QUEUED: JobState
 JOB_STATE_CHECKING: JobState
@@ -167,7 +176,7 @@ class StitchingOptions(_message.Message):
     def __init__(self, transition: _Optional[_Union[Transition, str]] = ..., crossfade_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class Shot(_message.Message):
-    __slots__ = ("prompt", "negative_prompt", "num_frames", "resolution", "fps", "seed", "guidance_scale", "num_inference_steps", "characters")
+    __slots__ = ("prompt", "negative_prompt", "num_frames", "resolution", "fps", "seed", "guidance_scale", "num_inference_steps", "characters", "preset")
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
     NUM_FRAMES_FIELD_NUMBER: _ClassVar[int]
@@ -177,6 +186,7 @@ class Shot(_message.Message):
     GUIDANCE_SCALE_FIELD_NUMBER: _ClassVar[int]
     NUM_INFERENCE_STEPS_FIELD_NUMBER: _ClassVar[int]
     CHARACTERS_FIELD_NUMBER: _ClassVar[int]
+    PRESET_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     negative_prompt: str
     num_frames: int
@@ -186,7 +196,8 @@ class Shot(_message.Message):
     guidance_scale: float
     num_inference_steps: int
     characters: _containers.RepeatedCompositeFieldContainer[ShotCharacter]
-    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., num_frames: _Optional[int] = ..., resolution: _Optional[_Union[Resolution, str]] = ..., fps: _Optional[int] = ..., seed: _Optional[int] = ..., guidance_scale: _Optional[float] = ..., num_inference_steps: _Optional[int] = ..., characters: _Optional[_Iterable[_Union[ShotCharacter, _Mapping]]] = ...) -> None: ...
+    preset: SpeedPreset
+    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., num_frames: _Optional[int] = ..., resolution: _Optional[_Union[Resolution, str]] = ..., fps: _Optional[int] = ..., seed: _Optional[int] = ..., guidance_scale: _Optional[float] = ..., num_inference_steps: _Optional[int] = ..., characters: _Optional[_Iterable[_Union[ShotCharacter, _Mapping]]] = ..., preset: _Optional[_Union[SpeedPreset, str]] = ...) -> None: ...
 
 class ShotCharacter(_message.Message):
     __slots__ = ("character_id", "identity_version", "identity_strength", "use_reference_images", "reference_conditioning_scale", "region")
@@ -355,14 +366,16 @@ class CharacterIdentityScore(_message.Message):
     def __init__(self, character_id: _Optional[str] = ..., identity_version: _Optional[int] = ..., mean_similarity: _Optional[float] = ..., min_similarity: _Optional[float] = ..., p10_similarity: _Optional[float] = ..., no_face_fraction: _Optional[float] = ...) -> None: ...
 
 class ModelDescription(_message.Message):
-    __slots__ = ("model_id", "adapter_id", "random_weights")
+    __slots__ = ("model_id", "adapter_id", "random_weights", "presets")
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     ADAPTER_ID_FIELD_NUMBER: _ClassVar[int]
     RANDOM_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    PRESETS_FIELD_NUMBER: _ClassVar[int]
     model_id: str
     adapter_id: str
     random_weights: bool
-    def __init__(self, model_id: _Optional[str] = ..., adapter_id: _Optional[str] = ..., random_weights: _Optional[bool] = ...) -> None: ...
+    presets: _containers.RepeatedScalarFieldContainer[SpeedPreset]
+    def __init__(self, model_id: _Optional[str] = ..., adapter_id: _Optional[str] = ..., random_weights: _Optional[bool] = ..., presets: _Optional[_Iterable[_Union[SpeedPreset, str]]] = ...) -> None: ...
 
 class GetJobRequest(_message.Message):
     __slots__ = ("job_id",)
