@@ -584,3 +584,32 @@ def test_every_image_has_a_multi_stage_non_root_dockerfile() -> None:
         assert user and int(user[-1][0]) != 0, name
         for requested in re.findall(r"\[([a-z,]+)\]\"", dockerfile):
             assert set(requested.split(",")) <= extras, (name, requested)
+
+
+@pytest.mark.parametrize("overlay", sorted(OVERLAYS))
+def test_the_model_pods_mount_only_volumes_they_declare(overlay: str) -> None:
+    cluster = one(rendered(overlay), "RayService", "likeness-model")["spec"]["rayClusterConfig"]
+    pods = [cluster["headGroupSpec"]["template"]["spec"]]
+    pods += [group["template"]["spec"] for group in cluster["workerGroupSpecs"]]
+    for pod in pods:
+        declared = {volume["name"] for volume in pod.get("volumes", [])}
+        for container in pod["containers"] + pod.get("initContainers", []):
+            mounted = {mount["name"] for mount in container.get("volumeMounts", [])}
+            assert mounted <= declared, f"{container['name']} mounts {sorted(mounted - declared)}"
+
+
+def test_a_prod_model_replica_uses_every_gpu_of_its_pod_and_caches_compiled_kernels() -> None:
+    from likeness.generator.serve_app import VideoModelArgs
+
+    objects = rendered("prod")
+    (application,) = serve_config(objects)["applications"]
+    args = VideoModelArgs.model_validate(application["args"])
+    (deployment,) = application["deployments"]
+    gpus = deployment["ray_actor_options"]["num_gpus"]
+    (group,) = one(objects, "RayService", "likeness-model")["spec"]["rayClusterConfig"]["workerGroupSpecs"]
+    worker = group["template"]["spec"]["containers"][0]
+    assert args.num_gpus == gpus == int(worker["resources"]["limits"]["nvidia.com/gpu"])
+    assert args.rank_count == gpus and args.compile and args.warmup_sizes
+    environment = {variable["name"]: variable.get("value") for variable in worker["env"]}
+    cache = environment["TORCHINDUCTOR_CACHE_DIR"]
+    assert any(cache.startswith(mount["mountPath"]) for mount in worker["volumeMounts"])
