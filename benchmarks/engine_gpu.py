@@ -241,35 +241,40 @@ def one_gpu(args: argparse.Namespace) -> int:
         backend = args.backend
         with attention_backend(backend), installed.context.use(tokens, strengths, inputs.negative):
             eager_ours = inputs.forward(expert, inputs.positive)
-            expert.compile_repeated_blocks(fullgraph=True)
-            final = measure(f"ours final step (adapter {STRENGTH}, compiled, {backend})",
-                            lambda: inputs.guided_step(expert), flops)  # fmt: skip
-            compiled_output = inputs.forward(expert, inputs.positive)
-            report.add("ours compiled vs eager output",
-                       relative_difference=relative_difference(compiled_output, eager_ours))  # fmt: skip
+        report.data["summary"] = {"stock_step_s": baseline, "decode_s": decode}
+        if not args.fp8_only:
+            with attention_backend(backend), installed.context.use(tokens, strengths, inputs.negative):
+                expert.compile_repeated_blocks(fullgraph=True)
+                label = f"ours final step (adapter {STRENGTH}, compiled, {backend})"
+                final = measure(label, lambda: inputs.guided_step(expert), flops)
+                compiled_output = inputs.forward(expert, inputs.positive)
+                difference = relative_difference(compiled_output, eager_ours)
+                report.add("ours compiled vs eager output", relative_difference=difference)
 
-            def draft_clip() -> None:
-                for _ in range(4):
-                    inputs.forward(expert, inputs.positive)
-                vae.decode(decode_latents, return_dict=False)
+                def draft_clip() -> None:
+                    for _ in range(4):
+                        inputs.forward(expert, inputs.positive)
+                    vae.decode(decode_latents, return_dict=False)
 
-            draft = measure("draft clip (4 steps, no guidance, decode)", draft_clip, 4 * flops / 2, reps=1)
-        clip_final = args.steps * final + decode
-        clip_stock = args.steps * baseline + decode
-        report.data["summary"] = {
-            "stock_step_s": baseline, "final_step_s": final, "final_vs_stock": baseline / final,
-            "stock_clip_s": clip_stock, "final_clip_s": clip_final, "draft_clip_s": draft,
-            "draft_vs_final_clip": draft / clip_final, "decode_s": decode,
-        }  # fmt: skip
-        report.save()
-        print(
-            f"per step: stock {baseline:.3f} s, ours final {final:.3f} s ({baseline / final:.2f}x); "
-            f"per clip ({args.steps} steps + decode): stock {clip_stock:.1f} s, final {clip_final:.1f} s, "
-            f"draft {draft:.1f} s (1/{clip_final / draft:.1f} of final)",
-            flush=True,
-        )
+                draft = measure(
+                    "draft clip (4 steps, no guidance, decode)", draft_clip, 4 * flops / 2, reps=1
+                )
+            clip_final = args.steps * final + decode
+            clip_stock = args.steps * baseline + decode
+            report.data["summary"].update(
+                final_step_s=final, final_vs_stock=baseline / final, stock_clip_s=clip_stock,
+                final_clip_s=clip_final, draft_clip_s=draft, draft_vs_final_clip=draft / clip_final,
+            )  # fmt: skip
+            report.save()
+            print(
+                f"per step: stock {baseline:.3f} s, ours final {final:.3f} s ({baseline / final:.2f}x); "
+                f"per clip ({args.steps} steps + decode): stock {clip_stock:.1f} s, "
+                f"final {clip_final:.1f} s, "
+                f"draft {draft:.1f} s (1/{clip_final / draft:.1f} of final)",
+                flush=True,
+            )
 
-        if args.fp8:
+        if args.fp8 or args.fp8_only:
             try:
                 from torchao.quantization import (
                     Float8DynamicActivationFloat8WeightConfig,
@@ -464,6 +469,7 @@ def engine_main(argv: Sequence[str]) -> int:
     parser.add_argument("--backends", default="native", help="comma-separated attention backends for stock")
     parser.add_argument("--backend", default="native", help="the attention backend of ours")
     parser.add_argument("--fp8", action="store_true", help="also torchao float8 row-wise linears")
+    parser.add_argument("--fp8-only", action="store_true", help="stock and FP8 only (no bf16 compile, draft)")
     parser.add_argument("--restart-check", action="store_true", help="time a fresh process's first step")
     parser.add_argument("--restart-probe", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--gpus", help="comma-separated rank counts for the scaling run, e.g. 1,2,4,8")
