@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -44,6 +45,8 @@ from likeness.generator.shots import ModelInfo, ShotFrames, ShotRequest, StepPro
 log = logging.getLogger(__name__)
 
 APP_NAME = "video"
+#: Seconds a replica that lost a rank waits for the failing request's error to go out before it exits.
+LEAVE_AFTER_S = 0.5
 DEPLOYMENT_NAME = "VideoModel"
 
 
@@ -250,12 +253,26 @@ class VideoModel:
             raise
         except Exception:
             self._count(failed=1, last_steps_run=steps_done)
+            self._leave_if_broken()
             raise
 
     async def synthesize(self, request: SynthesisRequest) -> ShotFrames:
         loop = asyncio.get_running_loop()
-        frames: ShotFrames = await loop.run_in_executor(self._executor, self._model.synthesize, request)
+        try:
+            frames: ShotFrames = await loop.run_in_executor(self._executor, self._model.synthesize, request)
+        except Exception:
+            self._leave_if_broken()
+            raise
         return frames
+
+    def _leave_if_broken(self) -> None:
+        """A replica that lost a rank can serve nothing more. Its health check says so, but Serve would
+        route requests to it until the next check; so the replica process ends itself a moment after the
+        failing request's error has gone out (crash-only: Serve sees the actor die, sends requests to the
+        other replicas or holds them, and starts a replacement). Its ranks are already stopped."""
+        if getattr(self._model, "failure", None) is not None:
+            log.error("leaving: %s", self._model.failure)
+            asyncio.get_running_loop().call_later(LEAVE_AFTER_S, os._exit, 1)
 
     def describe(self) -> ModelInfo:
         info: ModelInfo = self._model.info

@@ -73,6 +73,12 @@ class GeneratorSettings(ServerSettings, DatabaseSettings):
     max_attempts: int = Field(
         3, ge=1, description="How often a job may be taken after retriable failures before it fails."
     )
+    retry_backoff_s: float = Field(
+        2.0,
+        ge=0,
+        description="Seconds before a job whose attempt stopped (a lost replica) is retried, doubling "
+        "with each attempt: time for Serve to replace the replica.",
+    )
     max_queued_jobs: int = Field(
         1000, ge=1, description="Submissions beyond this many queued jobs are refused."
     )

@@ -286,13 +286,20 @@ class WorkerPool:
                 ),
             )
             return
+        delay = self.settings.retry_backoff_s * 2 ** (job.attempts - 1)
         with contextlib.suppress(LeaseLost):
             await self.store.update(
                 job,
                 events=[
-                    {"type": EventType.LOG, "message": f"attempt {job.attempts} stopped: {reason}; retrying"}
+                    {
+                        "type": EventType.LOG,
+                        "message": f"attempt {job.attempts} stopped: {reason}; retrying in {delay:g} s",
+                    }
                 ],
             )
+            # The lease (and its heartbeat) holds the job meanwhile, so that no worker takes it at once
+            # to a replica that is still being replaced.
+            await asyncio.sleep(delay)
             await self.store.release(job, reason)
         self.wake()
 

@@ -37,6 +37,7 @@ from tests.integration.generator_support import (
     events_of,
     shot,
     submission,
+    wait_for,
     wait_for_state,
 )
 
@@ -392,3 +393,38 @@ async def test_synthesize_reference_stores_candidate_images(
         info = (await registry.api.GetObjectInfo(assets_pb.GetObjectInfoRequest(object_id=object_id))).info
         assert info.purpose == assets_pb.OBJECT_PURPOSE_SYNTHETIC_REFERENCE
         assert info.content_type == "image/png"
+
+
+async def test_a_job_whose_replica_loses_a_rank_mid_shot_is_retried_on_the_replacement_and_succeeds(
+    stack: Stack, registry: AsyncAssetsClient, ray_serve: Any, make_token: Any
+) -> None:
+    import os
+    import signal
+
+    from likeness.generator.serve_app import run_local
+    from tests.integration.test_parallel_engine import _wait_gone
+    from tests.integration.test_video_serve import stats_when
+
+    name = f"flow-ranks-{uuid.uuid4().hex[:6]}"
+    handle = run_local("tiny", name=name, ranks=2, num_cpus=0, health_check_period_s=1.0, ray_num_cpus=2)
+    try:
+        before: ReplicaStats = await handle.stats.remote()
+        mia, _ = await make_actor(registry, "Mia")
+        async with stack.generator(serve_app_name=name) as server:
+            async with AsyncGeneratorClient(f"127.0.0.1:{server.port}", token=make_token(brand=BRAND)) as api:
+                request = submission("rank-lost", with_characters(shot("she turns", steps=60, frames=9), mia))
+                job = (await api.api.SubmitGeneration(request)).job
+
+                async def denoising() -> bool:
+                    current = (await api.api.GetJob(pb.GetJobRequest(job_id=job.job_id))).job
+                    return current.progress.step >= 2
+
+                await wait_for(denoising, timeout_s=120, interval_s=0.05)
+                os.kill(before.rank_pids[1], signal.SIGKILL)  # mid-shot: step 2 of 60
+                done = await wait_for_state(api, job.job_id, TERMINAL, timeout_s=240)
+        assert done.state == pb.JOB_STATE_SUCCEEDED, done.error
+        after = await stats_when(handle, lambda stats: bool(stats.rank_pids), 60)
+        assert set(after.rank_pids).isdisjoint(before.rank_pids)  # it ran on the replacement replica
+        assert _wait_gone(list(before.rank_pids)) == []
+    finally:
+        ray_serve.delete(name)
