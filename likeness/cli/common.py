@@ -232,6 +232,11 @@ def when(stamp: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def exit_code_for(code: grpc.StatusCode) -> int:
+    """The exit code for a call refused with this status (see the README's table)."""
+    return _EXIT_BY_CODE.get(code, EXIT_ERROR)
+
+
 @contextmanager
 def failures() -> Iterator[None]:
     """Turn every failure into one clear line on stderr and an exit code."""

@@ -26,13 +26,19 @@ from likeness.cli.common import (
     enum_name,
     enum_value,
     err_console,
+    exit_code_for,
     out_console,
     to_dict,
     when,
 )
 from likeness.cli.registry import download_to
-from likeness.cli.storyboard import StoryboardError, parse_storyboard
-from likeness.sdk import GeneratorClient
+from likeness.cli.storyboard import (
+    StoryboardError,
+    check_request,
+    in_storyboard_words,
+    parse_storyboard_with_paths,
+)
+from likeness.sdk import GeneratorClient, LikenessError
 
 job_app = typer.Typer(help="Generation jobs.", no_args_is_help=True)
 
@@ -198,11 +204,22 @@ def generate(
     preset: str | None = None,
 ) -> generator_pb.Job:
     try:
-        request = parse_storyboard(storyboard.read_text(), idempotency_key or str(uuid.uuid4()), preset)
+        request, paths = parse_storyboard_with_paths(
+            storyboard.read_text(), idempotency_key or str(uuid.uuid4()), preset
+        )
+        check_request(request, paths)
     except StoryboardError as error:
         raise CliFailure(f"{storyboard}: {error}", EXIT_USAGE) from None
     with cli.generator() as generator:
-        job = generator.api.SubmitGeneration(request).job
+        try:
+            job = generator.api.SubmitGeneration(request).job
+        except LikenessError as error:
+            problems = in_storyboard_words(error, paths)
+            if not problems:
+                raise
+            raise CliFailure(
+                f"{error.code.name}: {storyboard}: {'; '.join(problems)}", exit_code_for(error.code)
+            ) from None
         cli.info(f"submitted job {job.job_id} (idempotency key {job.idempotency_key})")
         if job.random_weights and not cli.json_output:
             err_console.print(RANDOM_WEIGHTS_NOTICE)

@@ -286,7 +286,7 @@ class AuthenticationInterceptor(_WrappingInterceptor):
             auth.reset_current_principal(token)
 
 
-def _field_path(violation: Any) -> str:
+def field_path(violation: Any) -> str:
     """``reference_photos[1].image`` style path of a protovalidate violation ("" for the message)."""
     field = violation.proto.field
     if field is None:
@@ -307,7 +307,7 @@ def _validate(message: Any) -> None:
         protovalidate.validate(message)
     except protovalidate.ValidationError as error:
         violations = [
-            errors.FieldViolation(field=_field_path(violation), description=violation.proto.message)
+            errors.FieldViolation(field=field_path(violation), description=violation.proto.message)
             for violation in error.violations
         ]
         fields = ", ".join(f"{v.field}: {v.description}" for v in violations)

@@ -63,7 +63,7 @@ def test_a_storyboard_becomes_a_valid_request() -> None:
         (("purpose: advertising", "purpose: billboards"), "purpose: unknown value 'billboards'"),
         (("characters: [ava]", "characters: [carl]"), "shots[0].characters[0]: 'carl' is not in"),
         (("    seed: 7", "    sede: 7"), "shots[0]: unknown key(s) sede"),
-        (("resolution: 480p", "resolution: 4k"), "shots[0].resolution"),
+        (("resolution: 480p", "resolution: 4k"), "defaults.resolution: '4k'; choose 480p or 720p"),
         (
             ("  - prompt: a woman walks through a market", "  - negative_prompt: x"),
             "shots[0]: 'prompt' is required",
@@ -108,3 +108,81 @@ def test_a_draft_shot_may_not_set_steps_or_guidance() -> None:
     assert request.storyboard.shots[0].preset == generator_pb.SPEED_PRESET_DRAFT
     with pytest.raises(StoryboardError, match=r"shots\[0\]\.preset: unknown value 'fastest'"):
         parse_storyboard(text.replace("preset: draft", "preset: fastest"), "key-6")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # Character ids, in the characters table where the user wrote them.
+        ((f"ava: {{id: {AVA}", "ava: {id: not-a-uuid"), "characters.ava.id: must be a valid UUID"),
+        # Frame counts: a shot's own, or the defaults' when the shot has none.
+        (("    frames: 13", "    frames: 12"), "shots[1].frames: num_frames must be 0 (default 81) or 4k+1"),
+        (("frames: 9,", "frames: 200,"), "defaults.frames: num_frames must be 0 (default 81) or 4k+1"),
+        (("    frames: 13", "    frames: lots"), "shots[1].frames: expected an integer, got 'lots'"),
+        # Resolutions.
+        (
+            ("    seed: 7", "    seed: 7\n    resolution: 1080p"),
+            "shots[0].resolution: '1080p'; choose 480p or 720p",
+        ),
+        # Strengths: the character's own, or the shot's override.
+        (
+            ("strength: 0.8}", "strength: 2.5}"),
+            "characters.ava.strength: must be greater than or equal",
+        ),
+        (
+            ("{name: ben, strength: 0.6}", "{name: ben, strength: -1}"),
+            "shots[1].characters[1].strength: must be",
+        ),
+        (("reference_scale: 0.5", "reference_scale: 9"), "characters.ben.reference_scale: must be"),
+        # Character names.
+        (
+            ("[ava, {name: ben", "[ava, {name: bob"),
+            "shots[1].characters[1]: 'bob' is not in the storyboard's",
+        ),
+        (("characters: [ava]", "characters: [ava, ava]"), "shots[0]: a character may appear once per shot"),
+        # Other numbers.
+        (("guidance: 3.5", "guidance: 50"), "defaults.guidance: must be greater than or equal to 1"),
+        (
+            ("qa_similarity_threshold: 0.45", "qa_similarity_threshold: 2"),
+            "qa_similarity_threshold: must be greater than or equal to 0",
+        ),
+    ],
+)
+def test_contract_rules_are_checked_locally_at_the_yaml_path(change: tuple[str, str], message: str) -> None:
+    old, new = change
+    assert old in STORYBOARD
+    with pytest.raises(StoryboardError) as raised:
+        parse_storyboard(STORYBOARD.replace(old, new), "key-1")
+    assert message in str(raised.value)
+
+
+def test_a_mistake_repeated_by_defaults_is_reported_once() -> None:
+    with pytest.raises(StoryboardError) as raised:
+        parse_storyboard(STORYBOARD.replace("guidance: 3.5", "guidance: 50"), "key-1")
+    assert str(raised.value).count("defaults.guidance") == 1
+
+
+def test_what_the_server_refuses_is_reported_at_yaml_paths_and_character_names() -> None:
+    import grpc
+    from google.rpc import error_details_pb2
+
+    from likeness.cli.storyboard import in_storyboard_words, parse_storyboard_with_paths
+    from likeness.sdk import LikenessError
+
+    _, paths = parse_storyboard_with_paths(STORYBOARD, "key-1")
+    precondition = error_details_pb2.PreconditionFailure()
+    precondition.violations.add(type="EXPIRED", subject=AVA, description="consent expired on 2026-01-01")
+    precondition.violations.add(
+        type="NO_IDENTITY_ADAPTER",
+        subject="storyboard.shots[1].characters[1].identity_strength",
+        description="this deployment has no identity adapter",
+    )
+    bad = error_details_pb2.BadRequest()
+    bad.field_violations.add(field="storyboard.shots[0].num_frames", description="too many frames")
+    error = LikenessError(grpc.StatusCode.FAILED_PRECONDITION, "refused", [precondition, bad])
+    assert in_storyboard_words(error, paths) == [
+        "defaults.frames: too many frames",
+        "characters.ava: consent expired on 2026-01-01",
+        "shots[1].characters[1].strength: this deployment has no identity adapter",
+    ]
+    assert in_storyboard_words(LikenessError(grpc.StatusCode.INTERNAL, "boom"), paths) == []
