@@ -5,12 +5,13 @@ from __future__ import annotations
 import sys
 import uuid
 from collections.abc import Generator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, cast
 
 import click
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
 from likeness.api.generator.v1 import generator_service_pb2 as generator_pb
@@ -104,40 +105,82 @@ def _scores_table(job: generator_pb.Job) -> Table:
     return table
 
 
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _shot_detail(progress: generator_pb.JobProgress) -> str:
+    phase = enum_name(generator_pb.JobPhase, progress.phase, "JOB_PHASE_") if progress.phase else "denoising"
+    detail = f"{progress.step}/{progress.total_steps} steps · {phase}"
+    if progress.HasField("shot_remaining"):
+        detail += f" · about {_duration(progress.shot_remaining.ToTimedelta().total_seconds())} left"
+    return detail
+
+
 def watch(cli: Cli, generator: GeneratorClient, job_id: str, from_sequence: int = 0) -> generator_pb.Job:
-    """Follow a job's events until it ends, with a progress bar per shot; Ctrl-C offers to cancel."""
+    """Follow a job's events until it ends: a bar per shot with its phase and time left, and one for the
+    whole job with the time since it started (also for a job started elsewhere). Ctrl-C offers to cancel."""
     bars: dict[int, TaskID] = {}
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
+        TextColumn("{task.fields[detail]}"),
         console=err_console,
         disable=cli.json_output,
     )
+    job = generator.api.GetJob(generator_pb.GetJobRequest(job_id=job_id)).job
+    started = job.start_time.ToDatetime(UTC) if job.HasField("start_time") else datetime.now(UTC)
+    whole = progress.add_task("job", total=1000, completed=round(job.progress.fraction * 1000), detail="")
+
+    def show_job(state: generator_pb.JobProgress) -> None:
+        elapsed = (datetime.now(UTC) - started).total_seconds()
+        detail = f"{state.fraction:.0%} · {_duration(elapsed)} elapsed"
+        if state.HasField("job_remaining"):
+            detail += f" · about {_duration(state.job_remaining.ToTimedelta().total_seconds())} left"
+        progress.update(whole, completed=round(state.fraction * 1000), detail=detail)
+
     stream = generator.api.WatchJob(
         generator_pb.WatchJobRequest(job_id=job_id, from_sequence=from_sequence), timeout=None
     )
     try:
         with progress:
+            show_job(job.progress)
             for message in stream:
                 event = message.event
                 shot = event.progress.shot_index
-                if event.type == generator_pb.JOB_EVENT_TYPE_SHOT_STARTED or (
-                    event.type == generator_pb.JOB_EVENT_TYPE_PROGRESS and shot not in bars
-                ):
+                if event.type in (
+                    generator_pb.JOB_EVENT_TYPE_SHOT_STARTED,
+                    generator_pb.JOB_EVENT_TYPE_PROGRESS,
+                    generator_pb.JOB_EVENT_TYPE_PHASE_CHANGED,
+                ) and event.HasField("shot_index"):
                     if shot not in bars:
-                        total = event.progress.total_steps or None
                         bars[shot] = progress.add_task(
-                            f"shot {shot + 1}/{event.progress.shot_count}", total=total
+                            f"shot {shot + 1}/{event.progress.shot_count}",
+                            total=event.progress.total_steps or None,
+                            detail="",
                         )
-                if event.type == generator_pb.JOB_EVENT_TYPE_PROGRESS and shot in bars:
                     progress.update(
-                        bars[shot], completed=event.progress.step, total=event.progress.total_steps
+                        bars[shot],
+                        completed=event.progress.step,
+                        total=event.progress.total_steps or None,
+                        detail=_shot_detail(event.progress),
                     )
-                elif event.type == generator_pb.JOB_EVENT_TYPE_SHOT_FINISHED and shot in bars:
+                if event.type in (
+                    generator_pb.JOB_EVENT_TYPE_PROGRESS,
+                    generator_pb.JOB_EVENT_TYPE_PHASE_CHANGED,
+                    generator_pb.JOB_EVENT_TYPE_SHOT_FINISHED,
+                ):
+                    show_job(event.progress)
+                if event.type == generator_pb.JOB_EVENT_TYPE_SHOT_FINISHED and shot in bars:
                     task = progress.tasks[bars[shot]]
-                    progress.update(bars[shot], completed=task.total or task.completed)
+                    progress.update(bars[shot], completed=task.total or task.completed, detail="done")
+                elif event.type == generator_pb.JOB_EVENT_TYPE_PHASE_CHANGED and not event.HasField(
+                    "shot_index"
+                ):
+                    phase = enum_name(generator_pb.JobPhase, event.progress.phase, "JOB_PHASE_")
+                    progress.console.print(f"job: {phase}")
                 elif event.type in (generator_pb.JOB_EVENT_TYPE_WARNING, generator_pb.JOB_EVENT_TYPE_LOG):
                     progress.console.print(
                         f"{'warning' if event.warning.message else 'log'}: {event.message}"

@@ -6,6 +6,8 @@ Every model here round-trips through JSON (the job table's documents) unchanged.
 from __future__ import annotations
 
 import enum
+import time
+from collections.abc import Callable
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
@@ -51,6 +53,7 @@ class EventType(enum.StrEnum):
     SHOT_FINISHED = "shot_finished"
     WARNING = "warning"
     LOG = "log"
+    PHASE_CHANGED = "phase_changed"
 
 
 class WarningKind(enum.StrEnum):
@@ -158,12 +161,26 @@ class JobCharacter(Frozen):
     consent_id: str = ""
 
 
+class Phase(enum.StrEnum):
+    """What a running job is doing (the contract's JobPhase)."""
+
+    DENOISING = "denoising"
+    DECODING = "decoding"
+    SIGNING = "signing"
+    SCORING = "scoring"
+    STITCHING = "stitching"
+
+
 class Progress(Frozen):
     shot_index: int = 0
     shot_count: int = 0
     step: int = 0
     total_steps: int = 0
     fraction: float = 0.0
+    phase: Phase | None = None
+    #: Estimated seconds left in the shot and in the job; None until measured.
+    shot_remaining_s: float | None = None
+    job_remaining_s: float | None = None
 
 
 class JobWarning(Frozen):
@@ -272,3 +289,65 @@ def job_fraction(storyboard: Storyboard, shot_index: int, step: int, total_steps
     if shot_index < len(costs) and total_steps > 0:
         done += costs[shot_index] * min(step, total_steps) / total_steps
     return min(1.0, done / total)
+
+
+def step_cost(shot: Shot) -> float:
+    """What one denoising step of a shot costs, relative to others: its frames, twice with guidance."""
+    return float(shot.frames * (2 if shot.guidance > 1.0 else 1))
+
+
+class JobClock:
+    """Measured times of one attempt at a job, and the time left they predict.
+
+    Denoising time is measured per unit of :func:`step_cost` (so a shot's rate predicts shots of other
+    lengths), and the finishing of each shot (decoding, signing, scoring) by itself; the job's own
+    finishing (stitching, signing, scoring) is taken as one more shot's finishing. Nothing is
+    predicted before the first step of the attempt has been measured.
+    """
+
+    def __init__(self, storyboard: Storyboard, now: Callable[[], float] = time.monotonic) -> None:
+        self._storyboard = storyboard
+        self._now = now
+        self._seconds_per_cost: float | None = None
+        self._finishing: list[float] = []
+        self._shot_started = 0.0
+        self._finish_started: float | None = None
+
+    def shot_started(self) -> None:
+        self._shot_started = self._now()
+        self._finish_started = None
+
+    def denoised(self) -> None:
+        self._finish_started = self._now()
+
+    def shot_finished(self) -> None:
+        if self._finish_started is not None:
+            self._finishing.append(self._now() - self._finish_started)
+
+    def _finishing_estimate(self) -> float:
+        return sum(self._finishing) / len(self._finishing) if self._finishing else 0.0
+
+    def remaining(self, shot_index: int, step: int, total_steps: int) -> tuple[float | None, float | None]:
+        """(seconds left in the shot, seconds left in the job) at ``step`` of ``total_steps``."""
+        shots = self._storyboard.shots
+        if 0 < step and shot_index < len(shots) and self._finish_started is None:
+            per_step = (self._now() - self._shot_started) / step
+            self._seconds_per_cost = per_step / step_cost(shots[shot_index])
+        if self._seconds_per_cost is None:
+            return None, None
+        finishing = self._finishing_estimate()
+        shot_left = 0.0
+        if shot_index < len(shots):
+            steps_left = max(0, total_steps - step)
+            shot_left = steps_left * step_cost(shots[shot_index]) * self._seconds_per_cost
+            if self._finish_started is None:
+                shot_left += finishing
+            else:  # finishing now: what is left of the usual finishing time
+                shot_left += max(0.0, finishing - (self._now() - self._finish_started))
+        later = shots[shot_index + 1 :]
+        job_left = shot_left + sum(
+            shot.steps * step_cost(shot) * self._seconds_per_cost + finishing for shot in later
+        )
+        if len(shots) > 1:
+            job_left += finishing  # the stitched clip's signing and scoring
+        return shot_left, job_left

@@ -215,13 +215,20 @@ def storyboard_message(storyboard: Storyboard) -> pb.Storyboard:
 
 
 def progress_message(progress: Progress) -> pb.JobProgress:
-    return pb.JobProgress(
+    message = pb.JobProgress(
         shot_index=progress.shot_index,
         shot_count=progress.shot_count,
         step=progress.step,
         total_steps=progress.total_steps,
         fraction=progress.fraction,
     )
+    if progress.phase is not None:
+        message.phase = pb.JobPhase.Value(f"JOB_PHASE_{progress.phase.name}")  # type: ignore[assignment]
+    if progress.shot_remaining_s is not None:
+        message.shot_remaining.FromNanoseconds(round(progress.shot_remaining_s * 1e9))
+    if progress.job_remaining_s is not None:
+        message.job_remaining.FromNanoseconds(round(progress.job_remaining_s * 1e9))
+    return message
 
 
 def warning_message(warning: JobWarning) -> pb.JobWarning:

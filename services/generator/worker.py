@@ -17,7 +17,7 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,9 +35,11 @@ from likeness.generator.domain import (
     IdentityScore,
     Job,
     JobCharacter,
+    JobClock,
     JobError,
     JobState,
     JobWarning,
+    Phase,
     Progress,
     Shot,
     ShotResult,
@@ -79,6 +81,13 @@ class _Attempt:
     #: The characters (with their consent records) the gates passed in this attempt, until RUNNING
     #: is written.
     checked: list[JobCharacter] | None = None
+    #: Measured times of this attempt, for the estimates of the time left.
+    clock: JobClock | None = None
+
+    def timing(self) -> JobClock:
+        if self.clock is None:
+            self.clock = JobClock(self.job.storyboard)
+        return self.clock
 
 
 RUNNING_MESSAGE = "generating shots"
@@ -440,7 +449,8 @@ class WorkerPool:
                 "message": f"shot {index} started",
                 "shot_index": index,
             }
-            progress = self._progress(attempt.job, index, 0, shot.steps)
+            attempt.timing().shot_started()
+            progress = self._progress(attempt, index, 0, shot.steps, Phase.DENOISING)
             if attempt.checked is not None:
                 # The gates have just checked consent: the job starts running with its first shot.
                 attempt.job = await self.store.update(
@@ -455,17 +465,11 @@ class WorkerPool:
                 await self._consent(attempt, [c.character_id for c in shot.characters], index)
                 attempt.job = await self.store.update(attempt.job, progress=progress, events=[started])
             frames = await self._generate(attempt, index, shot)
-            attempt.job = await self.store.update(
-                attempt.job,
-                events=[
-                    {
-                        "type": EventType.LOG,
-                        "message": f"shot {index} generated; marking, scoring and recording it",
-                        "shot_index": index,
-                    }
-                ],
+            await self._phase(
+                attempt, Phase.SIGNING, index, f"shot {index} generated; signing and storing its clip"
             )
             await self._record_shot(attempt, index, shot, frames)
+            attempt.timing().shot_finished()
         await self._consent(attempt, attempt.job.storyboard.character_ids(), None)
         attempt.job = await self.store.update(
             attempt.job,
@@ -473,14 +477,33 @@ class WorkerPool:
             events=[{"type": EventType.STATE_CHANGED, "message": "stitching, scoring and marking the clip"}],
         )
 
-    def _progress(self, job: Job, shot_index: int, step: int, total_steps: int) -> Progress:
+    def _progress(
+        self, attempt: _Attempt, shot_index: int, step: int, total_steps: int, phase: Phase | None = None
+    ) -> Progress:
+        job = attempt.job
+        shot_left, job_left = attempt.timing().remaining(shot_index, step, total_steps)
         return Progress(
             shot_index=shot_index,
             shot_count=len(job.storyboard.shots),
             step=step,
             total_steps=total_steps,
             fraction=job_fraction(job.storyboard, shot_index, step, total_steps),
+            phase=phase,
+            shot_remaining_s=shot_left,
+            job_remaining_s=job_left,
         )
+
+    async def _phase(self, attempt: _Attempt, phase: Phase, shot_index: int | None, message: str) -> None:
+        """A PHASE_CHANGED event: the job moved on to ``phase`` of a shot (or, without one, of the job)."""
+        progress = attempt.job.progress
+        if shot_index is not None:
+            progress = self._progress(attempt, shot_index, progress.step, progress.total_steps, phase)
+        else:
+            progress = progress.model_copy(update={"phase": phase})
+        event: dict[str, Any] = {"type": EventType.PHASE_CHANGED, "message": message}
+        if shot_index is not None:
+            event["shot_index"] = shot_index
+        attempt.job = await self.store.update(attempt.job, progress=progress, events=[event])
 
     def _shot_request(self, attempt: _Attempt, index: int, shot: Shot) -> ShotRequest:
         job = attempt.job
@@ -532,9 +555,14 @@ class WorkerPool:
                         # Fenced like every write: a job cancelled elsewhere stops here too.
                         attempt.job = await self.store.update(
                             attempt.job,
-                            progress=self._progress(attempt.job, index, item.step, item.total_steps),
+                            progress=self._progress(
+                                attempt, index, item.step, item.total_steps, Phase.DENOISING
+                            ),
                             events=[{"type": EventType.PROGRESS, "shot_index": index}],
                         )
+                    if item.step >= item.total_steps:
+                        attempt.timing().denoised()
+                        await self._phase(attempt, Phase.DECODING, index, f"shot {index} denoised; decoding")
                 else:
                     result = item
         except ReplicaLost as error:
@@ -573,6 +601,7 @@ class WorkerPool:
         character_ids: list[str],
         title: str,
         z_ids: dict[str, np.ndarray],
+        scoring: Callable[[], Awaitable[None]] | None = None,
     ) -> tuple[str, str, list[IdentityScore], str, list[str], provenance.SignedClip]:
         """Sign, upload, score and record a clip; returns (asset id, clip id, scores, pack, flags, signed)."""
         assertion = provenance.likeness_assertion(
@@ -602,6 +631,8 @@ class WorkerPool:
             raise self._peer_failure(error, ErrorCode.STORAGE_FAILED) from error
         scores: list[IdentityScore] = []
         pack = ""
+        if scoring is not None:
+            await scoring()
         if character_ids:
             identities = [(cid, job.pinned_version(cid), z_ids[cid]) for cid in character_ids]
             try:
@@ -670,8 +701,17 @@ class WorkerPool:
         clip = await asyncio.to_thread(stitching.encode_mp4, frames.frames, shot.playback_fps)
         character_ids = [c.character_id for c in shot.characters]
         asset_id, clip_id, scores, pack, flags, signed = await self._publish(
-            job, clip, [index], character_ids, f"job-{job.job_id}-shot-{index}", attempt.z_ids
+            job,
+            clip,
+            [index],
+            character_ids,
+            f"job-{job.job_id}-shot-{index}",
+            attempt.z_ids,
+            lambda: self._phase(
+                attempt, Phase.SCORING, index, f"shot {index} stored; scoring and recording it"
+            ),
         )
+        job = attempt.job  # with the phase events written meanwhile
         attempt.clips[index] = signed.clip
         result = ShotResult(
             shot_index=index,
@@ -709,7 +749,7 @@ class WorkerPool:
             flagged=job.flagged or bool(flags),
             warnings=warnings,
             scoring_model_pack_id=pack or job.scoring_model_pack_id,
-            progress=self._progress(job, index + 1, 0, 0),
+            progress=self._progress(attempt, index + 1, 0, 0),
             events=events,
         )
 
@@ -724,7 +764,7 @@ class WorkerPool:
                 final_identity_scores=list(only.identity_scores),
                 generated_asset_id=only.generated_asset_id,
                 clip_object_id=only.clip_object_id,
-                progress=self._progress(job, len(job.storyboard.shots), 0, 0),
+                progress=self._progress(attempt, len(job.storyboard.shots), 0, 0),
                 events=[{"type": EventType.STATE_CHANGED, "message": "job succeeded"}],
             )
             return
@@ -742,16 +782,20 @@ class WorkerPool:
         crossfade = None
         if job.storyboard.transition == 2:
             crossfade = job.storyboard.crossfade_s or DEFAULT_CROSSFADE_S
+        await self._phase(attempt, Phase.STITCHING, None, f"joining {len(clips)} shots")
         stitched = await asyncio.to_thread(_stitch_clips, clips, fps, crossfade)
+        await self._phase(attempt, Phase.SIGNING, None, "signing and storing the stitched clip")
         character_ids = job.storyboard.character_ids()
         asset_id, clip_id, scores, pack, flags, _ = await self._publish(
-            job,
+            attempt.job,
             stitched,
             [result.shot_index for result in results],
             character_ids,
             f"job-{job.job_id}",
             attempt.z_ids,
+            lambda: self._phase(attempt, Phase.SCORING, None, "scoring and recording the stitched clip"),
         )
+        job = attempt.job
         warnings = list(job.warnings)
         events: list[dict[str, Any]] = []
         if flags:

@@ -308,6 +308,9 @@ def test_ctrl_c_during_generate_offers_to_cancel(
     terminal = Terminal(stack, "generate", str(storyboard))
     job_id = terminal.wait_for(r"submitted job ([0-9a-f-]{36})").group(1)
     terminal.wait_for(r"shot 1/1")
+    # The bars say what the job is doing and for how long it has run.
+    terminal.wait_for(r"\d+/40 steps · denoising")
+    terminal.wait_for(r"job .*% · \d+:\d\d elapsed")
     terminal.process.send_signal(signal.SIGINT)
     terminal.wait_for(rf"Cancel job {job_id}\?")
     terminal.type(answer + "\n")

@@ -290,7 +290,29 @@ async def test_a_storyboard_of_three_shots_with_two_characters(
             )
             job = (await api.api.SubmitGeneration(request)).job
             done = await wait_for_state(api, job.job_id, TERMINAL, timeout_s=120)
+            events = await events_of(api, job.job_id)
     assert done.state == pb.JOB_STATE_SUCCEEDED, done.error
+    # Every shot goes through each phase after denoising, then the job through its own finishing.
+    phases = [
+        (event.shot_index if event.HasField("shot_index") else None, event.progress.phase)
+        for event in events
+        if event.type == pb.JOB_EVENT_TYPE_PHASE_CHANGED
+    ]
+    per_shot = [pb.JOB_PHASE_DECODING, pb.JOB_PHASE_SIGNING, pb.JOB_PHASE_SCORING]
+    assert phases == [
+        *((index, phase) for index in range(3) for phase in per_shot),
+        (None, pb.JOB_PHASE_STITCHING),
+        (None, pb.JOB_PHASE_SIGNING),
+        (None, pb.JOB_PHASE_SCORING),
+    ]
+    # The job's time left is estimated from the first measured step on, and comes down as it runs.
+    estimates = [
+        event.progress.job_remaining.ToTimedelta().total_seconds()
+        for event in events
+        if event.type == pb.JOB_EVENT_TYPE_PROGRESS and event.progress.HasField("job_remaining")
+    ]
+    assert len(estimates) >= 3 and estimates[-1] < estimates[0]
+    assert all(estimate >= 0 for estimate in estimates)
     assert [result.shot_index for result in done.shot_results] == [0, 1, 2]
     assert all(result.model_time.ToTimedelta().total_seconds() > 0 for result in done.shot_results)
     assert [c.region.x for c in done.storyboard.shots[2].characters] == [0.0, 0.5]

@@ -59,6 +59,15 @@ class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_STATE_FAILED: _ClassVar[JobState]
     JOB_STATE_CANCELLED: _ClassVar[JobState]
 
+class JobPhase(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    JOB_PHASE_UNSPECIFIED: _ClassVar[JobPhase]
+    JOB_PHASE_DENOISING: _ClassVar[JobPhase]
+    JOB_PHASE_DECODING: _ClassVar[JobPhase]
+    JOB_PHASE_SIGNING: _ClassVar[JobPhase]
+    JOB_PHASE_SCORING: _ClassVar[JobPhase]
+    JOB_PHASE_STITCHING: _ClassVar[JobPhase]
+
 class JobWarningKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     JOB_WARNING_KIND_UNSPECIFIED: _ClassVar[JobWarningKind]
@@ -86,6 +95,7 @@ class JobEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_EVENT_TYPE_SHOT_FINISHED: _ClassVar[JobEventType]
     JOB_EVENT_TYPE_WARNING: _ClassVar[JobEventType]
     JOB_EVENT_TYPE_LOG: _ClassVar[JobEventType]
+    JOB_EVENT_TYPE_PHASE_CHANGED: _ClassVar[JobEventType]
 USAGE_PURPOSE_UNSPECIFIED: UsagePurpose
 USAGE_PURPOSE_ADVERTISING: UsagePurpose
 USAGE_PURPOSE_SOCIAL: UsagePurpose
@@ -115,6 +125,12 @@ JOB_STATE_SCORING: JobState
 JOB_STATE_SUCCEEDED: JobState
 JOB_STATE_FAILED: JobState
 JOB_STATE_CANCELLED: JobState
+JOB_PHASE_UNSPECIFIED: JobPhase
+JOB_PHASE_DENOISING: JobPhase
+JOB_PHASE_DECODING: JobPhase
+JOB_PHASE_SIGNING: JobPhase
+JOB_PHASE_SCORING: JobPhase
+JOB_PHASE_STITCHING: JobPhase
 JOB_WARNING_KIND_UNSPECIFIED: JobWarningKind
 JOB_WARNING_KIND_ATTRIBUTE_CONTRADICTION: JobWarningKind
 JOB_WARNING_KIND_SHOT_FLAGGED: JobWarningKind
@@ -134,6 +150,7 @@ JOB_EVENT_TYPE_SHOT_STARTED: JobEventType
 JOB_EVENT_TYPE_SHOT_FINISHED: JobEventType
 JOB_EVENT_TYPE_WARNING: JobEventType
 JOB_EVENT_TYPE_LOG: JobEventType
+JOB_EVENT_TYPE_PHASE_CHANGED: JobEventType
 
 class SubmitGenerationRequest(_message.Message):
     __slots__ = ("idempotency_key", "purpose", "channel", "territory", "strict_attribute_check", "storyboard")
@@ -292,18 +309,24 @@ class JobCharacter(_message.Message):
     def __init__(self, character_id: _Optional[str] = ..., identity_version: _Optional[int] = ..., consent_id: _Optional[str] = ...) -> None: ...
 
 class JobProgress(_message.Message):
-    __slots__ = ("shot_index", "shot_count", "step", "total_steps", "fraction")
+    __slots__ = ("shot_index", "shot_count", "step", "total_steps", "fraction", "phase", "shot_remaining", "job_remaining")
     SHOT_INDEX_FIELD_NUMBER: _ClassVar[int]
     SHOT_COUNT_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     TOTAL_STEPS_FIELD_NUMBER: _ClassVar[int]
     FRACTION_FIELD_NUMBER: _ClassVar[int]
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    SHOT_REMAINING_FIELD_NUMBER: _ClassVar[int]
+    JOB_REMAINING_FIELD_NUMBER: _ClassVar[int]
     shot_index: int
     shot_count: int
     step: int
     total_steps: int
     fraction: float
-    def __init__(self, shot_index: _Optional[int] = ..., shot_count: _Optional[int] = ..., step: _Optional[int] = ..., total_steps: _Optional[int] = ..., fraction: _Optional[float] = ...) -> None: ...
+    phase: JobPhase
+    shot_remaining: _duration_pb2.Duration
+    job_remaining: _duration_pb2.Duration
+    def __init__(self, shot_index: _Optional[int] = ..., shot_count: _Optional[int] = ..., step: _Optional[int] = ..., total_steps: _Optional[int] = ..., fraction: _Optional[float] = ..., phase: _Optional[_Union[JobPhase, str]] = ..., shot_remaining: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., job_remaining: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class JobWarning(_message.Message):
     __slots__ = ("kind", "character_id", "shot_index", "message")
