@@ -36,6 +36,7 @@ from likeness.cli.registry import download_to
 from likeness.cli.storyboard import (
     StoryboardError,
     check_request,
+    consent_refusals,
     in_storyboard_words,
     parse_storyboard_with_paths,
 )
@@ -260,9 +261,21 @@ def generate(
             problems = in_storyboard_words(error, paths)
             if not problems:
                 raise
-            raise CliFailure(
-                f"{error.code.name}: {storyboard}: {'; '.join(problems)}", exit_code_for(error.code)
-            ) from None
+            message = f"{error.code.name}: {storyboard}: {'; '.join(problems)}"
+            refused = consent_refusals(error)
+            if refused:
+                use = " ".join(
+                    f"--{name} {enum_name(enum, value, prefix)}"
+                    for name, enum, value, prefix in (
+                        ("purpose", generator_pb.UsagePurpose, request.purpose, "USAGE_PURPOSE_"),
+                        ("channel", generator_pb.UsageChannel, request.channel, "USAGE_CHANNEL_"),
+                    )
+                )
+                message += (
+                    ". To record a consent that covers this use: likeness consent record "
+                    f"{refused[0]} --subject <name> --evidence <file> {use} --territory {request.territory}"
+                )
+            raise CliFailure(message, exit_code_for(error.code)) from None
         cli.info(f"submitted job {job.job_id} (idempotency key {job.idempotency_key})")
         if job.random_weights and not cli.json_output:
             err_console.print(RANDOM_WEIGHTS_NOTICE)

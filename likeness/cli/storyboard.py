@@ -327,3 +327,25 @@ def in_storyboard_words(error: Any, paths: StoryboardPaths) -> list[str]:
     if precondition is not None:
         problems += [f"{paths.of(v.subject)}: {v.description}" for v in precondition.violations]
     return list(dict.fromkeys(problems))
+
+
+#: Precondition violations about a character that are not about its consent.
+_NOT_CONSENT = {"CHARACTER_UNAVAILABLE", "ATTRIBUTE_CONTRADICTION", "NO_IDENTITY_ADAPTER"}
+
+
+def consent_refusals(error: Any) -> list[str]:
+    """The ids of the characters whose consent refused a submission (a LikenessError)."""
+    import uuid
+
+    from google.rpc import error_details_pb2
+
+    precondition = error.detail(error_details_pb2.PreconditionFailure)
+    refused: list[str] = []
+    for violation in precondition.violations if precondition is not None else []:
+        try:
+            uuid.UUID(violation.subject)
+        except ValueError:
+            continue
+        if violation.type not in _NOT_CONSENT and violation.subject not in refused:
+            refused.append(violation.subject)
+    return refused

@@ -135,11 +135,18 @@ def _denial_message(record: ConsentRecord, reason: str, purpose: str, channel: s
         REVOKED: "was revoked",
         NOT_YET_VALID: f"is not valid before {record.valid_from.isoformat()}",
         EXPIRED: f"expired at {record.valid_until.isoformat() if record.valid_until else ''}",
-        "purpose_not_covered": f"does not cover purpose {purpose.upper()}",
-        "channel_not_covered": f"does not cover channel {channel.upper()}",
-        "territory_not_covered": f"does not cover territory {territory}",
+        "purpose_not_covered": f"does not cover purpose {purpose.upper()}"
+        f" (it covers {_listed(record.purposes, upper=True)})",
+        "channel_not_covered": f"does not cover channel {channel.upper()}"
+        f" (it covers {_listed(record.channels, upper=True)})",
+        "territory_not_covered": f"does not cover territory {territory}"
+        f" (it covers {_listed(record.territories)})",
     }
     return f"consent {record.consent_id} {messages[reason]}"
+
+
+def _listed(values: list[str], upper: bool = False) -> str:
+    return ", ".join(value.upper() if upper else value for value in values) or "nothing"
 
 
 def evaluate(

@@ -112,7 +112,9 @@ async def test_check_answers_with_the_reason_in_contract_order(assets_server, ma
     for name, (reason, consent_id) in expected.items():
         assert not answers[name].allowed, name
         assert (answers[name].denial_reason, answers[name].consent_id) == (reason, consent_id), name
-    assert f"consent {world.consent_id} does not cover channel PRINT" == answers["channel"].message
+    # What the consent does cover is said too, so the user knows what to record.
+    expected_message = f"consent {world.consent_id} does not cover channel PRINT (it covers SOCIAL)"
+    assert answers["channel"].message == expected_message
     assert answers["world_social_us"].allowed and answers["world_social_us"].consent_id == world.consent_id
     assert answers["before_revocation"].allowed
     assert revoked.state == pb.CONSENT_STATE_REVOKED and revoked.revoke_reason == "asked"

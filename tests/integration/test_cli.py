@@ -247,6 +247,31 @@ def test_consent_show_check_and_revoke(character: dict[str, Any], stack: Stack) 
     assert check["allowed"] is False and check["denial_reason"] == "CONSENT_DENIAL_REASON_REVOKED"
 
 
+def test_a_consent_refusal_says_what_the_consent_covers_and_how_to_record_a_wider_one(
+    character: dict[str, Any], stack: Stack, tmp_path: Path
+) -> None:
+    character_id = character["character"]["character_id"]
+    from likeness.cli.demo import demo_evidence
+
+    recorded = likeness(
+        stack, "consent", "record", character_id, "--subject", "Ava Example",
+        "--evidence", str(demo_evidence(tmp_path / "release.png")), *USE,
+    )  # fmt: skip
+    assert recorded.exit_code == 0, recorded.stderr
+    storyboard = tmp_path / "tv.yaml"
+    storyboard.write_text(  # the consent covers online video, not TV
+        "purpose: advertising\nchannel: tv\nterritory: FR\n"
+        f"characters:\n  ava: {{id: {character_id}}}\n"
+        "shots:\n  - prompt: a woman smiles\n    characters: [ava]\n"
+    )
+    refused = likeness(stack, "generate", str(storyboard))
+    assert refused.exit_code == EXIT_REFUSED, refused.stderr
+    assert "characters.ava: consent" in refused.stderr
+    assert "does not cover channel TV (it covers ONLINE_VIDEO)" in refused.stderr
+    assert f"likeness consent record {character_id} --subject <name> --evidence <file>" in refused.stderr
+    assert "--purpose advertising --channel tv --territory FR" in refused.stderr
+
+
 class Terminal:
     """The real `likeness` command on a pseudo-terminal, as a person at a keyboard runs it."""
 
