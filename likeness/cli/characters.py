@@ -22,6 +22,8 @@ from likeness.cli.common import (
     command,
     enum_name,
     enum_value,
+    fields_table,
+    id_column,
     out_console,
     to_dict,
     when,
@@ -99,8 +101,9 @@ def record_consent(
 
 def _consent_table(consents: list[assets_pb.ConsentRecord]) -> Table:
     table = Table(
-        "consent", "subject", "state", "purposes", "channels", "territories", "valid from", "valid until"
-    )
+        id_column("consent"), "subject", "state", "purposes", "channels", "territories", "valid from",
+        "valid until",
+    )  # fmt: skip
     for consent in consents:
         table.add_row(
             consent.consent_id,
@@ -339,7 +342,7 @@ def character_show(
         ).consents
 
     def human() -> None:
-        table = Table(show_header=False)
+        table = fields_table()
         table.add_row("character", character.character_id)
         table.add_row("name", character.display_name)
         table.add_row("status", enum_name(assets_pb.CharacterStatus, character.status, "CHARACTER_STATUS_"))
@@ -396,7 +399,7 @@ def character_list(
         characters: list[assets_pb.Character] = collect_pages(fetch, limit)
 
     def human() -> None:
-        table = Table("character", "name", "status", "identity", "created")
+        table = Table(id_column("character"), "name", "status", "identity", "created")
         for character in characters:
             table.add_row(
                 character.character_id,

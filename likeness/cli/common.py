@@ -35,6 +35,7 @@ from google.protobuf.message import Message
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from rich.console import Console
+from rich.table import Column, Table
 
 from likeness.local import LocalSettings, local_signing_key
 from likeness.rpc.auth import Role, mint_token
@@ -289,3 +290,14 @@ def cli_state(ctx: typer.Context) -> Cli:
         state = Cli(ClientSettings())
         root.obj = state
     return state
+
+
+def id_column(header: str) -> Column:
+    """A table column of ids the user copies: never cut short; on a narrow terminal the id folds onto
+    a second line rather than ending in an ellipsis (``--json`` prints them whole, one per field)."""
+    return Column(header, overflow="fold", min_width=36)
+
+
+def fields_table() -> Table:
+    """A two-column name/value table whose values (ids among them) fold instead of being cut."""
+    return Table(Column(), Column(overflow="fold"), show_header=False)

@@ -231,7 +231,7 @@ def _run_steps(cli: Cli, work: Path) -> dict[str, Any]:
 
     storyboard = work / "storyboard.yaml"
     storyboard.write_text(STORYBOARD.format(character_id=character.character_id))
-    job = generate(cli, storyboard, None, None, wait=True)
+    job, _ = generate(cli, storyboard, None, None, wait=True)
     summary: dict[str, Any] = {
         "state_dir": cli.settings.state_dir,
         "brand": DEMO_BRAND,

@@ -14,6 +14,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
+from likeness.api.assets.v1 import assets_service_pb2 as assets_pb
 from likeness.api.generator.v1 import generator_service_pb2 as generator_pb
 from likeness.cli.common import (
     EXIT_CHECK_FAILED,
@@ -28,6 +29,8 @@ from likeness.cli.common import (
     enum_value,
     err_console,
     exit_code_for,
+    fields_table,
+    id_column,
     out_console,
     to_dict,
     when,
@@ -56,7 +59,7 @@ def state_name(state: int) -> str:
 
 
 def _job_summary(job: generator_pb.Job) -> Table:
-    table = Table(show_header=False)
+    table = fields_table()
     table.add_row("job", job.job_id)
     table.add_row("state", state_name(job.state))
     table.add_row("submitted", f"{when(job.create_time)} by {job.created_by}")
@@ -78,13 +81,15 @@ def _job_summary(job: generator_pb.Job) -> Table:
     return table
 
 
-def _scores_table(job: generator_pb.Job) -> Table:
-    table = Table("shot", "character", "version", "mean", "min", "p10", "no face", "flag")
+def _scores_table(job: generator_pb.Job, names: dict[str, str] | None = None) -> Table:
+    """Identity scores per shot and character; characters by ``names`` where known, else by id."""
+    names = names or {}
+    table = Table("shot", id_column("character"), "version", "mean", "min", "p10", "no face", "flag")
     for result in job.shot_results:
         for score in result.identity_scores:
             table.add_row(
                 str(result.shot_index),
-                score.character_id,
+                names.get(score.character_id, score.character_id),
                 str(score.identity_version),
                 f"{score.mean_similarity:.3f}" if score.HasField("mean_similarity") else "-",
                 f"{score.min_similarity:.3f}" if score.HasField("min_similarity") else "-",
@@ -95,7 +100,7 @@ def _scores_table(job: generator_pb.Job) -> Table:
     for score in job.final_identity_scores:
         table.add_row(
             "final",
-            score.character_id,
+            names.get(score.character_id, score.character_id),
             str(score.identity_version),
             f"{score.mean_similarity:.3f}" if score.HasField("mean_similarity") else "-",
             f"{score.min_similarity:.3f}" if score.HasField("min_similarity") else "-",
@@ -217,7 +222,24 @@ def _offer_to_cancel(generator: GeneratorClient, job_id: str) -> None:
     )
 
 
-def _finish(cli: Cli, job: generator_pb.Job, output: Path | None) -> None:
+def character_names(cli: Cli, job: generator_pb.Job) -> dict[str, str]:
+    """The display names of a job's characters, from the registry (ids stay where a lookup fails)."""
+    names: dict[str, str] = {}
+    with cli.assets() as assets:
+        for character in job.characters:
+            try:
+                found = assets.api.GetCharacter(
+                    assets_pb.GetCharacterRequest(character_id=character.character_id)
+                ).character
+            except LikenessError:
+                continue
+            names[character.character_id] = found.display_name or character.character_id
+    return names
+
+
+def _finish(
+    cli: Cli, job: generator_pb.Job, output: Path | None, names: dict[str, str] | None = None
+) -> None:
     data: dict[str, Any] = {"job": to_dict(job)}
     if job.state == generator_pb.JOB_STATE_SUCCEEDED and output is not None:
         with cli.assets() as assets:
@@ -228,7 +250,7 @@ def _finish(cli: Cli, job: generator_pb.Job, output: Path | None) -> None:
     def human() -> None:
         out_console.print(_job_summary(job))
         if job.shot_results:
-            out_console.print(_scores_table(job))
+            out_console.print(_scores_table(job, names))
         if "clip_path" in data:
             out_console.print(f"clip written to [bold]{data['clip_path']}[/bold]")
         if job.random_weights:
@@ -246,7 +268,9 @@ def generate(
     idempotency_key: str | None,
     wait: bool,
     preset: str | None = None,
-) -> generator_pb.Job:
+) -> tuple[generator_pb.Job, dict[str, str]]:
+    """Submit a storyboard (and follow the job when ``wait``); returns the job and the storyboard's
+    names of its characters by id."""
     try:
         request, paths = parse_storyboard_with_paths(
             storyboard.read_text(), idempotency_key or str(uuid.uuid4()), preset
@@ -281,7 +305,13 @@ def generate(
             err_console.print(RANDOM_WEIGHTS_NOTICE)
         if wait and job.state not in TERMINAL:
             job = watch(cli, generator, job.job_id)
-    return job
+    names = {
+        character.character_id: name
+        for shot in request.storyboard.shots
+        for character in shot.characters
+        if (name := paths.of(character.character_id).removeprefix("characters.")) != character.character_id
+    }
+    return job, names
 
 
 @job_app.command("watch")
@@ -312,7 +342,7 @@ def job_show(ctx: typer.Context, job_id: Annotated[str, typer.Argument(help="The
     def human() -> None:
         out_console.print(_job_summary(job))
         if job.shot_results:
-            out_console.print(_scores_table(job))
+            out_console.print(_scores_table(job, character_names(cli, job)))
 
     cli.emit(to_dict(job), human)
 
@@ -338,7 +368,7 @@ def job_list(
         jobs: list[generator_pb.Job] = collect_pages(fetch, limit)
 
     def human() -> None:
-        table = Table("job", "state", "submitted", "shots", "progress", "flagged")
+        table = Table(id_column("job"), "state", "submitted", "shots", "progress", "flagged")
         for job in jobs:
             table.add_row(
                 job.job_id,
@@ -383,13 +413,13 @@ def generate_command(
 ) -> None:
     """Generate a clip from a YAML storyboard, with live progress; exits 7 unless the job succeeded."""
     cli = cli_state(ctx)
-    job = generate(cli, storyboard, output if wait else None, idempotency_key, wait, preset)
+    job, names = generate(cli, storyboard, output if wait else None, idempotency_key, wait, preset)
     if not wait:
         cli.emit(to_dict(job), lambda: out_console.print(_job_summary(job)))
         return
     if output is None and job.state == generator_pb.JOB_STATE_SUCCEEDED:
         output = Path(f"{job.job_id}.mp4")
-    _finish(cli, job, output)
+    _finish(cli, job, output, names)
 
 
 generate_command = command(generate_command)

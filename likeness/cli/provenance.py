@@ -7,9 +7,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from likeness.cli.common import EXIT_CHECK_FAILED, Cli, CliFailure, cli_state, command, out_console
+from likeness.cli.common import (
+    EXIT_CHECK_FAILED,
+    Cli,
+    CliFailure,
+    cli_state,
+    command,
+    fields_table,
+    out_console,
+)
 
 provenance_app = typer.Typer(help="C2PA content credentials of generated clips.", no_args_is_help=True)
 
@@ -107,7 +114,7 @@ def provenance_verify(
     def human() -> None:
         summary = report.summary
         likeness = summary["likeness"]
-        table = Table(show_header=False)
+        table = fields_table()
         verdict = "[green]valid[/green]" if report.valid else "[red]NOT valid[/red]"
         table.add_row("manifest", f"{verdict} ({summary['validation_state']})")
         table.add_row(

@@ -18,6 +18,7 @@ from likeness.cli.common import (
     collect_pages,
     command,
     enum_name,
+    fields_table,
     out_console,
     to_dict,
     when,
@@ -82,7 +83,7 @@ def brand_show(ctx: typer.Context) -> None:
         brand = assets.api.GetBrand(assets_pb.GetBrandRequest()).brand
 
     def human() -> None:
-        table = Table(show_header=False)
+        table = fields_table()
         table.add_row("brand", brand.brand_id)
         table.add_row("name", brand.display_name)
         table.add_row("created", when(brand.create_time))
