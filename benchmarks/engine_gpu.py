@@ -156,12 +156,25 @@ class Report:
             self.path.write_text(json.dumps(self.data, indent=2))
 
 
-def one_gpu(args: argparse.Namespace) -> int:
-    import diffusers
+def sizes(args: argparse.Namespace) -> tuple[Any, Any, tuple[int, int, int], dict[str, Any]]:
+    """Device, dtype, (frames, height, width) and the expert's config: the tiny model in float32 on the
+    CPU, or the A14B shapes in bf16 on the GPU."""
+    import torch
+
+    if args.tiny:
+        return torch.device("cpu"), torch.float32, (9, 64, 64), transformer_config(True, None)
+    height, width = RESOLUTIONS[args.resolution]
+    return (
+        torch.device("cuda"), torch.bfloat16, (args.frames, height, width),
+        transformer_config(False, args.layers),
+    )  # fmt: skip
+
+
+def with_identity(expert: Any, config: dict[str, Any], device: Any, dtype: Any) -> tuple[Any, ...]:
+    """Our identity adapter (random values) on every block of the expert, and one character's
+    tokens at STRENGTH: (adapter, installed, tokens, strengths)."""
     import numpy as np
     import torch
-    from diffusers import AutoencoderKLWan
-    from diffusers.models.attention_dispatch import attention_backend
 
     from likeness.generator.model.adapter import (
         IdentityAdapter,
@@ -171,12 +184,29 @@ def one_gpu(args: argparse.Namespace) -> int:
     )
     from likeness.generator.model.video import randomize_values
 
-    device, dtype = (
-        (torch.device("cpu"), torch.float32) if args.tiny else (torch.device("cuda"), torch.bfloat16)
-    )
-    height, width = (64, 64) if args.tiny else RESOLUTIONS[args.resolution]
-    frames = 9 if args.tiny else args.frames
-    config = transformer_config(args.tiny, args.layers)
+    torch.manual_seed(2)
+    inner_dim = config["num_attention_heads"] * config["attention_head_dim"]
+    with building_on(device, dtype):
+        adapter = IdentityAdapter(
+            IdentityAdapterConfig(
+                inner_dim=inner_dim, num_layers=config["num_layers"], experts=("transformer",)
+            )
+        )
+    randomize_values(adapter)
+    installed = install(adapter, {"transformer": expert})
+    vector = np.random.default_rng(0).standard_normal(512).astype(np.float32)
+    z_id = torch.from_numpy(vector / np.linalg.norm(vector))
+    tokens, strengths = identity_bank(adapter, [[(z_id, STRENGTH)]], device, dtype)
+    return adapter, installed, tokens, strengths
+
+
+def one_gpu(args: argparse.Namespace) -> int:
+    import diffusers
+    import torch
+    from diffusers import AutoencoderKLWan
+    from diffusers.models.attention_dispatch import attention_backend
+
+    device, dtype, (frames, height, width), config = sizes(args)
     hardware = "CPU" if args.tiny else torch.cuda.get_device_name(device)
     report = Report(
         args.json,
@@ -227,17 +257,7 @@ def one_gpu(args: argparse.Namespace) -> int:
         baseline = stock.get("native") or min(stock.values())
         eager_reference = inputs.forward(expert, inputs.positive)
 
-        torch.manual_seed(2)
-        with building_on(device, dtype):
-            adapter = IdentityAdapter(
-                IdentityAdapterConfig(inner_dim=config["num_attention_heads"] * config["attention_head_dim"],
-                                      num_layers=config["num_layers"], experts=("transformer",))
-            )  # fmt: skip
-        randomize_values(adapter)
-        installed = install(adapter, {"transformer": expert})
-        vector = np.random.default_rng(0).standard_normal(512).astype(np.float32)
-        z_id = torch.from_numpy(vector / np.linalg.norm(vector))
-        tokens, strengths = identity_bank(adapter, [[(z_id, STRENGTH)]], device, dtype)
+        adapter, installed, tokens, strengths = with_identity(expert, config, device, dtype)
         backend = args.backend
         with attention_backend(backend), installed.context.use(tokens, strengths, inputs.negative):
             eager_ours = inputs.forward(expert, inputs.positive)
@@ -333,34 +353,14 @@ def probe_args(args: argparse.Namespace) -> list[str]:
 
 def restart_probe(args: argparse.Namespace) -> int:
     """A replica starting again: build, install the adapter, compile, then time the first two steps."""
-    import numpy as np
     import torch
     from diffusers.models.attention_dispatch import attention_backend
 
-    from likeness.generator.model.adapter import (
-        IdentityAdapter,
-        IdentityAdapterConfig,
-        identity_bank,
-        install,
-    )
-
-    device, dtype = (
-        (torch.device("cpu"), torch.float32) if args.tiny else (torch.device("cuda"), torch.bfloat16)
-    )
-    height, width = (64, 64) if args.tiny else RESOLUTIONS[args.resolution]
-    frames = 9 if args.tiny else args.frames
-    config = transformer_config(args.tiny, args.layers)
+    device, dtype, (frames, height, width), config = sizes(args)
     started = time.perf_counter()
     expert = build_expert(config, device, dtype)
-    with building_on(device, dtype):
-        adapter = IdentityAdapter(
-            IdentityAdapterConfig(inner_dim=config["num_attention_heads"] * config["attention_head_dim"],
-                                  num_layers=config["num_layers"], experts=("transformer",))
-        )  # fmt: skip
-    installed = install(adapter, {"transformer": expert})
+    _, installed, tokens, strengths = with_identity(expert, config, device, dtype)
     inputs = Inputs(config, (frames, height, width), device, dtype)
-    z_id = torch.from_numpy(np.ones(512, dtype=np.float32) / 512**0.5)
-    tokens, strengths = identity_bank(adapter, [[(z_id, STRENGTH)]], device, dtype)
     build_s = time.perf_counter() - started
     with torch.inference_mode(), attention_backend(args.backend):
         with installed.context.use(tokens, strengths, inputs.negative):

@@ -217,6 +217,17 @@ def test_character_create_without_consent_refuses_photos(stack: Stack, tmp_path:
 USE = ("--purpose", "advertising", "--channel", "online_video", "--territory", "FR")
 
 
+def record_fresh_consent(stack: Stack, character_id: str, tmp_path: Path) -> None:
+    """A new consent record for the usual use (the consent test may have revoked the first one)."""
+    from likeness.cli.demo import demo_evidence
+
+    recorded = likeness(
+        stack, "consent", "record", character_id, "--subject", "Ava Example",
+        "--evidence", str(demo_evidence(tmp_path / "release.png")), *USE,
+    )  # fmt: skip
+    assert recorded.exit_code == 0, recorded.stderr
+
+
 def test_consent_show_check_and_revoke(character: dict[str, Any], stack: Stack) -> None:
     character_id = character["character"]["character_id"]
     allowed = likeness(stack, "--json", "consent", "show", character_id, *USE)
@@ -251,13 +262,7 @@ def test_a_consent_refusal_says_what_the_consent_covers_and_how_to_record_a_wide
     character: dict[str, Any], stack: Stack, tmp_path: Path
 ) -> None:
     character_id = character["character"]["character_id"]
-    from likeness.cli.demo import demo_evidence
-
-    recorded = likeness(
-        stack, "consent", "record", character_id, "--subject", "Ava Example",
-        "--evidence", str(demo_evidence(tmp_path / "release.png")), *USE,
-    )  # fmt: skip
-    assert recorded.exit_code == 0, recorded.stderr
+    record_fresh_consent(stack, character_id, tmp_path)
     storyboard = tmp_path / "tv.yaml"
     storyboard.write_text(  # the consent covers online video, not TV
         "purpose: advertising\nchannel: tv\nterritory: FR\n"
@@ -316,13 +321,7 @@ def test_ctrl_c_during_generate_offers_to_cancel(
     answer: str, character: dict[str, Any], stack: Stack, tmp_path: Path
 ) -> None:
     character_id = character["character"]["character_id"]
-    from likeness.cli.demo import demo_evidence
-
-    recorded = likeness(
-        stack, "consent", "record", character_id, "--subject", "Ava Example",
-        "--evidence", str(demo_evidence(tmp_path / "release.png")), *USE,
-    )  # fmt: skip
-    assert recorded.exit_code == 0, recorded.stderr
+    record_fresh_consent(stack, character_id, tmp_path)
     storyboard = tmp_path / "long.yaml"
     storyboard.write_text(  # minutes of denoising on the CPU: it is still running when interrupted
         "purpose: advertising\nchannel: online_video\nterritory: FR\n"
@@ -360,14 +359,7 @@ def test_generate_job_asset_provenance_and_erase(
     character: dict[str, Any], stack: Stack, tmp_path: Path
 ) -> None:
     character_id = character["character"]["character_id"]
-    # A fresh consent: the consent test may have revoked the first one.
-    from likeness.cli.demo import demo_evidence
-
-    recorded = likeness(
-        stack, "consent", "record", character_id, "--subject", "Ava Example",
-        "--evidence", str(demo_evidence(tmp_path / "release.png")), *USE,
-    )  # fmt: skip
-    assert recorded.exit_code == 0, recorded.stderr
+    record_fresh_consent(stack, character_id, tmp_path)
     storyboard = tmp_path / "storyboard.yaml"
     storyboard.write_text(
         "purpose: advertising\nchannel: online_video\nterritory: FR\n"
