@@ -141,8 +141,7 @@ def _rank_main(rank: int, spec: RankSpec, pipe: Any) -> None:
 class RankGroup:
     """N rank processes holding one model; see the module docstring."""
 
-    def __init__(self, spec_args: dict[str, Any], processes: list[Any], pipes: list[Any], workdir: Path):
-        self._spec_args = spec_args
+    def __init__(self, processes: list[Any], pipes: list[Any], workdir: Path) -> None:
         self._processes = processes
         self._pipes = pipes
         self._workdir = workdir
@@ -183,7 +182,7 @@ class RankGroup:
             theirs.close()
             processes.append(process)
             pipes.append(ours)
-        group = cls({"world_size": world_size}, processes, pipes, workdir)
+        group = cls(processes, pipes, workdir)
         try:
             replies = group._collect(timeout_s=timeout_s)
         except BaseException:
