@@ -6,10 +6,11 @@ import enum
 import importlib
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperOption
 
 from likeness.cli.characters import character_app, consent_app
 from likeness.cli.common import Cli, ClientSettings
@@ -18,6 +19,19 @@ from likeness.cli.provenance import provenance_app
 from likeness.cli.registry import asset_app, audit_app, brand_app
 from likeness.local import LocalSettings, local_signing_key
 from likeness.rpc.auth import Role, mint_token
+
+
+def _flag_without_type(display: Any) -> Any:
+    """Typer's rich help prints each option's type beside it, "<bool>" for flags too, which take no
+    value at all: flags (--json, --help, ...) show none."""
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        return None if getattr(self, "is_flag", False) else display(self, ctx)
+
+    return display_type_rich
+
+
+TyperOption.display_type_rich = _flag_without_type(TyperOption.display_type_rich)  # type: ignore[method-assign]
 
 app = typer.Typer(
     help="Likeness: brand digital actors with locked identities.\n\n"
