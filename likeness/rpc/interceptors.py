@@ -13,11 +13,12 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import grpc
 import protovalidate
+from google.protobuf.descriptor import FieldDescriptor
 from grpc import aio
 
 from likeness import errors
@@ -302,7 +303,40 @@ def field_path(violation: Any) -> str:
     return ".".join(parts)
 
 
+def _strings_with_nul(message: Any, prefix: str = "") -> Iterator[str]:
+    """Paths of the string fields (at any depth, in lists and maps) that hold a NUL character, which
+    PostgreSQL refuses in text and no contract allows."""
+    for field, value in message.ListFields():
+        name = f"{prefix}{field.name}"
+        if field.type == FieldDescriptor.TYPE_STRING:
+            items = enumerate(value) if field.is_repeated else [(None, value)]
+            for index, text in items:
+                if "\x00" in text:
+                    yield name if index is None else f"{name}[{index}]"
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            if field.message_type.GetOptions().map_entry:
+                for key, item in value.items():
+                    entry = f"{name}[{key!r}]"
+                    if isinstance(key, str) and "\x00" in key:
+                        yield f"{name} (a key)"
+                    if isinstance(item, str):
+                        if "\x00" in item:
+                            yield entry
+                    elif hasattr(item, "ListFields"):
+                        yield from _strings_with_nul(item, f"{entry}.")
+            elif field.is_repeated:
+                for index, item in enumerate(value):
+                    yield from _strings_with_nul(item, f"{name}[{index}].")
+            else:
+                yield from _strings_with_nul(value, f"{name}.")
+
+
 def _validate(message: Any) -> None:
+    with_nul = [errors.FieldViolation(field=path, description="must not contain a NUL character")
+                for path in _strings_with_nul(message)]  # fmt: skip
+    if with_nul:
+        fields = ", ".join(violation.field for violation in with_nul)
+        raise errors.InvalidArgument(f"invalid request (a NUL character in {fields})", with_nul)
     try:
         protovalidate.validate(message)
     except protovalidate.ValidationError as error:

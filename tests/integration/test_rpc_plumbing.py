@@ -185,3 +185,17 @@ async def test_invalid_request_is_invalid_argument_with_field_violations(assets_
     assert bad_request is not None
     assert {violation.field for violation in bad_request.field_violations} >= {"brand_id", "display_name"}
     assert raised.value.request_id
+
+
+async def test_a_nul_character_in_any_string_is_invalid_argument_naming_the_field(
+    assets_server, make_token
+) -> None:
+    async with assets_server() as server:
+        async with AsyncAssetsClient(f"127.0.0.1:{server.port}", token=make_token()) as client:
+            with pytest.raises(LikenessError) as raised:
+                await client.api.CreateBrand(
+                    assets_pb.CreateBrandRequest(brand_id="nul-brand", display_name="Acme\x00Foods")
+                )
+    assert raised.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    bad_request = raised.value.detail(error_details_pb2.BadRequest)
+    assert [violation.field for violation in bad_request.field_violations] == ["display_name"]
