@@ -19,6 +19,7 @@ from likeness.identity.quality import (
     Rejection,
     Thresholds,
     aggregate,
+    cosine,
     dominant_face,
     exposure,
     face_region,
@@ -203,8 +204,8 @@ async def encode_identity(engine: FaceEngine, photos: list[Photo], thresholds: T
     accepted_embeddings = np.stack([embedding_of[report.index] for report in accepted])
     z_id = aggregate(accepted_embeddings)
     for index, embedding in embedding_of.items():
-        reports[index].similarity_to_aggregate = float(embedding @ z_id)
-    consistency = float(np.mean(accepted_embeddings @ z_id))
+        reports[index].similarity_to_aggregate = cosine(embedding @ z_id)
+    consistency = cosine(float(np.mean(accepted_embeddings @ z_id)))
 
     attribute_estimates = []
     for report in accepted:

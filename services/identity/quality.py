@@ -306,6 +306,12 @@ def find_outliers(embeddings: FloatArray, threshold: float) -> list[int]:
     return sorted(outliers)
 
 
+def cosine(value: float) -> float:
+    """A cosine computed in float32, within the range a cosine has (-1..1): rounding puts the cosine of
+    a vector with itself at 1.0000001, which every consumer of the contract's ranges would refuse."""
+    return float(min(1.0, max(-1.0, value)))
+
+
 def similarity_to_others(embeddings: FloatArray) -> list[float | None]:
     """Each row's mean cosine to every other row; None for a single row."""
     unit = l2_normalise(embeddings)
@@ -313,7 +319,7 @@ def similarity_to_others(embeddings: FloatArray) -> list[float | None]:
     if count < 2:
         return [None] * count
     cosines = unit @ unit.T
-    return [float((cosines[i].sum() - cosines[i, i]) / (count - 1)) for i in range(count)]
+    return [cosine((cosines[i].sum() - cosines[i, i]) / (count - 1)) for i in range(count)]
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -234,3 +234,14 @@ def test_cuda_recogniser_batches_are_padded_to_a_few_sizes() -> None:
     # No sizes (the CPU) or none large enough: the batch as it is.
     assert padded_batch(crops, ()) == crops
     assert padded_batch(crops, (1, 2)) == crops
+
+
+def test_cosines_stay_within_their_range_despite_float32_rounding() -> None:
+    import numpy as np
+
+    from likeness.identity.quality import cosine, similarity_to_others
+
+    vector = np.random.default_rng(3).standard_normal(512).astype(np.float32)
+    same = np.stack([vector, vector * 1.0000001, vector])
+    assert all(value is not None and -1.0 <= value <= 1.0 for value in similarity_to_others(same))
+    assert cosine(1.0000001192092896) == 1.0 and cosine(-1.0000002) == -1.0 and cosine(0.25) == 0.25
