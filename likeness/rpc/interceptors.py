@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import time
 import uuid
@@ -303,40 +304,50 @@ def field_path(violation: Any) -> str:
     return ".".join(parts)
 
 
-def _strings_with_nul(message: Any, prefix: str = "") -> Iterator[str]:
-    """Paths of the string fields (at any depth, in lists and maps) that hold a NUL character, which
-    PostgreSQL refuses in text and no contract allows."""
+_FLOATS = (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE)
+NUL = "must not contain a NUL character"
+NOT_FINITE = "must be a finite number"
+
+
+def untrusted_values(message: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(path, what is wrong) for every value no contract allows, at any depth, in lists and maps: a
+    string with a NUL character (PostgreSQL refuses it in text) and a float that is NaN or infinite
+    (it would be stored, and break every comparison made with it later)."""
     for field, value in message.ListFields():
         name = f"{prefix}{field.name}"
-        if field.type == FieldDescriptor.TYPE_STRING:
-            items = enumerate(value) if field.is_repeated else [(None, value)]
-            for index, text in items:
-                if "\x00" in text:
-                    yield name if index is None else f"{name}[{index}]"
-        elif field.type == FieldDescriptor.TYPE_MESSAGE:
-            if field.message_type.GetOptions().map_entry:
-                for key, item in value.items():
-                    entry = f"{name}[{key!r}]"
-                    if isinstance(key, str) and "\x00" in key:
-                        yield f"{name} (a key)"
-                    if isinstance(item, str):
-                        if "\x00" in item:
-                            yield entry
-                    elif hasattr(item, "ListFields"):
-                        yield from _strings_with_nul(item, f"{entry}.")
-            elif field.is_repeated:
-                for index, item in enumerate(value):
-                    yield from _strings_with_nul(item, f"{name}[{index}].")
-            else:
-                yield from _strings_with_nul(value, f"{name}.")
+        if field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.GetOptions().map_entry:
+            for key, item in value.items():
+                entry = f"{name}[{key!r}]"
+                if isinstance(key, str) and "\x00" in key:
+                    yield f"{name} (a key)", NUL
+                if hasattr(item, "ListFields"):
+                    yield from untrusted_values(item, f"{entry}.")
+                else:
+                    yield from _scalar(entry, item)
+            continue
+        items = enumerate(value) if field.is_repeated else [(None, value)]
+        for index, item in items:
+            path = name if index is None else f"{name}[{index}]"
+            if field.type == FieldDescriptor.TYPE_MESSAGE:
+                yield from untrusted_values(item, f"{path}.")
+            elif field.type == FieldDescriptor.TYPE_STRING or field.type in _FLOATS:
+                yield from _scalar(path, item)
+
+
+def _scalar(path: str, value: Any) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str) and "\x00" in value:
+        yield path, NUL
+    elif isinstance(value, float) and not math.isfinite(value):
+        yield path, NOT_FINITE
 
 
 def _validate(message: Any) -> None:
-    with_nul = [errors.FieldViolation(field=path, description="must not contain a NUL character")
-                for path in _strings_with_nul(message)]  # fmt: skip
-    if with_nul:
-        fields = ", ".join(violation.field for violation in with_nul)
-        raise errors.InvalidArgument(f"invalid request (a NUL character in {fields})", with_nul)
+    untrusted = [
+        errors.FieldViolation(field=path, description=problem) for path, problem in untrusted_values(message)
+    ]
+    if untrusted:
+        fields = ", ".join(f"{v.field}: {v.description}" for v in untrusted)
+        raise errors.InvalidArgument(f"invalid request ({fields})", untrusted)
     try:
         protovalidate.validate(message)
     except protovalidate.ValidationError as error:

@@ -199,3 +199,17 @@ async def test_a_nul_character_in_any_string_is_invalid_argument_naming_the_fiel
     assert raised.value.code == grpc.StatusCode.INVALID_ARGUMENT
     bad_request = raised.value.detail(error_details_pb2.BadRequest)
     assert [violation.field for violation in bad_request.field_violations] == ["display_name"]
+
+
+async def test_a_non_finite_float_is_invalid_argument_naming_the_field(identity_server, make_token) -> None:
+    async with identity_server() as server:
+        async with AsyncIdentityClient(f"127.0.0.1:{server.port}", token=make_token()) as client:
+            with pytest.raises(LikenessError) as raised:
+                await client.api.CompareIdentities(
+                    identity_pb.CompareIdentitiesRequest(
+                        first_z_id=[float("nan")] + [0.0] * 511, second_z_id=[1.0] + [0.0] * 511
+                    )
+                )
+    assert raised.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    bad_request = raised.value.detail(error_details_pb2.BadRequest)
+    assert [violation.field for violation in bad_request.field_violations] == ["first_z_id[0]"]
