@@ -26,7 +26,6 @@ latents after every step); rank 0 alone decodes frames.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -179,7 +178,6 @@ class ParallelRuntime:
         self.device = device
         self.rank = dist.get_rank()
         self.cfg = CfgPass()
-        self._lock = threading.Lock()
 
     def agree_to_stop(self, stop: bool) -> bool:
         """True on every rank when any rank was asked to stop (one all-reduce per step, so that every
