@@ -256,6 +256,20 @@ def one_gpu(args: argparse.Namespace) -> int:
                 report.add(f"stock eager step ({backend})", error=f"{type(error).__name__}: {error}")
         baseline = stock.get("native") or min(stock.values())
         eager_reference = inputs.forward(expert, inputs.positive)
+        if args.flash:
+            from likeness.generator.model.kernels import flash_kernel_support, use_flash_kernel
+
+            report.data["flash_support"] = flash_kernel_support(device)
+            kernel = use_flash_kernel(args.flash, device)
+            report.data["flash_kernel"] = kernel or "PyTorch's own"
+            if kernel:
+                with attention_backend("native"):
+                    label = f"stock eager step (native, SDPA on {kernel})"
+                    measure(label, lambda: inputs.guided_step(expert), flops)
+                    output = inputs.forward(expert, inputs.positive)
+                report.add(f"{kernel} vs PyTorch flash output",
+                           relative_difference=relative_difference(output, eager_reference))  # fmt: skip
+                del output
 
         adapter, installed, tokens, strengths = with_identity(expert, config, device, dtype)
         backend = args.backend
@@ -348,6 +362,8 @@ def probe_args(args: argparse.Namespace) -> list[str]:
         values.append("--tiny")
     if args.layers:
         values += ["--layers", str(args.layers)]
+    if args.flash:
+        values += ["--flash", args.flash]
     return values
 
 
@@ -362,6 +378,10 @@ def restart_probe(args: argparse.Namespace) -> int:
     _, installed, tokens, strengths = with_identity(expert, config, device, dtype)
     inputs = Inputs(config, (frames, height, width), device, dtype)
     build_s = time.perf_counter() - started
+    if args.flash:
+        from likeness.generator.model.kernels import use_flash_kernel
+
+        use_flash_kernel(args.flash, device)
     with torch.inference_mode(), attention_backend(args.backend):
         with installed.context.use(tokens, strengths, inputs.negative):
             expert.compile_repeated_blocks(fullgraph=True)
@@ -468,6 +488,9 @@ def engine_main(argv: Sequence[str]) -> int:
     parser.add_argument("--reps", type=int, default=3, help="timed steps after the warm-up")
     parser.add_argument("--backends", default="native", help="comma-separated attention backends for stock")
     parser.add_argument("--backend", default="native", help="the attention backend of ours")
+    parser.add_argument(
+        "--flash", default="", help="after stock: SDPA's flash kernel for the rest (FA4, FA3, auto)"
+    )
     parser.add_argument("--fp8", action="store_true", help="also torchao float8 row-wise linears")
     parser.add_argument("--fp8-only", action="store_true", help="stock and FP8 only (no bf16 compile, draft)")
     parser.add_argument("--restart-check", action="store_true", help="time a fresh process's first step")

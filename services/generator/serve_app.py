@@ -85,6 +85,9 @@ class VideoModelArgs(BaseModel):
     fp8: bool = False
     #: diffusers' attention backend by name ("native", "_native_cudnn", "flash", ...); empty: native.
     attention_backend: str = ""
+    #: The kernel under PyTorch's flash attention: "" PyTorch's own, "FA4" (flash-attn-4, Hopper and
+    #: Blackwell), "FA3", or "auto" (FA4 where it runs, else PyTorch's own). See kernels.py.
+    flash_attention: Literal["", "auto", "FA3", "FA4"] = ""
     #: Sizes (height, width, frames) the replica denoises once, two steps with guidance, before it
     #: takes traffic, so that compilation and kernel selection do not fall on the first user.
     warmup_sizes: list[tuple[int, int, int]] = Field(default_factory=list)
@@ -144,7 +147,14 @@ def build_model(arguments: dict[str, Any], device: Any = None) -> Any:
 def prepare_model(arguments: dict[str, Any], model: Any) -> None:
     """Speed settings and the warm-up, on the replica's model or on each of its ranks."""
     args = VideoModelArgs.model_validate(arguments)
-    model.optimise(compile=args.compile, fp8=args.fp8, attention_backend=args.attention_backend or None)
+    kernel = model.optimise(
+        compile=args.compile,
+        fp8=args.fp8,
+        attention_backend=args.attention_backend or None,
+        flash_attention=args.flash_attention,
+    )
+    if args.flash_attention:
+        log.info("flash attention kernel: %s", kernel or "PyTorch's own")
     for height, width, frames in args.warmup_sizes:
         started = time.perf_counter()
         model.warm_up(height=height, width=width, num_frames=frames)

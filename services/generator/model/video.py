@@ -190,15 +190,27 @@ class WanVideoModel:
         return [each for each in (self.pipeline, self.vace_pipeline) if each is not None]
 
     def optimise(
-        self, *, compile: bool = False, fp8: bool = False, attention_backend: str | None = None
-    ) -> None:
-        """Speed settings for every expert (both experts, VACE's too): an attention backend from
-        diffusers' dispatcher, torchao float8 dynamic row-wise linears in the blocks, and regional
-        compilation of the repeated blocks (``fullgraph``: the identity adapter adds no graph break).
-        Call it after :meth:`enable_parallelism` and after LoRA weights are fused."""
+        self,
+        *,
+        compile: bool = False,
+        fp8: bool = False,
+        attention_backend: str | None = None,
+        flash_attention: str = "",
+    ) -> str:
+        """Speed settings for every expert (both experts, VACE's too): the flash-attention kernel under
+        PyTorch's SDPA (``flash_attention``, see kernels.py), an attention backend from diffusers'
+        dispatcher, torchao float8 dynamic row-wise linears in the blocks, and regional compilation of
+        the repeated blocks (``fullgraph``: the identity adapter adds no graph break). Call it after
+        :meth:`enable_parallelism` and after LoRA weights are fused. Returns the flash kernel in use
+        ("" for PyTorch's own)."""
         experts: list[Any] = [
             expert for pipeline in self._pipelines() for expert in self._experts(pipeline).values()
         ]
+        kernel = ""
+        if flash_attention:
+            from likeness.generator.model.kernels import use_flash_kernel
+
+            kernel = use_flash_kernel(flash_attention, next(experts[0].parameters()).device)
         for expert in experts:
             if attention_backend:
                 expert.set_attention_backend(attention_backend)
@@ -211,6 +223,7 @@ class WanVideoModel:
                         quantize_(getattr(expert, blocks), config)
             if compile:
                 expert.compile_repeated_blocks(fullgraph=True)
+        return kernel
 
     def warm_up(self, *, height: int, width: int, num_frames: int) -> None:
         """Two guided steps at this size (one per expert, with an identity, and through VACE when it is
