@@ -406,8 +406,8 @@ def generate_command(
         str | None,
         typer.Option(
             "--preset",
-            help="Every shot's speed preset: draft (a quick preview, same seeds) or final; "
-            "default: the storyboard's.",
+            help="Every shot's speed preset: draft (a quick preview, same seeds), fast (final with "
+            "step caching: close to final, in less time) or final; default: the storyboard's.",
         ),
     ] = None,
 ) -> None:

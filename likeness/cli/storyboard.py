@@ -16,7 +16,7 @@ A storyboard names its characters once and refers to them by a short name in eac
       fps: 16
       steps: 40
       guidance: 4.0
-      preset: final               # final | draft (4 distilled steps, no guidance: a quick preview)
+      preset: final               # final | fast (step caching) | draft (4 distilled steps: a preview)
     characters:
       ava:
         id: 6f1c...               # the character's id
@@ -147,7 +147,7 @@ def parse_storyboard_with_paths(
 ) -> tuple[generator_pb.SubmitGenerationRequest, StoryboardPaths]:
     """The request and where its fields came from (unchecked against the contract's rules).
 
-    ``preset`` ("final" or "draft") replaces every shot's: ``draft`` renders the storyboard as a
+    ``preset`` ("final", "fast" or "draft") replaces every shot's: ``draft`` renders the storyboard as a
     preview (its shots' steps and guidance, meant for final, are then left to the draft LoRA).
     """
     paths = StoryboardPaths()

@@ -94,6 +94,7 @@ class Preset(enum.StrEnum):
 
     FINAL = "final"
     DRAFT = "draft"
+    FAST = "fast"
 
 
 #: A draft shot's steps and guidance: the distilled LoRA's own (Wan2.2-Lightning: 4 steps, no CFG).

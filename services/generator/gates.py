@@ -61,6 +61,18 @@ def requested_versions(storyboard: Storyboard) -> dict[str, set[int]]:
     return versions
 
 
+#: What a deployment needs to serve each non-final preset.
+PRESET_NEEDS = {
+    Preset.DRAFT: "it needs a draft LoRA, draft_lora/ in the model directory",
+    Preset.FAST: "it needs the step cache, off in this deployment",
+}
+#: Why each non-final preset cannot take reference images (the VACE experts).
+PRESET_VACE_REASON = {
+    Preset.DRAFT: "has no LoRA for the reference-image (VACE) experts",
+    Preset.FAST: "has no step cache for the reference-image (VACE) experts, whose hints it would add twice",
+}
+
+
 async def check(
     peers: Peers,
     usage: Usage,
@@ -133,15 +145,15 @@ async def check(
                         message=found.message,
                     )
                 )
-        if shot.preset is Preset.DRAFT:
+        if shot.preset is not Preset.FINAL:
             # Checked at submission and again before the shot: the deployment may change in between.
-            if Preset.DRAFT not in presets:
+            if shot.preset not in presets:
                 problems.append(
                     Problem(
                         "PRESET_UNAVAILABLE",
                         f"storyboard.shots[{index}].preset",
-                        "this deployment has no draft LoRA (draft_lora/ in its model directory); "
-                        "use the final preset",
+                        f"this deployment does not serve the {shot.preset} preset "
+                        f"({PRESET_NEEDS[shot.preset]}); use the final preset",
                         ErrorCode.INTERNAL,
                         shot_index=index,
                     )
@@ -149,9 +161,9 @@ async def check(
             if any(character.use_reference_images for character in shot.characters):
                 problems.append(
                     Problem(
-                        "DRAFT_WITH_REFERENCE_IMAGES",
+                        f"{shot.preset.upper()}_WITH_REFERENCE_IMAGES",
                         f"storyboard.shots[{index}].preset",
-                        "the draft LoRA is not trained for the reference-image (VACE) experts; "
+                        f"the {shot.preset} preset {PRESET_VACE_REASON[shot.preset]}; "
                         "use the final preset for shots with reference images",
                         ErrorCode.INTERNAL,
                         shot_index=index,

@@ -180,7 +180,7 @@ def likeness_assertion(
     """The Likeness assertion: what the clip was made from and under which consent records.
 
     ``characters`` entries hold character_id, identity_version and consent_id; ``presets`` the speed
-    preset of each shot ("final" or "draft"), in ``shot_indexes``' order.
+    preset of each shot ("final", "fast" or "draft"), in ``shot_indexes``' order.
     """
     presets = presets or ["final"] * len(shot_indexes)
     return {

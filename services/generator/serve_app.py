@@ -88,6 +88,9 @@ class VideoModelArgs(BaseModel):
     #: The kernel under PyTorch's flash attention: "" PyTorch's own, "FA4" (flash-attn-4, Hopper and
     #: Blackwell), "FA3", or "auto" (FA4 where it runs, else PyTorch's own). See kernels.py.
     flash_attention: Literal["", "auto", "FA3", "FA4"] = ""
+    #: Serve the fast preset: MagCache step caching on both text-to-video experts (fastcache.py), with
+    #: the model directory's calibrated curves (fast_cache.json) or the published Wan 2.2 A14B ones.
+    fast_preset: bool = True
     #: Sizes (height, width, frames) the replica denoises once, two steps with guidance, before it
     #: takes traffic, so that compilation and kernel selection do not fall on the first user.
     warmup_sizes: list[tuple[int, int, int]] = Field(default_factory=list)
@@ -137,10 +140,10 @@ def build_model(arguments: dict[str, Any], device: Any = None) -> Any:
 
     args = VideoModelArgs.model_validate(arguments)
     if args.variant == "tiny":
-        return WanVideoModel.tiny(args.seed)
+        return WanVideoModel.tiny(args.seed, fast=args.fast_preset)
     placement = Placement.for_devices([device]) if device is not None else None
     return WanVideoModel.from_pretrained(
-        args.model_dir, placement=placement, adapter_path=args.adapter_path or None
+        args.model_dir, placement=placement, adapter_path=args.adapter_path or None, fast=args.fast_preset
     )
 
 

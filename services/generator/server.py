@@ -283,7 +283,11 @@ def shot_result_message(result: ShotResult) -> pb.ShotResult:
 
 
 #: The contract's SpeedPreset values for the domain's presets, and back.
-PRESET_MESSAGES = {Preset.FINAL: pb.SPEED_PRESET_FINAL, Preset.DRAFT: pb.SPEED_PRESET_DRAFT}
+PRESET_MESSAGES = {
+    Preset.FINAL: pb.SPEED_PRESET_FINAL,
+    Preset.DRAFT: pb.SPEED_PRESET_DRAFT,
+    Preset.FAST: pb.SPEED_PRESET_FAST,
+}
 PRESET_BY_MESSAGE = {value: preset for preset, value in PRESET_MESSAGES.items()}
 
 

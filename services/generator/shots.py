@@ -40,7 +40,8 @@ class ModelInfo:
     supports_reference_images: bool = False
     #: How the replica runs the model: its ranks and their context/CFG-parallel layout.
     parallel_layout: str = "1 rank"
-    #: The speed presets this deployment serves ("final" always; "draft" when its LoRA is loaded).
+    #: The speed presets this deployment serves ("final" always; "draft" when its LoRA is loaded; "fast"
+    #: when the step cache is on).
     presets: tuple[str, ...] = ("final",)
 
 
@@ -81,8 +82,8 @@ class ShotRequest:
     #: last step; 0: after every step. Each item is a message between processes and a wake-up of both
     #: event loops, so a caller that keeps one progress event per interval asks for no more.
     progress_interval_s: float = 0.0
-    #: "final" (the base experts) or "draft" (the distilled LoRA in both experts; the caller sends its
-    #: few steps and guidance 1).
+    #: "final" (the base experts), "fast" (the base experts with MagCache, see fastcache.py) or "draft"
+    #: (the distilled LoRA in both experts; the caller sends its few steps and guidance 1).
     preset: str = "final"
 
 

@@ -35,7 +35,7 @@ def plain() -> WanVideoModel:
 
 
 def test_the_lora_loads_into_both_experts_and_the_model_says_it_serves_draft(model: WanVideoModel) -> None:
-    assert model.info.presets == ("final", "draft")
+    assert model.info.presets == ("final", "draft", "fast")
     for name in EXPERTS:
         expert = getattr(model.pipeline, name)
         assert "draft" in expert.peft_config, name
@@ -86,7 +86,7 @@ def test_the_lora_acts_on_draft_shots_only(model: WanVideoModel, plain: WanVideo
 
 
 def test_a_deployment_without_the_lora_refuses_draft(plain: WanVideoModel) -> None:
-    assert plain.info.presets == ("final",)
+    assert plain.info.presets == ("final", "fast")
     with pytest.raises(ValueError, match="does not serve the 'draft' preset"):
         plain.generate(draft(shot(character(1))))
 

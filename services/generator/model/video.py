@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
+from likeness.generator.model import fastcache
 from likeness.generator.model.adapter import (
     ADAPTER_FILE,
     IdentityAdapter,
@@ -150,6 +151,7 @@ class WanVideoModel:
         random_weights: bool,
         synthesis_steps: int = 30,
         draft_lora: dict[str, Any] | None = None,
+        fast_ratios: dict[str, list[float]] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.synthesis_steps = synthesis_steps
@@ -164,12 +166,18 @@ class WanVideoModel:
         for each in (pipeline, vace_pipeline):
             if each is not None:
                 each.set_progress_bar_config(disable=True)
+        #: The fast preset's MagCache curves per expert (fastcache.py); None: the deployment has no fast.
+        #: Its hooks go on the text-to-video experts now, before parallelism and compilation wrap them.
+        self.fast_ratios = fast_ratios
+        if fast_ratios is not None:
+            for expert in self._experts(pipeline).values():
+                fastcache.install(expert)
         self.info = ModelInfo(
             model_id=model_id,
             adapter_id=adapter_id if adapter is not None else "",
             random_weights=random_weights,
             supports_reference_images=vace_pipeline is not None,
-            presets=("final", "draft") if draft_lora else ("final",),
+            presets=("final", *(("draft",) if draft_lora else ()), *(("fast",) if fast_ratios else ())),
         )
         #: Where the draft LoRA loaded into both experts of ``pipeline`` came from, per expert (its
         #: files, or state dicts in its format); None: the deployment has none (see draft.py).
@@ -222,7 +230,10 @@ class WanVideoModel:
                     if hasattr(expert, blocks):
                         quantize_(getattr(expert, blocks), config)
             if compile:
-                expert.compile_repeated_blocks(fullgraph=True)
+                if self.fast_ratios is not None and expert in self._experts(self.pipeline).values():
+                    fastcache.compile_under_hooks(expert)  # beneath the step cache's hooks
+                else:
+                    expert.compile_repeated_blocks(fullgraph=True)
         return kernel
 
     def warm_up(self, *, height: int, width: int, num_frames: int) -> None:
@@ -266,6 +277,7 @@ class WanVideoModel:
         adapter: IdentityAdapter | None = None,
         heads: int = 2,
         draft: bool = True,
+        fast: bool = True,
     ) -> WanVideoModel:
         """The tiny random model on the CPU, with a random identity adapter unless one is given.
 
@@ -297,6 +309,7 @@ class WanVideoModel:
             random_weights=True,
             synthesis_steps=4,
             draft_lora=draft_sources or None,
+            fast_ratios=fastcache.expert_ratios() if fast else None,
         )
 
     @classmethod
@@ -307,6 +320,7 @@ class WanVideoModel:
         placement: Placement | None = None,
         adapter_path: str | Path | None = None,
         model_id: str = "Wan2.2-T2V-A14B",
+        fast: bool = True,
     ) -> WanVideoModel:
         """Weights from a local diffusers directory; nothing is fetched from a hub.
 
@@ -353,6 +367,7 @@ class WanVideoModel:
             adapter_id=card.get("adapter_id", adapter_file.name) if adapter is not None else "",
             random_weights=bool(card.get("random_weights", False)),
             draft_lora=dict(draft_files) if draft_files is not None else None,
+            fast_ratios=fastcache.load_ratios(model_dir) if fast else None,
         )
 
     def save_pretrained(self, model_dir: str | Path) -> Path:
@@ -376,6 +391,8 @@ class WanVideoModel:
             self.pipeline.save_pretrained(model_dir, safe_serialization=True)
         if self.vace_pipeline is not None:
             self.vace_pipeline.save_pretrained(model_dir / "vace", safe_serialization=True)
+        if self.fast_ratios is not None:
+            (model_dir / fastcache.FAST_CACHE_FILE).write_text(json.dumps(self.fast_ratios))
         if self.adapter is not None:
             self.adapter.save(model_dir / ADAPTER_FILE)
         card = {
@@ -451,11 +468,11 @@ class WanVideoModel:
             raise ValueError("a batch's shots must share their preset")
         draft = first.preset == "draft"
         if first.preset not in self.info.presets:
+            raise ValueError(f"this deployment does not serve the {first.preset!r} preset")
+        if first.preset != "final" and use_vace:
             raise ValueError(
-                f"this deployment does not serve the {first.preset!r} preset: it has no draft LoRA"
+                f"the {first.preset} preset does not run the VACE experts: reference photos need final"
             )
-        if draft and use_vace:
-            raise ValueError("the draft preset has no LoRA for the VACE experts: reference photos need final")
         pipeline = self.vace_pipeline if use_vace else self.pipeline
         total = first.num_inference_steps
 
@@ -490,6 +507,9 @@ class WanVideoModel:
             if self.draft_lora and not use_vace:
                 # PEFT computes exactly the base layers while the adapter is disabled.
                 pipeline.enable_lora() if draft else pipeline.disable_lora()
+            if self.fast_ratios is not None and not use_vace:
+                # Every request, on every rank: reset the cache, then on for fast, off otherwise.
+                fastcache.configure(pipeline, total, self.fast_ratios if first.preset == "fast" else None)
             device = pipeline._execution_device
             guided = first.guidance_scale > 1.0
             prompt_embeds, negative_embeds = pipeline.encode_prompt(

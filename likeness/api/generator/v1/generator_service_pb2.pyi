@@ -47,6 +47,7 @@ class SpeedPreset(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SPEED_PRESET_UNSPECIFIED: _ClassVar[SpeedPreset]
     SPEED_PRESET_FINAL: _ClassVar[SpeedPreset]
     SPEED_PRESET_DRAFT: _ClassVar[SpeedPreset]
+    SPEED_PRESET_FAST: _ClassVar[SpeedPreset]
 
 class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -117,6 +118,7 @@ TRANSITION_CROSSFADE: Transition
 SPEED_PRESET_UNSPECIFIED: SpeedPreset
 SPEED_PRESET_FINAL: SpeedPreset
 SPEED_PRESET_DRAFT: SpeedPreset
+SPEED_PRESET_FAST: SpeedPreset
 JOB_STATE_UNSPECIFIED: JobState
 JOB_STATE_QUEUED: JobState
 JOB_STATE_CHECKING: JobState
