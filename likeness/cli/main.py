@@ -17,6 +17,7 @@ from likeness.cli.common import Cli, ClientSettings
 from likeness.cli.jobs import generate_command, job_app
 from likeness.cli.provenance import provenance_app
 from likeness.cli.registry import asset_app, audit_app, brand_app
+from likeness.cli.train import train_app
 from likeness.local import LocalSettings, local_signing_key
 from likeness.rpc.auth import Role, mint_token
 
@@ -49,6 +50,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(asset_app, name="asset")
 app.add_typer(job_app, name="job")
 app.add_typer(provenance_app, name="provenance")
+app.add_typer(train_app, name="train")
 app.command("generate")(generate_command)
 console = Console(stderr=True)
 

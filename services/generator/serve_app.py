@@ -140,7 +140,10 @@ def build_model(arguments: dict[str, Any], device: Any = None) -> Any:
 
     args = VideoModelArgs.model_validate(arguments)
     if args.variant == "tiny":
-        return WanVideoModel.tiny(args.seed, fast=args.fast_preset)
+        from likeness.generator.model.adapter import IdentityAdapter
+
+        adapter = IdentityAdapter.load(args.adapter_path) if args.adapter_path else None
+        return WanVideoModel.tiny(args.seed, fast=args.fast_preset, adapter=adapter)
     placement = Placement.for_devices([device]) if device is not None else None
     return WanVideoModel.from_pretrained(
         args.model_dir, placement=placement, adapter_path=args.adapter_path or None, fast=args.fast_preset

@@ -29,6 +29,7 @@ context tells the two passes apart by the text embeddings the pipeline hands eac
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -128,6 +129,16 @@ class IdentityAdapter(nn.Module):
             inner_dim=blocks[0].attn2.inner_dim, num_layers=len(blocks), **overrides
         )
         return cls(config)
+
+    @property
+    def version(self) -> str:
+        """A content id of the weights and config (16 hex digits of a SHA-256): what a clip's provenance
+        names, so that two adapters with the same file name are told apart."""
+        digest = hashlib.sha256(self.config.to_json().encode())
+        for name, tensor in sorted(self.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
 
     def save(self, path: str | Path) -> Path:
         """Weights and config in one safetensors file (the config in its metadata)."""
@@ -354,8 +365,10 @@ class IdentityAttnProcessor:
             )
         for character in bank.characters:
             character_tokens = tokens[:, character].to(query.dtype)
-            key_id = self.block.norm_k_id(self.block.to_k_id(character_tokens)).unflatten(2, (attn.heads, -1))
-            value_id = self.block.to_v_id(character_tokens).unflatten(2, (attn.heads, -1))
+            # (.to: under training's autocast the float32 adapter's norm may answer in float32)
+            key_id = self.block.norm_k_id(self.block.to_k_id(character_tokens)).to(query.dtype)
+            key_id = key_id.unflatten(2, (attn.heads, -1))
+            value_id = self.block.to_v_id(character_tokens).to(query.dtype).unflatten(2, (attn.heads, -1))
             identity = dispatch_attention_fn(
                 query, key_id, value_id, attn_mask=None, dropout_p=0.0, is_causal=False, backend=backend
             )
@@ -389,11 +402,16 @@ class InstalledAdapter:
 
 
 def install(
-    adapter: IdentityAdapter, experts: dict[str, nn.Module], context: IdentityContext | None = None
+    adapter: IdentityAdapter,
+    experts: dict[str, nn.Module],
+    context: IdentityContext | None = None,
+    *,
+    cast: bool = True,
 ) -> InstalledAdapter:
     """Put the identity processor on every block's attn2 of each expert (by name: transformer, transformer_2).
 
-    The adapter's block weights move to each expert's device and dtype.
+    The adapter's block weights move to each expert's device, and to its dtype unless ``cast`` is off (the
+    trainer keeps float32 master weights and computes under autocast).
     """
     context = context or IdentityContext()
     restore: list[tuple[Any, Any]] = []
@@ -416,7 +434,7 @@ def install(
                 raise ValueError(
                     f"expert {name!r} has inner dim {attn.inner_dim}, the adapter {adapter.config.inner_dim}"
                 )
-            block_adapter.to(device=parameter.device, dtype=parameter.dtype)
+            block_adapter.to(device=parameter.device, dtype=parameter.dtype if cast else None)
             restore.append((attn, attn.processor))
             attn.set_processor(IdentityAttnProcessor(attn.processor, block_adapter, context, name))
         hooks.append(transformer.register_forward_pre_hook(context._before_expert, with_kwargs=True))

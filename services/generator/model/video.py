@@ -299,7 +299,7 @@ class WanVideoModel:
             randomize_values(adapter)
             adapter_id = "tiny-identity-adapter-random"
         else:
-            adapter_id = "identity-adapter"
+            adapter_id = f"identity-adapter@{adapter.version}"
         return cls(
             pipeline,
             vace_pipeline=vace_pipeline,
@@ -364,7 +364,7 @@ class WanVideoModel:
             vace_pipeline=vace_pipeline,
             adapter=adapter,
             model_id=card.get("model_id", model_id),
-            adapter_id=card.get("adapter_id", adapter_file.name) if adapter is not None else "",
+            adapter_id=card.get("adapter_id", f"{adapter_file.name}@{adapter.version}") if adapter else "",
             random_weights=bool(card.get("random_weights", False)),
             draft_lora=dict(draft_files) if draft_files is not None else None,
             fast_ratios=fastcache.load_ratios(model_dir) if fast else None,

@@ -1,0 +1,633 @@
+"""The identity adapter's trainer: frozen Wan 2.2 experts and VAE, only the adapter learns.
+
+One process per GPU (or per CPU rank on gloo), data parallel through ``DistributedDataParallel`` over the
+adapter's trainable parameters; the frozen expert is replicated on each rank (one A14B expert in bf16 is
+~28 GB and trains with gradient checkpointing in ~48-61 GB on one 80 GB card, see
+``benchmarks/train_gpu.py``). Each step:
+
+1. takes each rank's samples from the prepared shards (prepare.py: VAE latents, text embeddings, z_id,
+   face landmarks of sampled frames), in a seeded order that depends only on (seed, step, rank);
+2. draws one noise level for the step (the same on every rank, so every rank runs the same expert) in
+   the chosen expert's range: the high-noise expert at or above the boundary, the low-noise one below
+   it (``expert: high|low`` trains one expert's adapter weights; ``both`` draws over the whole range);
+3. predicts the velocity with the adapter fed the clip's identity (flow-matching loss against
+   ``noise - latents``), forms the predicted clean latents ``noisy - sigma * velocity``, decodes their first
+   ``decode_latent_frames`` latent frames with the VAE (the causal VAE decodes a prefix exactly), aligns
+   the faces of those frames from their landmarks (differentiably) and embeds them with the identity
+   service's own ArcFace ported to torch (face.py):
+
+       identity loss = mean_t (1 - cos(f(v_t), z_id)) + temporal_weight * mean_t (1 - cos(f(v_t), f(v_t+1)))
+
+   total = identity_weight * identity + diffusion_weight * flow matching.
+
+Master weights are float32; on CUDA the forward runs under bf16 autocast. Checkpoints hold the adapter,
+the optimizer state and the step; randomness comes from (seed, step, rank) only, so a resumed run
+continues the loss curve of an uninterrupted one exactly. Metrics go to ``metrics.jsonl`` in the run
+directory (one line per step), and rank 0 shows a progress bar with the remaining time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from likeness.generator.model.adapter import IdentityAdapter, identity_bank, install
+
+log = logging.getLogger("likeness.generator.training")
+
+EXPERTS = ("transformer", "transformer_2")
+CHECKPOINTS = "checkpoints"
+METRICS = "metrics.jsonl"
+FINAL_ADAPTER = "identity_adapter.safetensors"
+
+
+class TrainConfig(BaseModel):
+    """``train.yaml``: what ``likeness train run`` trains, on what, and how."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: The prepared shards (``likeness train prepare``).
+    data: Path
+    #: The run directory: checkpoints, metrics.jsonl, the final adapter.
+    out: Path
+    #: A diffusers Wan 2.2 directory (experts, VAE, scheduler); or ``tiny`` for the random tiny model.
+    model_dir: Path | None = None
+    tiny: bool = False
+    tiny_seed: int = 0
+    #: Which expert's adapter weights learn: ``high`` (noise at or above the boundary), ``low``, or ``both``.
+    expert: Literal["high", "low", "both"] = "both"
+    #: The projector (z_id -> tokens) is shared by both experts: train it in the first expert's run,
+    #: then start the other expert's run from that adapter (``init_adapter``) with this off.
+    train_projector: bool = True
+    init_adapter: Path | None = None
+    steps: int = Field(gt=0)
+    #: Samples per rank per step.
+    batch_size: int = Field(1, gt=0)
+    learning_rate: float = Field(1e-4, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    identity_weight: float = Field(1.0, ge=0)
+    temporal_weight: float = Field(0.5, ge=0)
+    diffusion_weight: float = Field(1.0, ge=0)
+    #: The identity strength the adapter is trained at.
+    identity_strength: float = Field(1.0, gt=0)
+    #: Latent frames decoded for the identity loss (1 + 4 (n - 1) frames): bounds the VAE's memory.
+    decode_latent_frames: int = Field(2, gt=0)
+    #: Noise levels drawn from [min, max], then cut to the trained expert's side of the boundary.
+    sigma_min: float = Field(0.02, gt=0, lt=1)
+    sigma_max: float = Field(0.98, gt=0, lt=1)
+    #: ``arcface``: the identity service's recogniser in torch; ``random-projection`` only for CPU tests.
+    face_model: Literal["arcface", "random-projection"] = "arcface"
+    gradient_checkpointing: bool = True
+    checkpoint_every: int = Field(100, gt=0)
+    keep_checkpoints: int = Field(3, gt=0)
+    seed: int = 0
+
+    @classmethod
+    def load(cls, path: Path) -> TrainConfig:
+        data = yaml.safe_load(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a mapping of settings is expected")
+        base = path.parent
+        for key in ("data", "out", "model_dir", "init_adapter"):
+            if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
+                data[key] = str(base / data[key])
+        return cls.model_validate(data)
+
+    def experts(self) -> tuple[str, ...]:
+        return {"high": ("transformer",), "low": ("transformer_2",), "both": EXPERTS}[self.expert]
+
+    def digest(self) -> str:
+        """What must not change across a resume (everything but the step count and the schedule of saves)."""
+        fixed = self.model_dump(mode="json", exclude={"steps", "checkpoint_every", "keep_checkpoints", "out"})
+        return hashlib.sha256(json.dumps(fixed, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class FrozenModel:
+    """What the trainer runs but does not train: the experts, the VAE and the noise schedule's boundary."""
+
+    experts: dict[str, nn.Module]
+    vae: Any
+    #: Fraction of the training timesteps at which the low-noise expert takes over (Wan 2.2: 0.875).
+    boundary: float
+    num_train_timesteps: int
+
+    def latent_stats(self, device: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        config = self.vae.config
+        shape = (1, config.z_dim, 1, 1, 1)
+        mean = torch.tensor(config.latents_mean, dtype=torch.float32).view(shape).to(device)
+        std = torch.tensor(config.latents_std, dtype=torch.float32).view(shape).to(device)
+        return mean, std
+
+    def freeze(self) -> None:
+        for module in (*self.experts.values(), self.vae):
+            module.requires_grad_(False)
+            module.eval()
+
+
+def load_frozen(config: TrainConfig, device: torch.device, dtype: torch.dtype) -> FrozenModel:
+    """The experts this run needs and the VAE, from the model directory (or the tiny random model)."""
+    if config.tiny:
+        from likeness.generator.model.tiny import tiny_pipeline
+
+        pipeline = tiny_pipeline(config.tiny_seed, 2)
+        experts = {name: getattr(pipeline, name).to(device) for name in EXPERTS}
+        vae = pipeline.vae.to(device)
+        boundary = float(pipeline.config.boundary_ratio or 0.0)
+        timesteps = int(pipeline.scheduler.config.num_train_timesteps)
+    else:
+        from diffusers import AutoencoderKLWan, WanTransformer3DModel
+
+        if config.model_dir is None:
+            raise ValueError("model_dir is required unless tiny is set")
+        index = json.loads((config.model_dir / "model_index.json").read_text())
+        scheduler = json.loads((config.model_dir / "scheduler" / "scheduler_config.json").read_text())
+        wanted = config.experts() if config.expert != "both" else EXPERTS
+        experts = {
+            name: WanTransformer3DModel.from_pretrained(
+                config.model_dir, subfolder=name, torch_dtype=dtype, local_files_only=True
+            ).to(device)
+            for name in wanted
+        }
+        vae = AutoencoderKLWan.from_pretrained(
+            config.model_dir, subfolder="vae", torch_dtype=torch.float32, local_files_only=True
+        ).to(device)
+        boundary = float(index.get("boundary_ratio") or 0.0)
+        timesteps = int(scheduler.get("num_train_timesteps", 1000))
+    frozen = FrozenModel(experts=experts, vae=vae, boundary=boundary, num_train_timesteps=timesteps)
+    frozen.freeze()
+    return frozen
+
+
+def make_face_model(name: str, device: torch.device) -> nn.Module:
+    """The face embedder of the loss: (N, 3, 112, 112) RGB in [0, 1] -> unit (N, 512)."""
+    if name == "arcface":
+        from likeness.generator.training.face import TorchArcFace
+
+        return TorchArcFace().to(device).eval()
+    from likeness.generator.model.train import RandomProjectionEmbedder
+
+    projection = RandomProjectionEmbedder()
+
+    class Projected(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.projection = projection
+
+        def forward(self, faces: torch.Tensor) -> torch.Tensor:
+            return F.normalize(self.projection(faces * 2 - 1), dim=-1)
+
+    return Projected().to(device).eval()
+
+
+@dataclass
+class Batch:
+    """One rank's samples for one step (from prepare.py's shards)."""
+
+    latents: torch.Tensor  # (B, C, F', h, w), normalised
+    prompt_embeds: torch.Tensor  # (B, L, D)
+    z_id: torch.Tensor  # (B, 512) unit
+    #: Per sample: pixel-frame indices with a face, and their landmarks (K, 5, 2) in pixels.
+    face_frames: list[torch.Tensor]
+    landmarks: list[torch.Tensor]
+
+
+@dataclass(frozen=True)
+class StepLosses:
+    step: int
+    total: float
+    identity: float
+    temporal: float
+    diffusion: float
+    sigma: float
+    expert: str
+    faces: int
+
+
+def identity_losses(
+    embeddings: Sequence[torch.Tensor], z_id: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(identity, temporal) in cosine form: each face against its clip's z_id, and adjacent faces of a clip
+    against each other; samples without faces add nothing."""
+    identity, temporal, count, pairs = z_id.new_zeros(()), z_id.new_zeros(()), 0, 0
+    for sample, faces in enumerate(embeddings):
+        if faces.shape[0] == 0:
+            continue
+        identity = identity + (1 - faces @ z_id[sample]).sum()
+        count += faces.shape[0]
+        if faces.shape[0] > 1:
+            temporal = temporal + (1 - (faces[1:] * faces[:-1]).sum(-1)).sum()
+            pairs += faces.shape[0] - 1
+    return identity / max(count, 1), temporal / max(pairs, 1)
+
+
+class AdapterLoss(nn.Module):
+    """The adapter and the loss around it; what DistributedDataParallel wraps (the frozen model is held
+    outside the module tree, so that DDP neither broadcasts nor watches it)."""
+
+    def __init__(
+        self, adapter: IdentityAdapter, frozen: FrozenModel, face_model: nn.Module, config: TrainConfig
+    ) -> None:
+        super().__init__()
+        self.adapter = adapter
+        self.config = config
+        self._frozen = [frozen]
+        self._face = [face_model]
+        self._installed = install(adapter, frozen.experts, cast=False)
+
+    @property
+    def frozen(self) -> FrozenModel:
+        return self._frozen[0]
+
+    def expert_for(self, sigma: float) -> str:
+        high = (
+            sigma * self.frozen.num_train_timesteps >= self.frozen.boundary * self.frozen.num_train_timesteps
+        )
+        return "transformer" if high or "transformer_2" not in self.frozen.experts else "transformer_2"
+
+    @contextlib.contextmanager
+    def conditioned(self, batch: Batch) -> Iterator[None]:
+        """The batch's identities in the experts, around the forward AND the backward: gradient
+        checkpointing recomputes the blocks during the backward, and they must see what they saw."""
+        size = batch.z_id.shape[0]
+        dtype = next(next(iter(self.frozen.experts.values())).parameters()).dtype
+        identities = [[(batch.z_id[i], self.config.identity_strength)] for i in range(size)]
+        tokens, strengths = identity_bank(self.adapter, identities, batch.z_id.device, torch.float32)
+        with self._installed.context.use(tokens.to(dtype), strengths.to(dtype)):
+            yield
+
+    def forward(self, batch: Batch, sigma: float, noise: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The step's losses; call it inside :meth:`conditioned`, and run the backward there too."""
+        frozen, config = self.frozen, self.config
+        name = self.expert_for(sigma)
+        expert = frozen.experts[name]
+        clean = batch.latents
+        noisy = (1 - sigma) * clean + sigma * noise
+        size = clean.shape[0]
+        dtype = next(expert.parameters()).dtype
+        timestep = torch.full((size,), sigma * frozen.num_train_timesteps, device=clean.device)
+        autocast = (
+            torch.autocast("cuda", dtype=dtype)
+            if clean.device.type == "cuda" and dtype != torch.float32
+            else contextlib.nullcontext()
+        )
+        with autocast:
+            velocity = expert(
+                hidden_states=noisy.to(dtype),
+                timestep=timestep,
+                encoder_hidden_states=batch.prompt_embeds.to(dtype),
+                return_dict=False,
+            )[0].float()
+        diffusion = F.mse_loss(velocity, noise - clean)
+        predicted = noisy - sigma * velocity
+        frames = self.decode(predicted[:, :, : config.decode_latent_frames])
+        embeddings = self.faces(frames, batch)
+        identity, temporal = identity_losses(embeddings, F.normalize(batch.z_id.float(), dim=-1))
+        faces = sum(int(each.shape[0]) for each in embeddings)
+        total = (
+            config.identity_weight * (identity + config.temporal_weight * temporal)
+            + config.diffusion_weight * diffusion
+        )
+        return {
+            "total": total,
+            "identity": identity.detach(),
+            "temporal": temporal.detach(),
+            "diffusion": diffusion.detach(),
+            "faces": torch.tensor(faces),
+            "expert": torch.tensor(EXPERTS.index(name)),
+        }
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Frames (B, 3, frames, H, W) in [0, 1] from normalised latents, differentiably."""
+        vae = self.frozen.vae
+        mean, std = self.frozen.latent_stats(latents.device)
+        frames = vae.decode((latents * std + mean).to(vae.dtype), return_dict=False)[0]
+        return (frames.float().clamp(-1, 1) + 1) / 2  # type: ignore[no-any-return]
+
+    def faces(self, frames: torch.Tensor, batch: Batch) -> list[torch.Tensor]:
+        """Per sample, the face embeddings of its face frames that the decoded prefix holds."""
+        from likeness.generator.training.face import align_faces
+
+        decoded = frames.shape[2]
+        out = []
+        for sample in range(frames.shape[0]):
+            keep = batch.face_frames[sample] < decoded
+            indexes = batch.face_frames[sample][keep]
+            if indexes.numel() == 0:
+                out.append(frames.new_zeros((0, 512)))
+                continue
+            images = frames[sample, :, indexes].permute(1, 0, 2, 3)
+            crops = align_faces(images, batch.landmarks[sample][keep].to(frames.device))
+            out.append(F.normalize(self._face[0](crops).float(), dim=-1))
+        return out
+
+
+# --- data order and randomness: functions of (seed, step, rank) only ---------------------------------
+
+
+def sample_indexes(seed: int, step: int, rank: int, world: int, batch_size: int, total: int) -> list[int]:
+    """The dataset indexes rank ``rank`` trains on at ``step`` (0-based): every rank walks one seeded
+    permutation per epoch, each step taking the next world x batch_size samples."""
+    per_step = world * batch_size
+    indexes = []
+    for offset in range(batch_size):
+        position = step * per_step + rank * batch_size + offset
+        epoch, within = divmod(position, total)
+        order = np.random.default_rng([seed, epoch]).permutation(total)
+        indexes.append(int(order[within]))
+    return indexes
+
+
+def step_sigma(config: TrainConfig, boundary: float, step: int) -> float:
+    """The step's noise level (the same on every rank), in the trained expert's range."""
+    low, high = config.sigma_min, config.sigma_max
+    if config.expert == "high":
+        low = max(low, boundary)
+    elif config.expert == "low":
+        high = min(high, boundary - 1e-3)
+    if low > high:
+        raise ValueError(
+            f"no noise level for expert {config.expert!r} in [{config.sigma_min}, {config.sigma_max}]"
+        )
+    generator = torch.Generator().manual_seed(hash_seed(config.seed, step, -1))
+    return float(low + (high - low) * torch.rand((), generator=generator))
+
+
+def hash_seed(*parts: int) -> int:
+    digest = hashlib.sha256(",".join(str(part) for part in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def step_noise(config: TrainConfig, step: int, rank: int, shape: Sequence[int]) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(hash_seed(config.seed, step, rank))
+    return torch.randn(tuple(shape), generator=generator)
+
+
+# --- checkpoints -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    step: int
+    path: Path
+
+
+def checkpoints(out: Path) -> list[Checkpoint]:
+    """Complete checkpoints, oldest first (a checkpoint is complete once its state.json is in place)."""
+    found = []
+    for path in sorted((out / CHECKPOINTS).glob("step-*")):
+        state = path / "state.json"
+        if state.is_file():
+            found.append(Checkpoint(int(json.loads(state.read_text())["step"]), path))
+    return sorted(found, key=lambda each: each.step)
+
+
+def save_checkpoint(
+    out: Path, step: int, adapter: IdentityAdapter, optimizer: Any, config: TrainConfig
+) -> Path:
+    target = out / CHECKPOINTS / f"step-{step:08d}"
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    adapter.save(partial / FINAL_ADAPTER)
+    torch.save(optimizer.state_dict(), partial / "optimizer.pt")
+    (partial / "state.json").write_text(json.dumps({"step": step, "config": config.digest()}))
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(partial, target)
+    for old in checkpoints(out)[: -config.keep_checkpoints]:
+        shutil.rmtree(old.path, ignore_errors=True)
+    return target
+
+
+# --- the run -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    losses: list[StepLosses]
+    adapter_path: Path | None
+    resumed_from: int
+
+
+def _distributed() -> tuple[int, int, int]:
+    rank = int(os.environ.get("RANK", "0"))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local = int(os.environ.get("LOCAL_RANK", str(rank)))
+    return rank, world, local
+
+
+def _collate(samples: Sequence[Any], device: torch.device) -> Batch:
+    return Batch(
+        latents=torch.stack([sample.latents for sample in samples]).float().to(device),
+        prompt_embeds=torch.stack([sample.prompt_embeds for sample in samples]).float().to(device),
+        z_id=torch.stack([sample.z_id for sample in samples]).float().to(device),
+        face_frames=[sample.face_frames.long().to(device) for sample in samples],
+        landmarks=[sample.landmarks.float().to(device) for sample in samples],
+    )
+
+
+def run(config: TrainConfig, *, stop_after: int | None = None, progress: bool = True) -> RunResult:
+    """Train on this rank (``RANK``/``WORLD_SIZE`` from the launcher; one process when unset), resuming
+    from the run directory's latest checkpoint. ``stop_after`` ends after that step (tests)."""
+    from likeness.generator.training.prepare import ShardDataset
+
+    rank, world, local = _distributed()
+    cuda = torch.cuda.is_available()
+    device = torch.device("cuda", local) if cuda else torch.device("cpu")
+    if world > 1 and not dist.is_initialized():
+        if cuda:
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if cuda else "gloo")
+    dtype = torch.bfloat16 if cuda else torch.float32
+    dataset = ShardDataset(config.data)
+    if len(dataset) == 0:
+        raise ValueError(f"{config.data}: no samples")
+    frozen = load_frozen(config, device, dtype)
+    if config.gradient_checkpointing:
+        for expert in frozen.experts.values():
+            expert.enable_gradient_checkpointing()  # type: ignore[operator]
+    first_expert = next(iter(frozen.experts.values()))
+    torch.manual_seed(config.seed)  # a fresh adapter's initialisation, the same on every rank
+    adapter = (
+        IdentityAdapter.load(config.init_adapter)
+        if config.init_adapter
+        else IdentityAdapter.for_transformer(first_expert)
+    ).float()
+    adapter.to(device)
+    adapter.requires_grad_(False)
+    trained = [adapter.blocks[name] for name in config.experts()]
+    if config.train_projector:
+        trained.append(adapter.projector)
+    for module in trained:
+        module.requires_grad_(True)
+    loss_module = AdapterLoss(adapter, frozen, make_face_model(config.face_model, device), config)
+    wrapped: nn.Module = loss_module
+    if world > 1:
+        wrapped = nn.parallel.DistributedDataParallel(
+            loss_module, device_ids=[local] if cuda else None, find_unused_parameters=True
+        )
+    parameters = [parameter for parameter in adapter.parameters() if parameter.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+
+    start = 0
+    found = checkpoints(config.out)
+    if found:
+        latest = found[-1]
+        state = json.loads((latest.path / "state.json").read_text())
+        if state["config"] != config.digest():
+            raise ValueError(
+                f"{config.out} holds a run of another configuration (digest {state['config']}); "
+                "use a new run directory"
+            )
+        adapter.load_state_dict(IdentityAdapter.load(latest.path / FINAL_ADAPTER).state_dict())
+        optimizer.load_state_dict(torch.load(latest.path / "optimizer.pt", map_location=device))
+        start = latest.step
+    metrics_path = config.out / METRICS
+    if rank == 0:
+        config.out.mkdir(parents=True, exist_ok=True)
+        _truncate_metrics(metrics_path, start)
+        (config.out / "train.yaml").write_text(
+            yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+        )
+    last = config.steps if stop_after is None else min(config.steps, stop_after)
+    bar = _progress(start, config.steps) if (progress and rank == 0) else None
+    history: list[StepLosses] = []
+    started = time.perf_counter()
+    for step in range(start, last):
+        indexes = sample_indexes(config.seed, step, rank, world, config.batch_size, len(dataset))
+        batch = _collate([dataset[index] for index in indexes], device)
+        sigma = step_sigma(config, frozen.boundary, step)
+        noise = step_noise(config, step, rank, batch.latents.shape).to(device)
+        optimizer.zero_grad(set_to_none=True)
+        with loss_module.conditioned(batch):
+            values = wrapped(batch, sigma, noise)
+            values["total"].backward()
+        optimizer.step()
+        reported = _mean_over_ranks(values, world)
+        losses = StepLosses(
+            step=step + 1,
+            total=reported["total"],
+            identity=reported["identity"],
+            temporal=reported["temporal"],
+            diffusion=reported["diffusion"],
+            sigma=sigma,
+            expert=EXPERTS[int(values["expert"])],
+            faces=int(reported["faces"] * world),
+        )
+        history.append(losses)
+        if rank == 0:
+            with metrics_path.open("a") as metrics:
+                metrics.write(json.dumps({**asdict(losses), "seconds": time.perf_counter() - started}) + "\n")
+            if bar is not None:
+                bar.set_postfix(loss=f"{losses.total:.4f}", identity=f"{losses.identity:.4f}")
+                bar.update(1)
+        if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
+            if rank == 0:
+                save_checkpoint(config.out, step + 1, adapter, optimizer, config)
+            if world > 1:
+                dist.barrier()
+    if bar is not None:
+        bar.close()
+    adapter_path = None
+    if last == config.steps and rank == 0:
+        adapter_path = adapter.save(config.out / FINAL_ADAPTER)
+    if world > 1:
+        dist.barrier()
+    return RunResult(losses=history, adapter_path=adapter_path, resumed_from=start)
+
+
+def _mean_over_ranks(values: dict[str, torch.Tensor], world: int) -> dict[str, float]:
+    names = ("total", "identity", "temporal", "diffusion", "faces")
+    stacked = torch.stack([values[name].detach().float().cpu() for name in names])
+    if world > 1:
+        dist.all_reduce(stacked)
+        stacked /= world
+    return {name: float(value) for name, value in zip(names, stacked, strict=True)}
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Keep the metrics of steps up to ``step`` (a resumed run rewrites what followed its checkpoint)."""
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in kept))
+
+
+def _progress(start: int, total: int) -> Any:
+    from tqdm.auto import tqdm  # type: ignore[import-untyped]
+
+    return tqdm(total=total, initial=start, unit="step", desc="training", dynamic_ncols=True)
+
+
+def read_metrics(out: Path) -> list[dict[str, Any]]:
+    path = out / METRICS
+    return [json.loads(line) for line in path.read_text().splitlines() if line] if path.is_file() else []
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _rank_main(
+    rank: int, world: int, port: int, config_json: str, stop_after: int | None, progress: bool
+) -> None:
+    with _environment(
+        {"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank),
+         "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    ):  # fmt: skip
+        torch.set_num_threads(1)
+        try:
+            run(TrainConfig.model_validate_json(config_json), stop_after=stop_after, progress=progress)
+        finally:
+            if dist.is_initialized():
+                dist.destroy_process_group()
+
+
+def launch(
+    config: TrainConfig, processes: int, *, stop_after: int | None = None, progress: bool = True
+) -> None:
+    """Run ``processes`` ranks on this machine (one per GPU; gloo ranks on a CPU-only machine)."""
+    if processes <= 1:
+        run(config, stop_after=stop_after, progress=progress)
+        return
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    mp.start_processes(  # type: ignore[attr-defined]
+        _rank_main,
+        args=(processes, port, config.model_dump_json(), stop_after, progress),
+        nprocs=processes,
+        join=True,
+        start_method="spawn",
+    )
