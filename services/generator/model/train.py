@@ -12,10 +12,10 @@ buying identity with broken frames. Only the adapter's weights train; both exper
 text encoder stay frozen.
 
 ``embed(frames) -> (N, 512)`` is any differentiable face embedder taking frames (N, 3, H, W) in
-[-1, 1]. Production plugs in a PyTorch port of the ArcFace model that made the ``z_id`` (the identity
-service's insightface pack, converted from ONNX), preceded by differentiable face alignment. insightface
-itself runs in ONNX Runtime and cannot sit inside autograd. :class:`RandomProjectionEmbedder` is a small
-random network with that signature, for tests and the tiny demo; it knows nothing about faces.
+[-1, 1]. :class:`RandomProjectionEmbedder` is a small random network with that signature, for tests and
+the tiny demo; it knows nothing about faces. The trainer people run, ``likeness train`` (data
+preparation, ranks, checkpoints, evaluation), is :mod:`likeness.generator.training`: its loss aligns the
+faces from their landmarks and embeds them with the identity pack's own ArcFace ported to torch.
 
 ``python -m likeness.generator.model.train --tiny`` runs a few steps on the tiny random model on the
 CPU and prints the losses.
