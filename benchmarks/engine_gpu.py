@@ -14,6 +14,9 @@ measures, in one process on one card:
 - **ours FP8** (``--fp8``): the blocks' linears as torchao float8 dynamic row-wise, compiled;
 - **draft clip**: 4 steps of one forward (guidance 1: no unconditional pass; the Lightning LoRA is fused
   into the weights, so it costs nothing per step) and the VAE decode, timed end to end;
+- **fast clip**: projected, not run: the share of expert passes the fast preset's MagCache computes
+  with A14B's scheduler (found by running its hooks on the tiny model: the skip decisions depend on the
+  step counter and the curve, never on the weights) times the measured final step, plus the decode;
 - **a replica restart** (``--restart-check``): a fresh process with the same inductor cache
   (``TORCHINDUCTOR_CACHE_DIR``) builds the model, compiles and times its first and second step.
 
@@ -40,7 +43,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from generator_gpu import A14B_TRANSFORMER, WAN_VAE, building_on, keep_in_fp32, use_checkout
+import numpy as np
+from generator_gpu import A14B_TRANSFORMER, FLOW_SHIFT, WAN_VAE, building_on, keep_in_fp32, use_checkout
 
 RESOLUTIONS = {"480p": (480, 832), "720p": (720, 1280)}
 GUIDANCE = 5.0
@@ -295,16 +299,20 @@ def one_gpu(args: argparse.Namespace) -> int:
                 )
             clip_final = args.steps * final + decode
             clip_stock = args.steps * baseline + decode
+            computed = fast_computed_fraction(args.steps)
+            clip_fast = computed * args.steps * final + decode
             report.data["summary"].update(
                 final_step_s=final, final_vs_stock=baseline / final, stock_clip_s=clip_stock,
                 final_clip_s=clip_final, draft_clip_s=draft, draft_vs_final_clip=draft / clip_final,
+                fast_computed_passes_fraction=computed, fast_clip_projected_s=clip_fast,
             )  # fmt: skip
             report.save()
             print(
                 f"per step: stock {baseline:.3f} s, ours final {final:.3f} s ({baseline / final:.2f}x); "
                 f"per clip ({args.steps} steps + decode): stock {clip_stock:.1f} s, "
                 f"final {clip_final:.1f} s, "
-                f"draft {draft:.1f} s (1/{clip_final / draft:.1f} of final)",
+                f"draft {draft:.1f} s (1/{clip_final / draft:.1f} of final), "
+                f"fast {clip_fast:.1f} s (projected: {computed:.3f} of the passes computed)",
                 flush=True,
             )
 
@@ -354,6 +362,33 @@ def one_gpu(args: argparse.Namespace) -> int:
             )
     print("weights are random: frames would be noise; only the timings mean anything")
     return 0
+
+
+def fast_computed_fraction(steps: int) -> float:
+    """The share of expert passes the fast preset computes in a ``steps``-step clip with A14B's scheduler
+    (flow shift 12, boundary 0.875). MagCache decides from the step counter and its curve alone, never
+    from the weights, so the tiny model on the CPU with that scheduler skips exactly what the A14B
+    experts would; a fast clip's time is projected from it and the measured final step."""
+    import dataclasses
+
+    from diffusers import UniPCMultistepScheduler
+
+    from likeness.generator.model import fastcache
+    from likeness.generator.model.video import WanVideoModel
+    from likeness.generator.shots import CharacterConditioning, ShotRequest
+
+    model = WanVideoModel.tiny(seed=0, draft=False, vace=False)
+    pipeline = model.pipeline
+    pipeline.scheduler = UniPCMultistepScheduler.from_config(pipeline.scheduler.config, flow_shift=FLOW_SHIFT)
+    unit = np.full(512, 512**-0.5, dtype=np.float32)
+    request = ShotRequest(
+        request_id="schedule", prompt="a person", negative_prompt="", num_frames=5, height=32, width=32,
+        seed=0, num_inference_steps=steps, guidance_scale=GUIDANCE,
+        characters=(CharacterConditioning("c", unit, STRENGTH),), preset="fast",
+    )  # fmt: skip
+    model.denoise([dataclasses.replace(request)], output_type="latent")
+    skipped = sum(fastcache.skipped_passes(pipeline).values())
+    return (2 * steps - skipped) / (2 * steps)
 
 
 def probe_args(args: argparse.Namespace) -> list[str]:
