@@ -125,8 +125,12 @@ class TokenVerifier:
         issuer: str,
         leeway_seconds: float = 30.0,
         cache_entries: int = 1024,
+        max_lifetime_seconds: float = 24 * 3600.0,
     ) -> None:
         self._keys = {key.kid: key for key in keys}
+        #: Tokens issued for longer than this are refused, whatever their signature: a leaked token
+        #: must not stay good for years.
+        self._max_lifetime = max_lifetime_seconds
         if not self._keys:
             raise ValueError("at least one JWT key is required")
         for key in self._keys.values():
@@ -185,6 +189,13 @@ class TokenVerifier:
             raise Unauthenticated("bearer token signature is invalid") from None
         except jwt.PyJWTError as error:
             raise Unauthenticated(f"bearer token rejected: {error}") from None
+        lifetime = float(claims["exp"]) - float(claims["iat"])  # type: ignore[arg-type]
+        if lifetime > self._max_lifetime + self._leeway:
+            raise Unauthenticated(
+                f"bearer token lives {lifetime:.0f} s; the platform accepts at most "
+                f"{self._max_lifetime:.0f} s "
+                "(mint a shorter-lived token)"
+            )
         return claims
 
 

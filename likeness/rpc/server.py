@@ -67,7 +67,9 @@ class RpcServer:
         self.settings = settings
         self.spec = spec
         self.health = HealthServicer()
-        verifier = auth.TokenVerifier(settings.jwt_keys, issuer=settings.jwt_issuer)
+        verifier = auth.TokenVerifier(
+            settings.jwt_keys, issuer=settings.jwt_issuer, max_lifetime_seconds=settings.jwt_max_lifetime_s
+        )
         self._server = aio.server(
             interceptors=[
                 RequestContextInterceptor(),

@@ -40,6 +40,9 @@ class ServerSettings(BaseSettings):
         default_factory=list, description="Keys that verify bearer tokens (JSON list)."
     )
     jwt_issuer: str = "likeness"
+    jwt_max_lifetime_s: float = Field(
+        24 * 3600.0, gt=0, description="Bearer tokens issued for longer than this (exp - iat) are refused."
+    )
     log_level: str = "INFO"
 
 

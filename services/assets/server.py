@@ -410,8 +410,16 @@ class AssetsServicer(assets_service_pb2_grpc.AssetsServiceServicer):
     async def SetIdentityVersionStatus(
         self, request: pb.SetIdentityVersionStatusRequest, context: Context
     ) -> pb.SetIdentityVersionStatusResponse:
+        caller = _caller()
+        if request.status == pb.IDENTITY_VERSION_STATUS_ACTIVE and not caller.is_service:
+            # A version is held for review because it looks like another brand's character: the brand
+            # that holds it cannot clear itself. Its admin may reject it.
+            raise PermissionDenied(
+                "approving an identity version held for a cross-brand likeness collision needs the service "
+                "role (the platform's review); the brand's admin can reject it"
+            )
         identity = await self._registry.identities.review(
-            _caller(),
+            caller,
             _character_id(request.character_id),
             request.version,
             approve=request.status == pb.IDENTITY_VERSION_STATUS_ACTIVE,

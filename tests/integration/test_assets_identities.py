@@ -191,6 +191,9 @@ async def test_cross_brand_collision_is_held_for_review_without_revealing_the_ot
             AsyncAssetsClient(target, token=make_token(brand="acme")) as acme,
             AsyncAssetsClient(target, token=make_token(brand="globex", subject="g")) as globex,
             AsyncAssetsClient(target, token=make_token(brand="globex", roles=[Role.EDITOR])) as editor,
+            AsyncAssetsClient(
+                target, token=make_token(brand="globex", roles=[Role.SERVICE], subject="platform-review")
+            ) as platform,
         ):
             await create_brand(acme, "acme")
             await create_brand(globex, "globex")
@@ -215,8 +218,17 @@ async def test_cross_brand_collision_is_held_for_review_without_revealing_the_ot
                         reason="same person, two contracts",
                     )
                 )
-            approved = (
+            with pytest.raises(LikenessError) as own_admin_approval:
                 await globex.api.SetIdentityVersionStatus(
+                    pb.SetIdentityVersionStatusRequest(
+                        character_id=copy.character_id,
+                        version=later_held.version,
+                        status=pb.IDENTITY_VERSION_STATUS_ACTIVE,
+                        reason="it is ours, trust us",
+                    )
+                )
+            approved = (
+                await platform.api.SetIdentityVersionStatus(
                     pb.SetIdentityVersionStatusRequest(
                         character_id=copy.character_id,
                         version=later_held.version,
@@ -267,7 +279,10 @@ async def test_cross_brand_collision_is_held_for_review_without_revealing_the_ot
     assert later_held.collision_detected
     assert character.current_identity_version == other_pack.version
     assert editor_review.value.code == grpc.StatusCode.PERMISSION_DENIED
-    assert approved.status == pb.IDENTITY_VERSION_STATUS_ACTIVE and approved.reviewed_by == "g"
+    # The brand that holds the colliding version cannot clear it itself: the platform's review does.
+    assert own_admin_approval.value.code == grpc.StatusCode.PERMISSION_DENIED
+    assert "service role" in own_admin_approval.value.message
+    assert approved.status == pb.IDENTITY_VERSION_STATUS_ACTIVE and approved.reviewed_by == "platform-review"
     assert approved.review_reason == "same person, two contracts" and approved.HasField("review_time")
     assert reviewed_twice.value.code == grpc.StatusCode.FAILED_PRECONDITION
     assert unknown_version_review.value.code == foreign_list.value.code == grpc.StatusCode.NOT_FOUND

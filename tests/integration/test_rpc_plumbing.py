@@ -128,11 +128,15 @@ async def test_missing_expired_and_forged_tokens_are_unauthenticated(identity_se
             "expired": make_token(ttl_seconds=60, now=time.time() - 3600),
             "forged": make_token(key=forged_key),
             "garbage": "not-a-jwt",
+            # Signed with the real key, but good until the year ~9999: past the maximum lifetime.
+            "lives for ages": make_token(ttl_seconds=250_000 * 365 * 86400.0),
         }
         for case, token in cases.items():
             async with AsyncIdentityClient(target, token=token) as client:
                 code, message = await _code_of(client.api.CompareIdentities(request))
                 assert code == grpc.StatusCode.UNAUTHENTICATED, (case, message)
+                if case == "lives for ages":
+                    assert "at most 86400 s" in message, message
 
 
 async def test_role_too_weak_is_permission_denied(assets_server, make_token) -> None:

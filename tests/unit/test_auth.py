@@ -153,3 +153,10 @@ def test_service_role_acts_as_editor_and_as_admin_only_where_named():
     with pytest.raises(PermissionDenied, match="admin"):
         require_role(service, Role.ADMIN, "EraseCharacter")
     require_role(service, frozenset({Role.ADMIN, Role.SERVICE}), "CreateBrand")
+
+
+def test_a_token_issued_for_longer_than_the_maximum_lifetime_is_rejected(jwt_key, make_token):
+    verifier = TokenVerifier([jwt_key], issuer="likeness", max_lifetime_seconds=3600)
+    assert verifier.verify(make_token(ttl_seconds=3600)).brand_id == "acme"
+    with pytest.raises(Unauthenticated, match="at most 3600 s"):
+        verifier.verify(make_token(ttl_seconds=7200))

@@ -342,9 +342,11 @@ class AssetsServiceServicer:
         current version, the previous ACTIVE one and older PENDING_REVIEW ones become SUPERSEDED) or reject
         (status REJECTED).
 
-        Role: admin (or service).
-        Errors: FAILED_PRECONDITION when the version is not PENDING_REVIEW (already reviewed, or superseded
-        by a newer ACTIVE version), or when the character is archived or erased.
+        Role: service to approve (the platform's review: a brand cannot clear its own likeness
+        collision); admin or service to reject.
+        Errors: PERMISSION_DENIED when an admin approves; FAILED_PRECONDITION when the version is not
+        PENDING_REVIEW (already reviewed, or superseded by a newer ACTIVE version), or when the character is
+        archived or erased.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -136,9 +136,11 @@ class AssetsServiceStub:
     current version, the previous ACTIVE one and older PENDING_REVIEW ones become SUPERSEDED) or reject
     (status REJECTED).
 
-    Role: admin (or service).
-    Errors: FAILED_PRECONDITION when the version is not PENDING_REVIEW (already reviewed, or superseded
-    by a newer ACTIVE version), or when the character is archived or erased.
+    Role: service to approve (the platform's review: a brand cannot clear its own likeness
+    collision); admin or service to reject.
+    Errors: PERMISSION_DENIED when an admin approves; FAILED_PRECONDITION when the version is not
+    PENDING_REVIEW (already reviewed, or superseded by a newer ACTIVE version), or when the character is
+    archived or erased.
     """
     RecordConsent: _grpc.UnaryUnaryMultiCallable[_assets_service_pb2.RecordConsentRequest, _assets_service_pb2.RecordConsentResponse]
     """Records a consent given by the person a character depicts: what uses it covers, where, when, and
@@ -369,9 +371,11 @@ class AssetsServiceAsyncStub(AssetsServiceStub):
     current version, the previous ACTIVE one and older PENDING_REVIEW ones become SUPERSEDED) or reject
     (status REJECTED).
 
-    Role: admin (or service).
-    Errors: FAILED_PRECONDITION when the version is not PENDING_REVIEW (already reviewed, or superseded
-    by a newer ACTIVE version), or when the character is archived or erased.
+    Role: service to approve (the platform's review: a brand cannot clear its own likeness
+    collision); admin or service to reject.
+    Errors: PERMISSION_DENIED when an admin approves; FAILED_PRECONDITION when the version is not
+    PENDING_REVIEW (already reviewed, or superseded by a newer ACTIVE version), or when the character is
+    archived or erased.
     """
     RecordConsent: _aio.UnaryUnaryMultiCallable[_assets_service_pb2.RecordConsentRequest, _assets_service_pb2.RecordConsentResponse]  # type: ignore[assignment]
     """Records a consent given by the person a character depicts: what uses it covers, where, when, and
@@ -665,9 +669,11 @@ class AssetsServiceServicer(metaclass=_abc_1.ABCMeta):
         current version, the previous ACTIVE one and older PENDING_REVIEW ones become SUPERSEDED) or reject
         (status REJECTED).
 
-        Role: admin (or service).
-        Errors: FAILED_PRECONDITION when the version is not PENDING_REVIEW (already reviewed, or superseded
-        by a newer ACTIVE version), or when the character is archived or erased.
+        Role: service to approve (the platform's review: a brand cannot clear its own likeness
+        collision); admin or service to reject.
+        Errors: PERMISSION_DENIED when an admin approves; FAILED_PRECONDITION when the version is not
+        PENDING_REVIEW (already reviewed, or superseded by a newer ACTIVE version), or when the character is
+        archived or erased.
         """
 
     @_abc_1.abstractmethod
