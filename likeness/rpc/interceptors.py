@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import protovalidate
 from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import DecodeError
 from grpc import aio
 
 from likeness import errors
@@ -341,7 +342,100 @@ def _scalar(path: str, value: Any) -> Iterator[tuple[str, str]]:
         yield path, NOT_FINITE
 
 
+INVALID_UTF8 = "must be valid UTF-8"
+
+
+class Undecodable:
+    """A request whose bytes are not a valid message of its type (the deserializer's result in place of
+    the message, so that the failure reaches the validation step as INVALID_ARGUMENT instead of grpc's
+    UNKNOWN). Reading a field gives the empty message's default, for interceptors that look first."""
+
+    def __init__(self, empty: Any, field: str, problem: str) -> None:
+        self._empty = empty
+        self.field = field
+        self.problem = problem
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._empty, name)
+
+
+def _varint(data: bytes, position: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if position >= len(data) or shift > 63:
+            raise ValueError("truncated varint")
+        byte = data[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, position
+        shift += 7
+
+
+def invalid_utf8_field(descriptor: Any, data: bytes, prefix: str = "") -> str | None:
+    """The path of the first string field whose bytes are not UTF-8, walking the wire format (protobuf's
+    own error does not name it); None when every string is valid (the bytes are broken another way)."""
+    position = 0
+    try:
+        while position < len(data):
+            key, position = _varint(data, position)
+            number, wire = key >> 3, key & 7
+            if wire == 0:
+                _, position = _varint(data, position)
+            elif wire == 1:
+                position += 8
+            elif wire == 5:
+                position += 4
+            elif wire == 2:
+                length, position = _varint(data, position)
+                chunk = data[position : position + length]
+                position += length
+                field = descriptor.fields_by_number.get(number)
+                if field is None:
+                    continue
+                path = f"{prefix}{field.name}"
+                if field.type == FieldDescriptor.TYPE_STRING:
+                    try:
+                        chunk.decode("utf-8")
+                    except UnicodeDecodeError:
+                        return path
+                elif field.type == FieldDescriptor.TYPE_MESSAGE:
+                    found = invalid_utf8_field(field.message_type, chunk, f"{path}.")
+                    if found is not None:
+                        return found
+            else:
+                return None
+    except ValueError:
+        return None
+    return None
+
+
+def lenient_deserializer(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """``deserialize`` that answers bytes it cannot parse with an :class:`Undecodable`."""
+    if deserialize is None:
+        return None
+    message_type = getattr(deserialize, "__self__", None)
+
+    def lenient(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except DecodeError as error:
+            if message_type is None:
+                raise
+            descriptor = message_type.DESCRIPTOR
+            field = invalid_utf8_field(descriptor, data)
+            if field is not None:
+                return Undecodable(message_type(), field, INVALID_UTF8)
+            return Undecodable(message_type(), "", f"is not a valid {descriptor.full_name} message ({error})")
+
+    return lenient
+
+
 def _validate(message: Any) -> None:
+    if isinstance(message, Undecodable):
+        violation = errors.FieldViolation(field=message.field, description=message.problem)
+        where = f"{message.field}: " if message.field else "the request "
+        raise errors.InvalidArgument(f"invalid request ({where}{message.problem})", [violation])
     untrusted = [
         errors.FieldViolation(field=path, description=problem) for path, problem in untrusted_values(message)
     ]
@@ -366,7 +460,21 @@ async def _validated_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
 
 
 class ValidationInterceptor(_WrappingInterceptor):
-    """Applies the protovalidate rules declared in the .proto files to every request message."""
+    """Applies the protovalidate rules declared in the .proto files to every request message, and turns
+    bytes that do not parse (invalid UTF-8 in a string, a truncated message) into INVALID_ARGUMENT: the
+    innermost interceptor's handler carries the deserializer the server uses."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = await super().intercept_service(continuation, handler_call_details)
+        if handler is None or handler_call_details.method.startswith(PUBLIC_SERVICES):  # type: ignore[arg-type]
+            return handler
+        return handler._replace(  # type: ignore[attr-defined, no-any-return]
+            request_deserializer=lenient_deserializer(handler.request_deserializer)
+        )
 
     async def around(self, method, behavior, request, context, request_streaming):  # type: ignore[no-untyped-def]
         if request_streaming:

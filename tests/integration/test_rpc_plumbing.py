@@ -217,3 +217,55 @@ async def test_a_non_finite_float_is_invalid_argument_naming_the_field(identity_
     assert raised.value.code == grpc.StatusCode.INVALID_ARGUMENT
     bad_request = raised.value.detail(error_details_pb2.BadRequest)
     assert [violation.field for violation in bad_request.field_violations] == ["first_z_id[0]"]
+
+
+async def _raw_call(port: int, method: str, payload: bytes, token: str) -> grpc.aio.AioRpcError:
+    """A unary call with these exact bytes as its request (what a client without our stubs may send)."""
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await call(payload, metadata=(("authorization", f"Bearer {token}"),), timeout=10)
+    return raised.value
+
+
+async def test_invalid_utf8_or_broken_bytes_are_invalid_argument_in_every_service(
+    assets_server, identity_server, generator_server, make_token
+) -> None:
+    from likeness.api.generator.v1 import generator_service_pb2 as generator_pb
+
+    cases = [
+        (
+            assets_server,
+            "/likeness.assets.v1.AssetsService/CreateBrand",
+            assets_pb.CreateBrandRequest(brand_id="utf-brand", display_name="Acme MARK").SerializeToString(),
+            "display_name",
+        ),
+        (
+            identity_server,
+            "/likeness.identity.v1.IdentityService/EncodeIdentity",
+            identity_pb.EncodeIdentityRequest(
+                reference_photos=[identity_pb.ReferencePhoto(image=b"x", label="front MARK")]
+            ).SerializeToString(),
+            "reference_photos.label",
+        ),
+        (
+            generator_server,
+            "/likeness.generator.v1.GeneratorService/SubmitGeneration",
+            generator_pb.SubmitGenerationRequest(
+                storyboard=generator_pb.Storyboard(shots=[generator_pb.Shot(prompt="a cat MARK")])
+            ).SerializeToString(),
+            "storyboard.shots.prompt",
+        ),
+    ]
+    for start, method, valid, field in cases:
+        assert b"MARK" in valid
+        async with start() as server:
+            broken_text = await _raw_call(
+                server.port, method, valid.replace(b"MARK", b"\xff\xfe\xfd\xfc"), make_token()
+            )
+            truncated = await _raw_call(server.port, method, valid[:-3], make_token())
+            assert await _health(server.port) == SERVING  # still serving
+        assert broken_text.code() == grpc.StatusCode.INVALID_ARGUMENT, (method, broken_text.details())
+        assert f"{field}: must be valid UTF-8" in broken_text.details(), broken_text.details()
+        assert truncated.code() == grpc.StatusCode.INVALID_ARGUMENT, (method, truncated.details())
+        assert "is not a valid" in truncated.details()
