@@ -308,12 +308,28 @@ def field_path(violation: Any) -> str:
 _FLOATS = (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE)
 NUL = "must not contain a NUL character"
 NOT_FINITE = "must be a finite number"
+BAD_TIME = "must be a valid time between 0001-01-01 and 9999-12-31 (nanos 0 to 999999999)"
+BAD_DURATION = "must be a valid duration (at most 10,000 years; nanos with the sign of seconds)"
+# google.protobuf.Timestamp's documented range, 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
+_MAX_DURATION_SECONDS = 315_576_000_000
+
+
+def _well_known(full_name: str, path: str, value: Any) -> Iterator[tuple[str, str]]:
+    """Out-of-range Timestamps and Durations: PostgreSQL and Python cannot hold them."""
+    seconds, nanos = value.seconds, value.nanos
+    if full_name == "google.protobuf.Timestamp":
+        if not (_MIN_SECONDS <= seconds <= _MAX_SECONDS and 0 <= nanos <= 999_999_999):
+            yield path, BAD_TIME
+    elif abs(seconds) > _MAX_DURATION_SECONDS or abs(nanos) > 999_999_999 or seconds * nanos < 0:
+        yield path, BAD_DURATION
 
 
 def untrusted_values(message: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
     """(path, what is wrong) for every value no contract allows, at any depth, in lists and maps: a
-    string with a NUL character (PostgreSQL refuses it in text) and a float that is NaN or infinite
-    (it would be stored, and break every comparison made with it later)."""
+    string with a NUL character (PostgreSQL refuses it in text), a float that is NaN or infinite (it
+    would be stored, and break every comparison made with it later), and a Timestamp or Duration
+    outside the range the well-known types document."""
     for field, value in message.ListFields():
         name = f"{prefix}{field.name}"
         if field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.GetOptions().map_entry:
@@ -330,7 +346,11 @@ def untrusted_values(message: Any, prefix: str = "") -> Iterator[tuple[str, str]
         for index, item in items:
             path = name if index is None else f"{name}[{index}]"
             if field.type == FieldDescriptor.TYPE_MESSAGE:
-                yield from untrusted_values(item, f"{path}.")
+                kind = field.message_type.full_name
+                if kind in ("google.protobuf.Timestamp", "google.protobuf.Duration"):
+                    yield from _well_known(kind, path, item)
+                else:
+                    yield from untrusted_values(item, f"{path}.")
             elif field.type == FieldDescriptor.TYPE_STRING or field.type in _FLOATS:
                 yield from _scalar(path, item)
 

@@ -269,3 +269,27 @@ async def test_invalid_utf8_or_broken_bytes_are_invalid_argument_in_every_servic
         assert f"{field}: must be valid UTF-8" in broken_text.details(), broken_text.details()
         assert truncated.code() == grpc.StatusCode.INVALID_ARGUMENT, (method, truncated.details())
         assert "is not a valid" in truncated.details()
+
+
+async def test_a_time_outside_the_timestamp_range_is_invalid_argument_naming_the_field(
+    assets_server, make_token
+) -> None:
+    from google.protobuf import timestamp_pb2
+
+    cases = {
+        "year 10000": timestamp_pb2.Timestamp(seconds=253_402_300_800),
+        "before year 1": timestamp_pb2.Timestamp(seconds=-62_135_596_801),
+        "negative nanos": timestamp_pb2.Timestamp(seconds=0, nanos=-1),
+    }
+    async with assets_server() as server:
+        async with AsyncAssetsClient(f"127.0.0.1:{server.port}", token=make_token()) as client:
+            for case, stamp in cases.items():
+                with pytest.raises(LikenessError) as raised:
+                    await client.api.ListAuditEvents(assets_pb.ListAuditEventsRequest(start_time=stamp))
+                assert raised.value.code == grpc.StatusCode.INVALID_ARGUMENT, (case, raised.value.message)
+                bad_request = raised.value.detail(error_details_pb2.BadRequest)
+                assert [violation.field for violation in bad_request.field_violations] == ["start_time"]
+            in_range = await client.api.ListAuditEvents(
+                assets_pb.ListAuditEventsRequest(start_time=timestamp_pb2.Timestamp(seconds=253_402_300_799))
+            )
+    assert list(in_range.events) == []
