@@ -50,7 +50,7 @@ from likeness.assets.registry import Caller, parse_uuid
 from likeness.assets.search import Search
 from likeness.assets.settings import AssetsSettings
 from likeness.db import apply_migrations, load_migrations, load_queries, open_pool
-from likeness.errors import FieldViolation, InvalidArgument, PermissionDenied
+from likeness.errors import FieldViolation, InvalidArgument, PermissionDenied, Unavailable
 from likeness.pagination import decode_page_token, encode_page_token, page_size
 from likeness.rpc.access import method_roles
 from likeness.rpc.auth import Principal, Role, current_principal
@@ -255,7 +255,9 @@ class AssetsServicer(assets_service_pb2_grpc.AssetsServiceServicer):
     @property
     def _registry(self) -> Registry:
         if self.registry is None:
-            raise RuntimeError("assets registry used before start-up finished")
+            # Listening starts before the database is reached (health says NOT_SERVING meanwhile):
+            # UNAVAILABLE, as the other services answer, so that clients retry.
+            raise Unavailable("the assets service is starting; retry shortly")
         return self.registry
 
     async def CreateBrand(self, request: pb.CreateBrandRequest, context: Context) -> pb.CreateBrandResponse:

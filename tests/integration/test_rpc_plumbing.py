@@ -293,3 +293,34 @@ async def test_a_time_outside_the_timestamp_range_is_invalid_argument_naming_the
                 assets_pb.ListAuditEventsRequest(start_time=timestamp_pb2.Timestamp(seconds=253_402_300_799))
             )
     assert list(in_range.events) == []
+
+
+async def test_calls_while_a_service_starts_are_unavailable(
+    jwt_key: JwtKey, database_url: str, tmp_path, make_token
+) -> None:
+    from likeness.assets.server import build_spec as build_assets_spec
+    from likeness.assets.settings import AssetsSettings
+
+    settings = settings_for(AssetsSettings, jwt_key, database_url=database_url, object_store_dir=tmp_path)
+    spec = build_assets_spec(settings)
+    dependencies_ready = asyncio.Event()
+    real_start = spec.start
+    assert real_start is not None
+
+    async def slow_start() -> None:
+        await dependencies_ready.wait()
+        await real_start()
+
+    spec.start = slow_start
+    server = RpcServer(settings, spec)
+    port = await server.start()
+    try:
+        async with AsyncAssetsClient(f"127.0.0.1:{port}", token=make_token()) as client:
+            code, message = await _code_of(client.api.GetBrand(assets_pb.GetBrandRequest(brand_id="acme")))
+            assert code == grpc.StatusCode.UNAVAILABLE, message
+            dependencies_ready.set()
+            await server.wait_ready()
+            code, _ = await _code_of(client.api.GetBrand(assets_pb.GetBrandRequest(brand_id="acme")))
+            assert code == grpc.StatusCode.NOT_FOUND
+    finally:
+        await server.stop(grace=0)
