@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from likeness.errors import FieldViolation, InvalidArgument
+from likeness.errors import FieldViolation, InvalidArgument, NotFound
 from likeness.generator.attributes import contradictions
 from likeness.generator.domain import (
     ErrorCode,
@@ -83,7 +83,8 @@ async def check(
 ) -> GateResult:
     """Resolve and check every character; ``pinned`` versions (a stored job's) replace the requested ones.
 
-    Raises NotFound for an unknown character (at submission; a stored job's characters exist).
+    Raises NotFound for an unknown character or identity version (at submission; a stored job's
+    characters exist).
     """
     character_ids = storyboard.character_ids()
     characters = await asyncio.gather(*(peers.character(usage.brand_id, cid) for cid in character_ids))
@@ -111,6 +112,16 @@ async def check(
         *(_version(peers, usage.brand_id, by_id[cid], versions[cid]) for cid in character_ids)
     )
     identity_by_id = dict(zip(character_ids, identities, strict=True))
+    if pinned is None:
+        for character_id in character_ids:
+            version = versions[character_id]
+            if version and by_id[character_id].status == "active" and identity_by_id[character_id] is None:
+                # The contract's answer for a version that was never made: NOT_FOUND, as for a character.
+                raise NotFound(
+                    f"character {character_id} has no identity version {version}",
+                    "identity_version",
+                    f"{character_id}/{version}",
+                )
     for character_id in character_ids:
         problem = _availability(by_id[character_id], versions[character_id], identity_by_id[character_id])
         if problem is not None:

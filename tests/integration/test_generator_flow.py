@@ -188,6 +188,12 @@ async def test_submissions_that_may_not_run_are_refused_before_any_gpu_work(
                     submission("unknown", with_characters(shot(), "00000000-0000-4000-8000-000000000000"))
                 )
             assert unknown.value.code == grpc.StatusCode.NOT_FOUND
+            with pytest.raises(LikenessError) as unknown_version:
+                await api.api.SubmitGeneration(
+                    submission("unknown-version", with_characters(shot(), older_man, identity_version=7))
+                )
+            assert unknown_version.value.code == grpc.StatusCode.NOT_FOUND, unknown_version.value
+            assert "no identity version 7" in unknown_version.value.message
             assert not (await api.api.ListJobs(pb.ListJobsRequest())).jobs
 
             # Without strict mode a contradiction is a warning on the job.
