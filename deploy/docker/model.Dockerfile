@@ -20,6 +20,6 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 # The base image's ray user (1000, group users) owns its Python environment.
 USER 1000:100
 COPY --from=build --chown=1000:100 /wheels /tmp/wheels
-RUN pip install "$(ls /tmp/wheels/likeness-*.whl)[serve,model,fp8]" && rm -rf /tmp/wheels
+RUN pip install "$(ls /tmp/wheels/likeness-*.whl)[serve,model,fp8,fa4]" && rm -rf /tmp/wheels
 # Weights come from the volume the fetch-weights init container fills, never from a hub.
 ENV HF_HUB_OFFLINE=1
