@@ -26,7 +26,7 @@ from grpc import aio
 from likeness import errors
 from likeness.rpc import auth
 from likeness.rpc.errors import internal_status, to_grpc_status
-from likeness.rpc.logging import request_id_var
+from likeness.rpc.logging import method_var, request_id_var
 
 logger = logging.getLogger("likeness.rpc")
 
@@ -168,6 +168,7 @@ class RequestContextInterceptor(_WrappingInterceptor):
         started = time.perf_counter()
         peer = context.peer()
         await self._enter(context)
+        method_var.set(method)
         cancelled = False
         try:
             return await behavior(request, context)
@@ -181,6 +182,7 @@ class RequestContextInterceptor(_WrappingInterceptor):
         started = time.perf_counter()
         peer = context.peer()
         await self._enter(context)
+        method_var.set(method)
         cancelled = False
         try:
             async for response in behavior(request, context):

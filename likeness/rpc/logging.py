@@ -10,6 +10,8 @@ import time
 from typing import Any
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("likeness_request_id", default="")
+#: The full method name of the call being handled ("/package.Service/Method").
+method_var: contextvars.ContextVar[str] = contextvars.ContextVar("likeness_method", default="")
 
 _STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 

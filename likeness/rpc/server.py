@@ -20,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from likeness import pagination
 from likeness.rpc import auth
 from likeness.rpc.interceptors import (
     AuthenticationInterceptor,
@@ -67,6 +68,7 @@ class RpcServer:
         self.settings = settings
         self.spec = spec
         self.health = HealthServicer()
+        pagination.use_page_token_secret(settings.page_token_secret.get_secret_value())
         verifier = auth.TokenVerifier(
             settings.jwt_keys, issuer=settings.jwt_issuer, max_lifetime_seconds=settings.jwt_max_lifetime_s
         )

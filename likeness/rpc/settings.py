@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from likeness.rpc.auth import JwtKey
@@ -40,6 +40,11 @@ class ServerSettings(BaseSettings):
         default_factory=list, description="Keys that verify bearer tokens (JSON list)."
     )
     jwt_issuer: str = "likeness"
+    page_token_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Signs page tokens; the same on every replica of every service (unset: each process "
+        "draws its own, and a token is good only where it was made).",
+    )
     jwt_max_lifetime_s: float = Field(
         24 * 3600.0, gt=0, description="Bearer tokens issued for longer than this (exp - iat) are refused."
     )

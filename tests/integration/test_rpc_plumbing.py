@@ -324,3 +324,45 @@ async def test_calls_while_a_service_starts_are_unavailable(
             assert code == grpc.StatusCode.NOT_FOUND
     finally:
         await server.stop(grace=0)
+
+
+async def test_page_tokens_are_signed_and_bound_to_the_brand_the_call_and_the_filters(
+    assets_server, make_token
+) -> None:
+    from tests.assets_support import create_brand
+
+    async with assets_server() as server:
+        target = f"127.0.0.1:{server.port}"
+        async with (
+            AsyncAssetsClient(target, token=make_token(brand="acme")) as acme,
+            AsyncAssetsClient(target, token=make_token(brand="globex")) as globex,
+        ):
+            await create_brand(acme, "acme")
+            await create_brand(globex, "globex")
+            for name in ("One", "Two", "Three"):
+                await acme.api.CreateCharacter(assets_pb.CreateCharacterRequest(display_name=name))
+            first = await acme.api.ListCharacters(assets_pb.ListCharactersRequest(page_size=1))
+            token = first.next_page_token
+            second = await acme.api.ListCharacters(
+                assets_pb.ListCharactersRequest(page_size=1, page_token=token)
+            )
+            assert second.characters[0].character_id != first.characters[0].character_id
+            body, _, signature = token.partition(".")
+            forged = {
+                "edited position": body[:-2] + ("AA" if body[-2:] != "AA" else "BB") + "." + signature,
+                "no signature": body,
+                "not a token": "not-a-token",
+                "nonsense base64": "!!!.???",
+            }
+            for case, bad in forged.items():
+                code, message = await _code_of(
+                    acme.api.ListCharacters(assets_pb.ListCharactersRequest(page_size=1, page_token=bad))
+                )
+                assert code == grpc.StatusCode.INVALID_ARGUMENT, (case, message)
+            another_brand, _ = await _code_of(
+                globex.api.ListCharacters(assets_pb.ListCharactersRequest(page_size=1, page_token=token))
+            )
+            another_call, _ = await _code_of(
+                acme.api.ListAuditEvents(assets_pb.ListAuditEventsRequest(page_size=1, page_token=token))
+            )
+    assert another_brand == another_call == grpc.StatusCode.INVALID_ARGUMENT
