@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import signal
 import subprocess
@@ -32,7 +33,10 @@ STOP_TIMEOUT_S = 40.0
 
 def service_environment(settings: LocalSettings, database_url: str) -> dict[str, str]:
     """Each service's settings for local use; anything already in the environment wins."""
-    keys = jwt_keys_json(local_signing_key(settings))
+    signing_key = local_signing_key(settings)
+    keys = jwt_keys_json(signing_key)
+    # Page tokens stay good across a restarted service: one secret for the stack, from its local key.
+    page_secret = hashlib.sha256(f"page tokens {signing_key.signing_key()}".encode()).hexdigest()
     ports = {
         "identity": settings.identity_port,
         "assets": settings.assets_port,
@@ -44,6 +48,7 @@ def service_environment(settings: LocalSettings, database_url: str) -> dict[str,
         values[prefix + "HOST"] = settings.host
         values[prefix + "PORT"] = str(ports[name])
         values[prefix + "JWT_KEYS"] = keys
+        values[prefix + "PAGE_TOKEN_SECRET"] = page_secret
     assets_address = f"{settings.host}:{settings.assets_port}"
     values["LIKENESS_IDENTITY_ASSETS_ADDRESS"] = assets_address
     values["LIKENESS_ASSETS_DATABASE_URL"] = database_url
