@@ -3,7 +3,8 @@
 grpc.aio runs an interceptor outside the task that runs the handler, so state set there (a
 contextvar) would not reach the handler. Each interceptor therefore wraps the handler's behaviour
 function instead, which runs inside the handler's task. Order, outermost first, as passed to the
-server: RequestContext → ErrorMapping → Authentication → Validation → handler.
+server: RequestContext → ErrorMapping → Authentication → Validation → Brand (where the service
+checks that the caller's brand exists) → handler.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ _REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 Behavior = Callable[..., Any]
 # (method, principal, request or None for client streams, the refusal) -> None
 DeniedHook = Callable[[str, auth.Principal, Any, errors.PermissionDenied], Awaitable[None]]
+# brand id -> whether the brand exists (created and not deleted)
+BrandLookup = Callable[[str], Awaitable[bool]]
+#: How long a brand found to exist is remembered (a brand that does not exist is asked about again).
+BRAND_CACHE_S = 60.0
 # (method, behavior, request_streaming, response_streaming) -> wrapped behavior
 Wrapper = Callable[[str, Behavior, bool, bool], Behavior]
 if TYPE_CHECKING:
@@ -509,5 +514,40 @@ class ValidationInterceptor(_WrappingInterceptor):
             request = _validated_stream(request)
         else:
             _validate(request)
+        async for response in behavior(request, context):
+            yield response
+
+
+class BrandInterceptor(_WrappingInterceptor):
+    """Every call but ``brandless_methods`` (CreateBrand) must come from a brand that exists: a valid
+    token for a brand never created (or deleted) is NOT_FOUND, as another brand's ids are. Innermost, so
+    that a request that is invalid anyway is refused without asking; a brand found is remembered for
+    ``BRAND_CACHE_S``, so the hot path asks nobody."""
+
+    def __init__(self, brand_exists: BrandLookup, brandless_methods: frozenset[str] = frozenset()) -> None:
+        self._brand_exists = brand_exists
+        self._brandless = brandless_methods
+        self._known_brands: dict[str, float] = {}
+
+    async def _require_brand(self, method: str) -> None:
+        principal = auth._current_principal.get()
+        if principal is None or method.rsplit("/", 1)[-1] in self._brandless:
+            return
+        brand_id = principal.brand_id
+        now = time.monotonic()
+        if self._known_brands.get(brand_id, 0.0) > now:
+            return
+        if not await self._brand_exists(brand_id):
+            raise errors.NotFound(f"brand {brand_id!r} not found (create it first)", "brand", brand_id)
+        if len(self._known_brands) > 10_000:
+            self._known_brands.clear()
+        self._known_brands[brand_id] = now + BRAND_CACHE_S
+
+    async def around(self, method, behavior, request, context, request_streaming):  # type: ignore[no-untyped-def]
+        await self._require_brand(method)
+        return await behavior(request, context)
+
+    async def around_stream(self, method, behavior, request, context, request_streaming):  # type: ignore[no-untyped-def]
+        await self._require_brand(method)
         async for response in behavior(request, context):
             yield response

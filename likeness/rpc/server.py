@@ -24,6 +24,8 @@ from likeness import pagination
 from likeness.rpc import auth
 from likeness.rpc.interceptors import (
     AuthenticationInterceptor,
+    BrandInterceptor,
+    BrandLookup,
     DeniedHook,
     ErrorMappingInterceptor,
     RequestContextInterceptor,
@@ -46,6 +48,10 @@ class ServiceSpec:
     extra_names: list[str] = field(default_factory=list)
     # Called with each call refused for lack of a role (after authentication), before it fails.
     on_denied: DeniedHook | None = None
+    # Whether the caller's brand exists; None: the service does not check (see AuthenticationInterceptor).
+    brand_exists: BrandLookup | None = None
+    # Methods (short names) that need no existing brand, such as CreateBrand.
+    brandless_methods: frozenset[str] = frozenset()
 
 
 def server_options(settings: ServerSettings) -> list[tuple[str, int]]:
@@ -78,6 +84,7 @@ class RpcServer:
                 ErrorMappingInterceptor(),
                 AuthenticationInterceptor(verifier, spec.method_roles, spec.on_denied),
                 ValidationInterceptor(),
+                *([BrandInterceptor(spec.brand_exists, spec.brandless_methods)] if spec.brand_exists else []),
             ],
             options=server_options(settings),
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs,

@@ -55,6 +55,11 @@ class Brands:
             )
         return brand
 
+    async def exists(self, brand_id: str) -> bool:
+        async with self._pool.connection() as connection:
+            cursor = await connection.execute(self._queries["get_brand"], {"brand_id": brand_id})
+            return await cursor.fetchone() is not None
+
     async def get(self, principal: Principal, brand_id: str) -> Brand:
         if brand_id != principal.brand_id and Role.SERVICE not in principal.roles:
             raise brand_not_found(brand_id)

@@ -725,6 +725,8 @@ def build_spec(settings: AssetsSettings) -> ServiceSpec:
         on_denied=lambda method, principal, request, denied: record_denied_call(
             servicer.registry, method, principal, request, denied
         ),
+        brand_exists=lambda brand_id: servicer._registry.brands.exists(brand_id),
+        brandless_methods=frozenset({"CreateBrand"}),
     )
 
 

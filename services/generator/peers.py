@@ -178,6 +178,17 @@ class Peers:
 
     # ---- registry reads ---------------------------------------------------------------------------
 
+    async def brand_exists(self, brand_id: str) -> bool:
+        try:
+            await self.assets(brand_id).api.GetBrand(assets_pb.GetBrandRequest(brand_id=brand_id))
+        except LikenessError as error:
+            if error.code == grpc.StatusCode.NOT_FOUND:
+                return False
+            raise Unavailable(
+                f"the assets service could not say whether the brand exists: {error.message}"
+            ) from None
+        return True
+
     async def character(self, brand_id: str, character_id: str) -> CharacterInfo:
         try:
             response = await self.assets(brand_id).api.GetCharacter(

@@ -602,4 +602,5 @@ def build_spec(settings: GeneratorSettings) -> ServiceSpec:
         method_roles=ROLES,
         start=start,
         stop=stop,
+        brand_exists=lambda brand_id: servicer._runtime.peers.brand_exists(brand_id),
     )

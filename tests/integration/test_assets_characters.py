@@ -196,4 +196,6 @@ async def test_other_brands_ids_are_not_found_and_roles_are_enforced(assets_serv
         if event.outcome == pb.AUDIT_OUTCOME_DENIED
     ] == [("character.create", "", ["viewer"]), ("character.archive", mine.character_id, ["viewer"])]
     assert still.character.status == pb.CHARACTER_STATUS_ACTIVE
-    assert no_brand.value.code == grpc.StatusCode.FAILED_PRECONDITION
+    # A valid token for a brand nobody created: the brand is not found (and nothing is created).
+    assert no_brand.value.code == grpc.StatusCode.NOT_FOUND
+    assert "brand 'initech' not found" in no_brand.value.message

@@ -193,6 +193,15 @@ async def test_submissions_that_may_not_run_are_refused_before_any_gpu_work(
                     submission("unknown-version", with_characters(shot(), older_man, identity_version=7))
                 )
             assert unknown_version.value.code == grpc.StatusCode.NOT_FOUND, unknown_version.value
+        # A valid token for a brand nobody created submits nothing.
+        async with AsyncGeneratorClient(
+            f"127.0.0.1:{server.port}", token=make_token(brand="nobody")
+        ) as ghost:
+            with pytest.raises(LikenessError) as no_brand:
+                await ghost.api.SubmitGeneration(submission("ghost", shot()))
+            assert no_brand.value.code == grpc.StatusCode.NOT_FOUND, no_brand.value
+            assert "brand 'nobody' not found" in no_brand.value.message
+        async with AsyncGeneratorClient(f"127.0.0.1:{server.port}", token=make_token(brand=BRAND)) as api:
             assert "no identity version 7" in unknown_version.value.message
             assert not (await api.api.ListJobs(pb.ListJobsRequest())).jobs
 

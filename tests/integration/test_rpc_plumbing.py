@@ -281,8 +281,11 @@ async def test_a_time_outside_the_timestamp_range_is_invalid_argument_naming_the
         "before year 1": timestamp_pb2.Timestamp(seconds=-62_135_596_801),
         "negative nanos": timestamp_pb2.Timestamp(seconds=0, nanos=-1),
     }
+    from tests.assets_support import create_brand
+
     async with assets_server() as server:
         async with AsyncAssetsClient(f"127.0.0.1:{server.port}", token=make_token()) as client:
+            await create_brand(client, "acme")
             for case, stamp in cases.items():
                 with pytest.raises(LikenessError) as raised:
                     await client.api.ListAuditEvents(assets_pb.ListAuditEventsRequest(start_time=stamp))
@@ -366,3 +369,28 @@ async def test_page_tokens_are_signed_and_bound_to_the_brand_the_call_and_the_fi
                 acme.api.ListAuditEvents(assets_pb.ListAuditEventsRequest(page_size=1, page_token=token))
             )
     assert another_brand == another_call == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_token_for_a_brand_nobody_created_is_not_found_on_every_brand_scoped_call(
+    assets_server, make_token
+) -> None:
+    from tests.assets_support import create_brand, upload
+
+    async with assets_server() as server:
+        target = f"127.0.0.1:{server.port}"
+        async with AsyncAssetsClient(target, token=make_token(brand="ghost")) as ghost:
+            refused = {
+                "UploadObject": await _code_of(
+                    upload(ghost, b"\xff\xd8 not stored", assets_pb.OBJECT_PURPOSE_REFERENCE_PHOTO)
+                ),
+                "ListCharacters": await _code_of(ghost.api.ListCharacters(assets_pb.ListCharactersRequest())),
+                "ListAuditEvents": await _code_of(
+                    ghost.api.ListAuditEvents(assets_pb.ListAuditEventsRequest())
+                ),
+            }
+            await create_brand(ghost, "ghost")  # CreateBrand needs no brand, and then the rest works
+            listed = await ghost.api.ListCharacters(assets_pb.ListCharactersRequest())
+    for method, (code, message) in refused.items():
+        assert code == grpc.StatusCode.NOT_FOUND, (method, message)
+        assert "brand 'ghost' not found" in message
+    assert list(listed.characters) == []
