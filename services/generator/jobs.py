@@ -112,6 +112,7 @@ class JobStore:
         *,
         max_queued_jobs: int,
         watch_poll_s: float,
+        max_queued_jobs_per_brand: int | None = None,
     ) -> None:
         self._pool = pool
         self._queries = {
@@ -120,6 +121,8 @@ class JobStore:
             if name != "job_columns"
         }
         self._max_queued = max_queued_jobs
+        #: One brand's share of the queue, so that no brand can fill it for the others.
+        self._max_queued_per_brand = max_queued_jobs_per_brand or max_queued_jobs
         self._watch_poll_s = watch_poll_s
         self._columns = queries["job_columns"]
         self._signals = _Signals()
@@ -167,7 +170,8 @@ class JobStore:
         # a full queue rolls the insert back.
         async with self._pool.connection() as connection, connection.pipeline():
             async with connection.transaction():
-                counter = await connection.execute(self._queries["count_queued"])
+                await connection.execute(self._queries["lock_queue"])
+                counter = await connection.execute(self._queries["count_queued"], {"brand_id": new.brand_id})
                 inserter = connection.cursor(row_factory=dict_row)
                 await inserter.execute(
                     self._queries["insert_job"],
@@ -194,6 +198,17 @@ class JobStore:
                 inserted = await inserter.fetchone()
                 leased = inserted is not None and inserted["state"] == JobState.CHECKING.value
                 # The count ran before the insert, so it does not include this job.
+                if queued is not None and queued[1] >= self._max_queued_per_brand:
+                    raise ResourceExhausted(
+                        f"brand {new.brand_id!r} has {queued[1]} queued jobs, its limit; retry when some "
+                        "have started",
+                        [
+                            QuotaViolation(
+                                f"generator/brands/{new.brand_id}/queued_jobs",
+                                f"at most {self._max_queued_per_brand} queued jobs per brand",
+                            )
+                        ],
+                    )
                 if queued is not None and queued[0] >= self._max_queued:
                     raise ResourceExhausted(
                         "the generation queue is full; retry later",

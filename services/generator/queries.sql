@@ -9,8 +9,14 @@ scoring_model_pack_id, last_event_sequence, attempts, lease_id::text
 SELECT {columns}, request_sha256 FROM jobs
 WHERE brand_id = %(brand_id)s AND idempotency_key = %(idempotency_key)s;
 
+-- name: lock_queue
+-- Submissions take the queue's lock before counting, so that two at once cannot both see room for
+-- one more job: the count and the insert become one step (held until the transaction ends).
+SELECT pg_advisory_xact_lock(hashtext('likeness.generator.queue'));
+
 -- name: count_queued
-SELECT count(*) FROM jobs WHERE state = 'queued';
+SELECT count(*) AS queued, count(*) FILTER (WHERE brand_id = %(brand_id)s) AS brand_queued
+FROM jobs WHERE state = 'queued';
 
 -- name: insert_job
 -- A new job is queued or, when ``lease_owner`` is given and no other job waits for a worker, leased at
@@ -91,14 +97,19 @@ UPDATE jobs SET state = 'cancelled', finished_at = now(), lease_id = NULL, lease
 WHERE job_id = %(job_id)s;
 
 -- name: claim_job
--- One runnable job whose lease is free or expired, oldest first. SKIP LOCKED lets workers of every
--- replica claim concurrently without waiting on each other; the new lease_id fences the old holder.
--- A queued job moves to checking in the same change (the caller adds the event before committing).
+-- One runnable job whose lease is free or expired. Jobs whose attempt stopped come first; then the
+-- brands take turns: the brand whose last job started longest ago (or never) goes next, so one brand's
+-- flood cannot hold back another brand's job; within a brand, oldest first. SKIP LOCKED lets workers
+-- of every replica claim concurrently without waiting on each other; the new lease_id fences the old
+-- holder. A queued job moves to checking in the same change (the caller adds the event before
+-- committing).
 WITH candidate AS (
-    SELECT job_id AS claimed_id, state AS previous_state FROM jobs
+    SELECT job_id AS claimed_id, state AS previous_state FROM jobs runnable
     WHERE state IN ('queued', 'checking', 'running', 'scoring')
       AND (lease_expires_at IS NULL OR lease_expires_at < now())
-    ORDER BY created_at
+    ORDER BY state = 'queued',
+             (SELECT max(started_at) FROM jobs served WHERE served.brand_id = runnable.brand_id) NULLS FIRST,
+             created_at
     LIMIT 1
     FOR UPDATE SKIP LOCKED
 )

@@ -567,6 +567,7 @@ def build_spec(settings: GeneratorSettings) -> ServiceSpec:
                 pool,
                 load_queries("likeness.generator"),
                 max_queued_jobs=settings.max_queued_jobs,
+                max_queued_jobs_per_brand=settings.max_queued_jobs_per_brand,
                 watch_poll_s=settings.watch_poll_s,
             )
             model = await ServeVideoModel.connect(settings)

@@ -82,6 +82,12 @@ class GeneratorSettings(ServerSettings, DatabaseSettings):
     max_queued_jobs: int = Field(
         1000, ge=1, description="Submissions beyond this many queued jobs are refused."
     )
+    max_queued_jobs_per_brand: int = Field(
+        100,
+        ge=1,
+        description="A brand's submissions beyond this many of its own queued jobs are refused, so that "
+        "one brand cannot fill the queue for the others (workers also take brands in turn).",
+    )
     watch_poll_s: float = Field(
         0.5, gt=0, description="How often WatchJob looks for events of other replicas."
     )

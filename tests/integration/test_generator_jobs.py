@@ -27,11 +27,24 @@ from tests.integration.generator_support import (
 )
 
 
+async def create_brands(assets: Any, make_token: Any, *brands: str) -> None:
+    """The brands the tests' tokens name (calls for a brand nobody created are NOT_FOUND)."""
+    from likeness.api.assets.v1 import assets_service_pb2 as assets_pb
+    from likeness.sdk import AsyncAssetsClient
+
+    for brand in brands:
+        async with AsyncAssetsClient(f"127.0.0.1:{assets.port}", token=make_token(brand=brand)) as admin:
+            await admin.api.CreateBrand(
+                assets_pb.CreateBrandRequest(brand_id=brand, display_name=brand.title())
+            )
+
+
 @pytest.fixture
 async def generator(
-    video_model: Any, assets_server: Any, generator_server: Any, tmp_path: Any
+    video_model: Any, assets_server: Any, generator_server: Any, tmp_path: Any, make_token: Any
 ) -> AsyncIterator[Any]:
     async with assets_server() as assets:
+        await create_brands(assets, make_token, "acme", "other")
         async with generator_server(
             assets_address=f"127.0.0.1:{assets.port}",
             serve_app_name=APP_NAME,
@@ -55,17 +68,18 @@ async def editor_api(
     assets_server: Any, generator_server: Any, make_token: Any, tmp_path: Any, **settings: Any
 ) -> AsyncIterator[AsyncGeneratorClient]:
     """An editor's client of a generator of its own, with these settings."""
-    async with (
-        assets_server() as assets,
-        generator_server(
-            assets_address=f"127.0.0.1:{assets.port}",
-            serve_app_name=APP_NAME,
-            c2pa_dev_dir=tmp_path / "c2pa",
-            **settings,
-        ) as server,
-        client(server, make_token(roles=[Role.EDITOR])) as api,
-    ):
-        yield api
+    async with assets_server() as assets:
+        await create_brands(assets, make_token, "acme")
+        async with (
+            generator_server(
+                assets_address=f"127.0.0.1:{assets.port}",
+                serve_app_name=APP_NAME,
+                c2pa_dev_dir=tmp_path / "c2pa",
+                **settings,
+            ) as server,
+            client(server, make_token(roles=[Role.EDITOR])) as api,
+        ):
+            yield api
 
 
 async def test_the_job_tables_are_as_expected(database_url: str) -> None:
@@ -335,19 +349,25 @@ async def job_store(database_url: str) -> AsyncIterator[Any]:
             await apply_migrations(
                 connection, settings.database_schema, load_migrations("likeness.generator")
             )
-        yield JobStore(pool, load_queries("likeness.generator"), max_queued_jobs=10, watch_poll_s=0.1)
+        yield JobStore(
+            pool,
+            load_queries("likeness.generator"),
+            max_queued_jobs=10,
+            max_queued_jobs_per_brand=4,
+            watch_poll_s=0.1,
+        )
     finally:
         async with pool.connection() as connection:
             await connection.execute(f'DROP SCHEMA "{settings.database_schema}" CASCADE')
         await pool.close()
 
 
-def new_job(key: str) -> Any:
+def new_job(key: str, brand_id: str = "acme") -> Any:
     from likeness.generator.domain import ModelDescription, Shot, Storyboard
     from likeness.generator.jobs import NewJob
 
     return NewJob(
-        brand_id="acme",
+        brand_id=brand_id,
         idempotency_key=key,
         request_sha256="0" * 64,
         purpose=pb.USAGE_PURPOSE_ADVERTISING,
@@ -404,3 +424,34 @@ async def test_a_handed_job_no_worker_is_idle_for_is_given_back_whole(job_store:
         (EventType.STATE_CHANGED, JobState.QUEUED),
         (EventType.STATE_CHANGED, JobState.CHECKING),
     ]
+
+
+async def test_brands_take_turns_and_one_brand_cannot_fill_the_queue(job_store: Any) -> None:
+    from likeness.errors import ResourceExhausted
+
+    flood = [(await job_store.submit(new_job(f"x-{n}", "xflood")))[0] for n in range(4)]
+    with pytest.raises(ResourceExhausted) as refused:
+        await job_store.submit(new_job("x-4", "xflood"))
+    assert refused.value.violations[0].subject == "generator/brands/xflood/queued_jobs"
+    # The flooding brand is at its own limit; another brand's job is still taken.
+    other, _ = await job_store.submit(new_job("y-0", "yother"))
+    order = []
+    for _ in range(5):
+        claimed = await job_store.claim("generator-a", 30.0)
+        assert claimed is not None
+        order.append(claimed[0].job_id)
+    # The flood's first job started first (no brand had run yet); the other brand's job is next, before
+    # the rest of the flood, which then keeps its own order.
+    assert order == [flood[0].job_id, other.job_id, *[job.job_id for job in flood[1:]]]
+
+
+async def test_the_queue_limit_holds_under_concurrent_submissions(job_store: Any) -> None:
+    from likeness.errors import ResourceExhausted
+
+    brands = [f"brand{n}" for n in range(5)]
+    results = await asyncio.gather(
+        *(job_store.submit(new_job(f"c-{n}", brands[n % 5])) for n in range(30)), return_exceptions=True
+    )
+    accepted = [result for result in results if not isinstance(result, BaseException)]
+    refused = [result for result in results if isinstance(result, ResourceExhausted)]
+    assert len(accepted) == 10 and len(refused) == 20, results  # max_queued_jobs 10, exactly
