@@ -59,9 +59,23 @@ def prepare_command(
     face_window: Annotated[
         int, typer.Option(help="The faces are taken from the first this many frames.")
     ] = 5,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="s3://bucket/prefix with the manifest, clips and photos (MANIFEST relative to it)."
+        ),
+    ] = None,
+    publish: Annotated[str | None, typer.Option(help="Upload the shards under s3://bucket/prefix.")] = None,
 ) -> None:
-    """Encode clips, captions and reference photos into training shards; dropped entries say why."""
-    from likeness.generator.training.prepare import PrepareConfig, PrepareError, prepare
+    """Encode clips, captions and reference photos into training shards; dropped entries say why.
+    The object store is the one LIKENESS_MODEL_S3_ENDPOINT (and _ACCESS_KEY, _SECRET_KEY) names."""
+    from likeness.generator.training.prepare import (
+        PrepareConfig,
+        PrepareError,
+        prepare,
+        publish_to_store,
+        stage_from_store,
+    )
 
     try:
         config = PrepareConfig(
@@ -70,6 +84,8 @@ def prepare_command(
         )  # fmt: skip
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
+    if source:
+        manifest = stage_from_store(source, out.parent / f"{out.name}-source") / manifest
     pipeline = _pipeline(model_dir, tiny)
     engine = _face_engine()
     try:
@@ -80,6 +96,8 @@ def prepare_command(
     finally:
         engine.stop()
     typer.echo(f"{report.kept} clips in {len(report.shards)} shards under {out}")
+    if publish:
+        typer.echo(f"uploaded {publish_to_store(out, publish)} objects under {publish}")
     for dropped in report.dropped:
         typer.echo(f"dropped {dropped.id}: {dropped.reason}")
 

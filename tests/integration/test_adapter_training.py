@@ -177,3 +177,39 @@ def test_evaluation_scores_each_strength_and_saves_the_report(
     assert strengths["0.0"]["pixel_change_vs_strength_0"] == 0.0
     assert strengths["0.8"]["pixel_change_vs_strength_0"] > 0.0
     assert saved["random_weights"] is True
+
+
+@pytest.mark.s3
+def test_shards_published_to_the_object_store_train_from_there(
+    prepared: Path,  # noqa: F811
+    s3_endpoint: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from minio import Minio
+
+    from likeness.generator.training.prepare import publish_to_store
+
+    client = Minio(
+        s3_endpoint.endpoint,
+        access_key=s3_endpoint.access_key,
+        secret_key=s3_endpoint.secret_key,
+        region=s3_endpoint.region,
+        secure=False,
+    )
+    if not client.bucket_exists("likeness-training"):
+        client.make_bucket("likeness-training")
+    monkeypatch.setenv("LIKENESS_MODEL_S3_ENDPOINT", s3_endpoint.endpoint)
+    monkeypatch.setenv("LIKENESS_MODEL_S3_ACCESS_KEY", s3_endpoint.access_key)
+    monkeypatch.setenv("LIKENESS_MODEL_S3_SECRET_KEY", s3_endpoint.secret_key)
+    files = sorted(path.relative_to(prepared) for path in prepared.rglob("*") if path.is_file())
+    assert publish_to_store(prepared, "s3://likeness-training/shards/v1") == len(files)
+
+    config = settings("s3://likeness-training/shards/v1", tmp_path / "run", steps=1, checkpoint_every=1)
+    launch(config, 1, progress=False)
+
+    staged = tmp_path / "run" / "data"
+    for relative in files:  # mirrored byte for byte
+        assert (staged / relative).read_bytes() == (prepared / relative).read_bytes()
+    assert [row["step"] for row in read_metrics(config.out)] == [1]
+    assert (config.out / FINAL_ADAPTER).is_file()

@@ -71,6 +71,7 @@ def evaluate(
     from likeness.generator.model.video import WanVideoModel
     from likeness.generator.training.prepare import ShardDataset
 
+    data = Path(data)
     dataset = ShardDataset(data)
     index = json.loads((data / "index.json").read_text())
     adapter = IdentityAdapter.load(adapter_path)

@@ -747,3 +747,29 @@ def to_batch(samples: Sequence[TrainingSample], device: Any = "cpu") -> Training
         prompt_embeds=torch.stack([sample.prompt_embeds for sample in samples]).to(device),
         z_id=torch.stack([sample.z_id for sample in samples]).to(device),
     )
+
+
+# --- the object store ---------------------------------------------------------------------------------
+#
+# Footage and shards often live in the object store. ``s3://bucket/prefix`` locations are mirrored into a
+# local folder before anything reads them (files already there with the same size are kept), and written
+# shards are uploaded under a prefix; the store is the one ``LIKENESS_MODEL_S3_*`` names, as for weights.
+
+
+def stage_from_store(uri: str, cache: Path, client: Any = None) -> Path:
+    """Mirror ``s3://bucket/prefix`` (a manifest with its clips and photos, or prepared shards) into
+    ``cache`` and return it; local paths come back unchanged."""
+    if not uri.startswith("s3://"):
+        return Path(uri)
+    from likeness.generator.model.weights import WeightsLocation, client_from_environment, fetch_prefix
+
+    return fetch_prefix(client or client_from_environment(), WeightsLocation.parse(uri), cache)
+
+
+def publish_to_store(out_dir: Path, uri: str, client: Any = None) -> int:
+    """Upload prepared shards (and their index) under ``s3://bucket/prefix``; returns the object count."""
+    from likeness.generator.model.weights import WeightsLocation, client_from_environment, upload_directory
+
+    if not (out_dir / INDEX_FILE).is_file():
+        raise PrepareError(f"{out_dir} holds no prepared shards ({INDEX_FILE} is missing)")
+    return int(upload_directory(client or client_from_environment(), out_dir, WeightsLocation.parse(uri)))

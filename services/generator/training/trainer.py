@@ -45,7 +45,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
 from likeness.generator.model.adapter import IdentityAdapter, identity_bank, install
@@ -63,8 +63,9 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    #: The prepared shards (``likeness train prepare``).
-    data: Path
+    #: The prepared shards (``likeness train prepare``): a folder, or ``s3://bucket/prefix``, mirrored
+    #: into ``<out>/data`` before the ranks start.
+    data: str
     #: The run directory: checkpoints, metrics.jsonl, the final adapter.
     out: Path
     #: A diffusers Wan 2.2 directory (experts, VAE, scheduler); or ``tiny`` for the random tiny model.
@@ -99,6 +100,11 @@ class TrainConfig(BaseModel):
     keep_checkpoints: int = Field(3, gt=0)
     seed: int = 0
 
+    @field_validator("data", mode="before")
+    @classmethod
+    def _data_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, Path) else value
+
     @classmethod
     def load(cls, path: Path) -> TrainConfig:
         data = yaml.safe_load(path.read_text())
@@ -106,7 +112,8 @@ class TrainConfig(BaseModel):
             raise ValueError(f"{path}: a mapping of settings is expected")
         base = path.parent
         for key in ("data", "out", "model_dir", "init_adapter"):
-            if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
+            value = data.get(key)
+            if isinstance(value, str) and not value.startswith("s3://") and not Path(value).is_absolute():
                 data[key] = str(base / data[key])
         return cls.model_validate(data)
 
@@ -456,7 +463,7 @@ def run(config: TrainConfig, *, stop_after: int | None = None, progress: bool = 
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if cuda else "gloo")
     dtype = torch.bfloat16 if cuda else torch.float32
-    dataset = ShardDataset(config.data)
+    dataset = ShardDataset(Path(config.data))
     if len(dataset) == 0:
         raise ValueError(f"{config.data}: no samples")
     frozen = load_frozen(config, device, dtype)
@@ -613,7 +620,13 @@ def _rank_main(
 def launch(
     config: TrainConfig, processes: int, *, stop_after: int | None = None, progress: bool = True
 ) -> None:
-    """Run ``processes`` ranks on this machine (one per GPU; gloo ranks on a CPU-only machine)."""
+    """Run ``processes`` ranks on this machine (one per GPU; gloo ranks on a CPU-only machine); shards in
+    the object store are mirrored first, once for all ranks."""
+    if config.data.startswith("s3://"):
+        from likeness.generator.training.prepare import stage_from_store
+
+        staged = stage_from_store(config.data, config.out / "data")
+        config = config.model_copy(update={"data": str(staged)})
     if processes <= 1:
         run(config, stop_after=stop_after, progress=progress)
         return
