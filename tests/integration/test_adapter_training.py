@@ -186,17 +186,10 @@ def test_shards_published_to_the_object_store_train_from_there(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from minio import Minio
-
     from likeness.generator.training.prepare import publish_to_store
+    from tests.integration.test_video_weights_s3 import client_for
 
-    client = Minio(
-        s3_endpoint.endpoint,
-        access_key=s3_endpoint.access_key,
-        secret_key=s3_endpoint.secret_key,
-        region=s3_endpoint.region,
-        secure=False,
-    )
+    client = client_for(s3_endpoint)
     if not client.bucket_exists("likeness-training"):
         client.make_bucket("likeness-training")
     monkeypatch.setenv("LIKENESS_MODEL_S3_ENDPOINT", s3_endpoint.endpoint)

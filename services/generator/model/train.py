@@ -79,6 +79,16 @@ class RandomProjectionEmbedder(nn.Module):
         return centred @ self.weight.T
 
 
+def latent_stats(vae: Any, device: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Wan VAE's per-channel latent mean and std, (1, C, 1, 1, 1): latents the pipeline denoises are
+    ``(raw - mean) / std``."""
+    config = vae.config
+    shape = (1, config.z_dim, 1, 1, 1)
+    mean = torch.tensor(config.latents_mean, dtype=torch.float32).view(shape).to(device)
+    std = torch.tensor(config.latents_std, dtype=torch.float32).view(shape).to(device)
+    return mean, std
+
+
 @dataclass
 class TrainingBatch:
     """Clips with their identities: what one training step sees."""
@@ -150,11 +160,7 @@ class AdapterTrainer:
         return ((raw - mean) / std).float()  # type: ignore[no-any-return]
 
     def _latent_stats(self, device: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        config = self.pipeline.vae.config
-        shape = (1, config.z_dim, 1, 1, 1)
-        mean = torch.tensor(config.latents_mean).view(shape).to(device)
-        std = torch.tensor(config.latents_std).view(shape).to(device)
-        return mean, std
+        return latent_stats(self.pipeline.vae, device)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Differentiable decode of normalised latents to frames (batch, 3, frames, H, W) in [-1, 1]."""

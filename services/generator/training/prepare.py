@@ -49,6 +49,7 @@ from numpy.typing import NDArray
 
 from likeness.errors import FailedPrecondition
 from likeness.generator.model.tiny import TEXT_LENGTH
+from likeness.generator.model.train import latent_stats
 from likeness.identity.encode import DOMINANT_AREA_RATIO, Photo, encode_identity
 from likeness.identity.media import MediaError, decode_image, sample_indices
 from likeness.identity.quality import Face, Thresholds, dominant_face
@@ -350,14 +351,6 @@ def write_clip(path: str | Path, frames_rgb: RgbClip, fps: int = 16) -> None:
 # --- encoders -------------------------------------------------------------------------------------------
 
 
-def _latent_stats(pipeline: Any, device: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    config = pipeline.vae.config
-    shape = (1, config.z_dim, 1, 1, 1)
-    mean = torch.tensor(config.latents_mean).view(shape).to(device)
-    std = torch.tensor(config.latents_std).view(shape).to(device)
-    return mean, std
-
-
 def encode_latents(pipeline: Any, clip: RgbClip) -> torch.Tensor:
     """Normalised VAE latents (16, latent frames, h, w) float32 of a clip (F, H, W, 3) RGB, as
     ``AdapterTrainer.encode_frames`` computes them."""
@@ -365,7 +358,7 @@ def encode_latents(pipeline: Any, clip: RgbClip) -> torch.Tensor:
     device = pipeline._execution_device
     pixels = torch.from_numpy(np.ascontiguousarray(clip)).to(device).permute(3, 0, 1, 2)[None]
     pixels = pixels.float() / 127.5 - 1.0
-    mean, std = _latent_stats(pipeline, device)
+    mean, std = latent_stats(vae, device)
     with torch.no_grad():
         raw = vae.encode(pixels.to(vae.dtype)).latent_dist.mode()
     return ((raw - mean) / std).float()[0].cpu()  # type: ignore[no-any-return]

@@ -49,6 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
 from likeness.generator.model.adapter import IdentityAdapter, identity_bank, install
+from likeness.generator.model.train import latent_stats
 
 log = logging.getLogger("likeness.generator.training")
 
@@ -137,11 +138,7 @@ class FrozenModel:
     num_train_timesteps: int
 
     def latent_stats(self, device: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        config = self.vae.config
-        shape = (1, config.z_dim, 1, 1, 1)
-        mean = torch.tensor(config.latents_mean, dtype=torch.float32).view(shape).to(device)
-        std = torch.tensor(config.latents_std, dtype=torch.float32).view(shape).to(device)
-        return mean, std
+        return latent_stats(self.vae, device)
 
     def freeze(self) -> None:
         for module in (*self.experts.values(), self.vae):
@@ -264,9 +261,7 @@ class AdapterLoss(nn.Module):
         return self._frozen[0]
 
     def expert_for(self, sigma: float) -> str:
-        high = (
-            sigma * self.frozen.num_train_timesteps >= self.frozen.boundary * self.frozen.num_train_timesteps
-        )
+        high = sigma >= self.frozen.boundary  # the timestep sigma x T against boundary x T
         return "transformer" if high or "transformer_2" not in self.frozen.experts else "transformer_2"
 
     @contextlib.contextmanager
