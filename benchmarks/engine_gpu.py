@@ -468,9 +468,10 @@ def _rank_step(rank: int, world: int, args: argparse.Namespace, init: str, queue
             times.append(timed(device, step))
         peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0.0
     if rank == 0:
-        queue.put(
-            {"layout": layout.describe(), "times": times, "peak_gib": peak, "output": output.float().cpu()}
-        )
+        # A NumPy copy travels by value; a tensor would travel as a shared-memory handle that is gone
+        # once this process exits, racing the parent's read.
+        output_copy = output.float().cpu().numpy()
+        queue.put({"layout": layout.describe(), "times": times, "peak_gib": peak, "output": output_copy})
     dist.barrier()
     dist.destroy_process_group()
 
@@ -499,6 +500,7 @@ def many_gpus(args: argparse.Namespace) -> int:
             for process in ranks:
                 process.join()
         mean = statistics.mean(result["times"])
+        result["output"] = torch.from_numpy(result["output"])
         if baseline is None:
             baseline = {"mean": mean, "output": result["output"]}
         report.add(
