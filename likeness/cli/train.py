@@ -136,6 +136,10 @@ def eval_command(
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1",
     strengths: Annotated[str, typer.Option(help="Comma-separated identity strengths.")] = "0,0.8",
     steps: int = 40,
+    clip_model: Annotated[
+        Path | None,
+        typer.Option(help="A local CLIP directory (transformers) to measure prompt following (CLIPSIM)."),
+    ] = None,
 ) -> None:
     """Generate the held-out identities at each strength with fixed seeds and score them as clip QA does;
     the report is saved beside the adapter."""
@@ -147,6 +151,7 @@ def eval_command(
             adapter, data, engine, model_dir=model_dir, tiny=tiny,
             seeds=[int(seed) for seed in seeds.split(",")],
             strengths=[float(value) for value in strengths.split(",")], steps=steps,
+            clip_model=clip_model,
         )  # fmt: skip
     finally:
         engine.stop()

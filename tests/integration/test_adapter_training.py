@@ -27,6 +27,7 @@ from likeness.generator.shots import CharacterConditioning, ShotRequest
 from likeness.generator.training.prepare import ShardDataset
 from likeness.generator.training.trainer import (
     FINAL_ADAPTER,
+    LAYOUT,
     AdapterLoss,
     TrainConfig,
     _collate,
@@ -161,14 +162,42 @@ def _fresh_adapter(config: TrainConfig) -> Path:
     )
 
 
+def tiny_clip(path: Path) -> Path:
+    """A CLIP directory as transformers saves one (model, tokenizer, image processor), random weights."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    from likeness.generator.model.tiny import byte_tokenizer
+
+    tokenizer = byte_tokenizer()
+    layers = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
+    config = CLIPConfig(
+        text_config={
+            **layers, "vocab_size": len(tokenizer), "max_position_embeddings": 77,
+            "pad_token_id": tokenizer.pad_token_id, "eos_token_id": tokenizer.eos_token_id,
+        },
+        vision_config={**layers, "image_size": 32, "patch_size": 8},
+        projection_dim=16,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    CLIPModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    images = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    images.save_pretrained(path)
+    return path
+
+
 def test_evaluation_scores_each_strength_and_saves_the_report(
     trained: TrainConfig,
     engine: Any,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
-    from likeness.generator.training.evaluate import evaluate
+    from likeness.generator.training.evaluate import PromptScorer, evaluate
 
     path = trained.out / FINAL_ADAPTER
-    report = evaluate(path, trained.data, engine, tiny=True, seeds=[0], strengths=[0.0, 0.8], steps=2)
+    clip = tiny_clip(tmp_path / "clip")
+    report = evaluate(
+        path, trained.data, engine, tiny=True, seeds=[0], strengths=[0.0, 0.8], steps=2, clip_model=clip
+    )
     people = {sample.person_id for sample in ShardDataset(trained.data)}
     assert len(report["rows"]) == len(people) * 2
     saved = json.loads(path.with_name(path.stem + ".eval.json").read_text())
@@ -177,6 +206,33 @@ def test_evaluation_scores_each_strength_and_saves_the_report(
     assert strengths["0.0"]["pixel_change_vs_strength_0"] == 0.0
     assert strengths["0.8"]["pixel_change_vs_strength_0"] > 0.0
     assert saved["random_weights"] is True
+    # Prompt following: CLIPSIM per clip, and its change against the plain model per strength.
+    assert all(-1 <= row["clip_score"] <= 1 for row in saved["rows"])
+    assert strengths["0.0"]["clip_score_change_vs_strength_0"] == 0.0
+    assert strengths["0.8"]["clip_score_change_vs_strength_0"] == pytest.approx(
+        strengths["0.8"]["clip_score_mean"] - strengths["0.0"]["clip_score_mean"]
+    )
+    assert any("CLIPSIM" in note for note in saved["notes"])
+    # The score reads both the frames and the caption (random weights: nothing about its meaning).
+    scorer = PromptScorer(clip)
+    frames = np.random.default_rng(0).integers(0, 256, (9, 48, 48, 3), dtype=np.uint8)
+    caption = ShardDataset(trained.data)[0].caption
+    assert scorer(frames, caption) != scorer(frames, caption + " at night, in the rain")
+    assert scorer(frames, caption) != scorer(255 - frames, caption)
+
+
+def test_evaluation_without_a_clip_model_says_prompt_following_was_not_measured(
+    trained: TrainConfig,
+    engine: Any,  # noqa: F811
+) -> None:
+    from likeness.generator.training.evaluate import evaluate
+
+    report = evaluate(
+        trained.out / FINAL_ADAPTER, trained.data, engine, tiny=True, seeds=[0], strengths=[0.0], steps=1
+    )
+    assert all(row["clip_score"] is None for row in report["rows"])
+    assert "clip_score_mean" not in report["summary"]["strengths"]["0.0"]
+    assert any("not measured" in note for note in report["notes"])
 
 
 @pytest.mark.s3
@@ -206,3 +262,26 @@ def test_shards_published_to_the_object_store_train_from_there(
         assert (staged / relative).read_bytes() == (prepared / relative).read_bytes()
     assert [row["step"] for row in read_metrics(config.out)] == [1]
     assert (config.out / FINAL_ADAPTER).is_file()
+
+
+def test_frozen_experts_sharded_over_the_ranks_train_on_the_replicated_loss_curve(
+    trained: TrainConfig,
+    prepared: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    config = settings(prepared, tmp_path / "run", shard_frozen=True)
+    assert config.digest() == trained.digest()  # a replicated run may resume sharded, and back
+    launch(config, 2, stop_after=3, progress=False)
+
+    layout = json.loads((config.out / LAYOUT).read_text())
+    replicated = json.loads((trained.out / LAYOUT).read_text())
+    assert replicated["frozen_parameters_on_rank_0"] == replicated["frozen_parameters"]
+    assert layout["frozen_sharded"] and layout["frozen_parameters"] == replicated["frozen_parameters"]
+    # Each rank holds its half of every weight (a dimension of odd size splits one element unevenly).
+    assert layout["frozen_parameters_on_rank_0"] <= 0.55 * layout["frozen_parameters"]
+    sharded = read_metrics(config.out)
+    assert [row["step"] for row in sharded] == [1, 2, 3]
+    for mine, theirs in zip(sharded, read_metrics(trained.out)[:3], strict=False):
+        assert mine["expert"] == theirs["expert"] and mine["sigma"] == theirs["sigma"]
+        for key in ("total", "identity", "temporal", "diffusion"):
+            assert mine[key] == pytest.approx(theirs[key], rel=1e-5, abs=1e-7), (mine["step"], key)

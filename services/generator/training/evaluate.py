@@ -7,9 +7,11 @@ it against the person's z_id: FaceSim, the same score as clip QA (mean similarit
 the person's face was found), and the fraction of frames with no face. The report gives, per strength,
 the mean FaceSim and face rate, and the gain of each strength over strength 0 for the same seeds.
 
-The prompt-following cost is reported as how much of each clip the adapter changes against strength 0
-with the same seed (mean absolute pixel difference, 0-255): a text-video similarity model would measure
-prompt adherence directly, and none ships with this platform. The report says so in its ``notes``.
+The prompt-following cost is measured with a CLIP model given as a local transformers directory
+(``clip_model``; e.g. a copy of openai/clip-vit-large-patch14): CLIPSIM, the mean cosine similarity of
+sampled frames to the caption, per clip, and per strength its change against strength 0 for the same
+seeds (negative: the adapter costs prompt adherence). Without a CLIP model the report says so and gives
+only how much of each clip the adapter changes against strength 0 (mean absolute pixel difference, 0-255).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from likeness.generator.model.adapter import IdentityAdapter
 from likeness.generator.shots import CharacterConditioning, ShotRequest
@@ -56,6 +60,39 @@ def face_similarity(engine: Any, frames: np.ndarray, z_id: np.ndarray) -> tuple[
     return identity.mean, identity.no_face_fraction
 
 
+class PromptScorer:
+    """CLIPSIM: the mean cosine similarity between a clip's sampled frames and its caption under a CLIP
+    model read from a local transformers directory (model, tokenizer and image processor; nothing is
+    downloaded)."""
+
+    def __init__(self, path: Path, *, frames: int = 8, device: str | torch.device = "cpu") -> None:
+        from transformers import AutoTokenizer, CLIPImageProcessor, CLIPModel
+
+        self.model = CLIPModel.from_pretrained(path, local_files_only=True).eval().to(device)
+        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        self.images = CLIPImageProcessor.from_pretrained(path, local_files_only=True)
+        self.frames = frames
+        self.device = torch.device(device)
+        self.max_tokens = int(self.model.config.text_config.max_position_embeddings)
+
+    @torch.no_grad()
+    def __call__(self, frames: np.ndarray, caption: str) -> float:
+        """``frames``: (T, H, W, 3) uint8; up to ``self.frames`` evenly spaced ones are scored."""
+        picks = np.unique(np.linspace(0, len(frames) - 1, min(self.frames, len(frames))).round().astype(int))
+        pixels = self.images(images=[frames[index] for index in picks], return_tensors="pt")["pixel_values"]
+        text = self.tokenizer(
+            [caption], padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt"
+        )
+        output = self.model(
+            input_ids=text["input_ids"].to(self.device),
+            attention_mask=text["attention_mask"].to(self.device),
+            pixel_values=pixels.to(device=self.device, dtype=torch.float32),
+        )
+        images = F.normalize(output.image_embeds.float(), dim=-1)
+        texts = F.normalize(output.text_embeds.float(), dim=-1)
+        return float((images @ texts.T).mean().clamp(-1, 1))
+
+
 def evaluate(
     adapter_path: Path,
     data: Path,
@@ -66,6 +103,7 @@ def evaluate(
     seeds: list[int],
     strengths: list[float],
     steps: int = 40,
+    clip_model: Path | None = None,
 ) -> dict[str, Any]:
     """Generate and score; the report (also written beside the adapter as ``<name>.eval.json``)."""
     from likeness.generator.model.video import WanVideoModel
@@ -81,6 +119,7 @@ def evaluate(
         if model_dir is None:
             raise ValueError("model_dir is required unless tiny is set")
         model = WanVideoModel.from_pretrained(model_dir, adapter_path=adapter_path, fast=False)
+    scorer = PromptScorer(clip_model) if clip_model is not None else None
     people: dict[str, Any] = {}
     for sample in dataset:
         people.setdefault(sample.person_id, sample)
@@ -113,7 +152,8 @@ def evaluate(
                 )
                 rows.append(
                     {"person_id": person, "seed": seed, "strength": strength, "face_sim": similarity,
-                     "no_face_fraction": no_face, "pixel_change_vs_strength_0": change}
+                     "no_face_fraction": no_face, "pixel_change_vs_strength_0": change,
+                     "clip_score": scorer(frames, sample.caption) if scorer is not None else None}
                 )  # fmt: skip
     summary: dict[str, Any] = {
         "adapter": str(adapter_path),
@@ -136,19 +176,29 @@ def evaluate(
             if 0 in strengths
             else None,
         }
+        if scorer is not None:
+            summary["strengths"][str(strength)]["clip_score_mean"] = statistics.mean(
+                row["clip_score"] for row in mine
+            )
     base = summary["strengths"].get(str(0.0))
     for values in summary["strengths"].values():
         if base and base["face_sim_mean"] is not None and values["face_sim_mean"] is not None:
             values["face_sim_gain_over_strength_0"] = values["face_sim_mean"] - base["face_sim_mean"]
+        if base and scorer is not None:
+            # The prompt-following cost: CLIPSIM lost (negative) or gained against the plain model.
+            values["clip_score_change_vs_strength_0"] = values["clip_score_mean"] - base["clip_score_mean"]
     report = {
         "summary": summary,
         "rows": rows,
         "random_weights": model.info.random_weights,
         "notes": [
             "FaceSim is ScoreVideo's mean similarity over the frames where the person's face was found.",
-            "prompt following is not measured directly (no text-video similarity model ships with the "
-            "platform); pixel_change_vs_strength_0 is how much of the clip the adapter changed",
+            "pixel_change_vs_strength_0 is how much of the clip the adapter changed (0-255)",
+            f"prompt following: CLIPSIM (mean frame-caption cosine) under {clip_model}"
+            if scorer is not None
+            else "prompt following is not measured: no CLIP model was given (clip_model)",
         ],
+        "clip_model": str(clip_model) if clip_model is not None else None,
     }
     target = adapter_path.with_name(adapter_path.stem + ".eval.json")
     target.write_text(json.dumps(report, indent=2))

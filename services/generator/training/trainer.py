@@ -1,9 +1,10 @@
 """The identity adapter's trainer: frozen Wan 2.2 experts and VAE, only the adapter learns.
 
 One process per GPU (or per CPU rank on gloo), data parallel through ``DistributedDataParallel`` over the
-adapter's trainable parameters; the frozen expert is replicated on each rank (one A14B expert in bf16 is
-~28 GB and trains with gradient checkpointing in ~48-61 GB on one 80 GB card, see
-``benchmarks/train_gpu.py``). Each step:
+adapter's trainable parameters. The frozen expert is replicated on each rank (one A14B expert in bf16 is
+~28 GB and trains with gradient checkpointing in ~62-70 GB on one 80 GB card, see
+``benchmarks/train_gpu.py``), or with ``shard_frozen`` split over the ranks by FSDP2, each rank holding
+1/world of it (both experts on one node, 720p, longer clips). Each step:
 
 1. takes each rank's samples from the prepared shards (prepare.py: VAE latents, text embeddings, z_id,
    face landmarks of sampled frames), in a seeded order that depends only on (seed, step, rank);
@@ -55,6 +56,7 @@ log = logging.getLogger("likeness.generator.training")
 
 EXPERTS = ("transformer", "transformer_2")
 CHECKPOINTS = "checkpoints"
+LAYOUT = "layout.json"
 METRICS = "metrics.jsonl"
 FINAL_ADAPTER = "identity_adapter.safetensors"
 
@@ -97,6 +99,11 @@ class TrainConfig(BaseModel):
     #: ``arcface``: the identity service's recogniser in torch; ``random-projection`` only for CPU tests.
     face_model: Literal["arcface", "random-projection"] = "arcface"
     gradient_checkpointing: bool = True
+    #: Shard the frozen experts across the ranks with FSDP2 (``fully_shard`` per block): each rank holds
+    #: 1/world of their weights, gathered block by block for the forward and again for the backward.
+    #: For when one replicated expert and its activations do not fit one card (720p, long clips, both
+    #: experts on one node); the losses are those of the replicated run.
+    shard_frozen: bool = False
     checkpoint_every: int = Field(100, gt=0)
     keep_checkpoints: int = Field(3, gt=0)
     seed: int = 0
@@ -122,8 +129,11 @@ class TrainConfig(BaseModel):
         return {"high": ("transformer",), "low": ("transformer_2",), "both": EXPERTS}[self.expert]
 
     def digest(self) -> str:
-        """What must not change across a resume (everything but the step count and the schedule of saves)."""
-        fixed = self.model_dump(mode="json", exclude={"steps", "checkpoint_every", "keep_checkpoints", "out"})
+        """What must not change across a resume (everything but the step count, the schedule of saves and
+        how the frozen weights are laid out over the ranks)."""
+        fixed = self.model_dump(
+            mode="json", exclude={"steps", "checkpoint_every", "keep_checkpoints", "out", "shard_frozen"}
+        )
         return hashlib.sha256(json.dumps(fixed, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -144,6 +154,40 @@ class FrozenModel:
         for module in (*self.experts.values(), self.vae):
             module.requires_grad_(False)
             module.eval()
+
+
+def shard_experts(frozen: FrozenModel, device: torch.device) -> None:
+    """FSDP2 over the frozen experts, one unit per transformer block and one for the rest, on a mesh of all
+    ranks. Nothing of theirs trains, so only the all-gathers run: block by block in the forward, resharded
+    after it, and gathered again for the backward through them (or its recomputation under gradient
+    checkpointing). Call it before the adapter is installed: the adapter's processors join the blocks
+    afterwards and stay outside the shards, replicated and synchronised by DDP."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    mesh = init_device_mesh(device.type, (dist.get_world_size(),))
+    for expert in frozen.experts.values():
+        for block in expert.blocks:  # type: ignore[union-attr]
+            fully_shard(block, mesh=mesh, reshard_after_forward=True)
+        fully_shard(expert, mesh=mesh, reshard_after_forward=True)
+
+
+def frozen_layout(frozen: FrozenModel, world: int) -> dict[str, Any]:
+    """How the frozen experts' weights lie on this rank: all of them, or this rank's shards of them."""
+    from torch.distributed.tensor import DTensor
+
+    total = local = 0
+    for expert in frozen.experts.values():
+        for parameter in expert.parameters():
+            total += parameter.numel()
+            held = parameter.to_local() if isinstance(parameter, DTensor) else parameter
+            local += held.numel()
+    return {
+        "ranks": world,
+        "frozen_sharded": local < total,
+        "frozen_parameters": total,
+        "frozen_parameters_on_rank_0": local,
+    }
 
 
 def load_frozen(config: TrainConfig, device: torch.device, dtype: torch.dtype) -> FrozenModel:
@@ -465,6 +509,9 @@ def run(config: TrainConfig, *, stop_after: int | None = None, progress: bool = 
     if config.gradient_checkpointing:
         for expert in frozen.experts.values():
             expert.enable_gradient_checkpointing()  # type: ignore[operator]
+    if config.shard_frozen and world > 1:
+        shard_experts(frozen, device)
+    layout = frozen_layout(frozen, world)  # before the adapter's processors join the blocks
     first_expert = next(iter(frozen.experts.values()))
     torch.manual_seed(config.seed)  # a fresh adapter's initialisation, the same on every rank
     adapter = (
@@ -508,6 +555,7 @@ def run(config: TrainConfig, *, stop_after: int | None = None, progress: bool = 
         (config.out / "train.yaml").write_text(
             yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
         )
+        (config.out / LAYOUT).write_text(json.dumps(layout, indent=2) + "\n")
     last = config.steps if stop_after is None else min(config.steps, stop_after)
     bar = _progress(start, config.steps) if (progress and rank == 0) else None
     history: list[StepLosses] = []
