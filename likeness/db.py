@@ -7,12 +7,13 @@ import logging
 import re
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
 from likeness.rpc.settings import DatabaseSettings
@@ -150,6 +151,58 @@ async def apply_migrations(
     if applied_now:
         logger.info("migrations applied", extra={"schema": schema, "versions": applied_now})
     return applied_now
+
+
+def service_role(database_url: str) -> str:
+    """The role a libpq URI logs in as."""
+    role = conninfo_to_dict(database_url).get("user")
+    if not role:
+        raise ValueError("the service's database URL must name its role (user)")
+    return str(role)
+
+
+async def grant_service_role(
+    connection: AsyncConnection, schema: str, role: str, *, append_only: Sequence[str] = ()
+) -> None:
+    """What a service's own role may do in its schema: read and write rows, call the schema's functions,
+    and nothing more. It owns nothing, so it can neither alter a table nor disable a trigger; on the
+    ``append_only`` tables it may only read and insert; the migration ledger it may only read. Run by
+    the schema's owner after migrating (the grants cover tables that migration created)."""
+    owner = await (await connection.execute("SELECT current_user")).fetchone()
+    if owner is not None and owner[0] == role:
+        raise ValueError(f"the service's role {role!r} must not be the role that owns the schema")
+    target = sql.SQL("{schema} TO {role}").format(schema=sql.Identifier(schema), role=sql.Identifier(role))
+    statements = [
+        sql.SQL("GRANT USAGE ON SCHEMA {target}"),
+        sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {target}"),
+        sql.SQL("GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {target}"),
+        sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {target}"),
+    ]
+    async with connection.transaction():
+        for statement in statements:
+            await connection.execute(statement.format(target=target))
+        for table, denied in [("schema_migrations", "INSERT, UPDATE, DELETE"),
+                              *((name, "UPDATE, DELETE") for name in append_only)]:  # fmt: skip
+            await connection.execute(
+                sql.SQL("REVOKE {denied} ON {table} FROM {role}").format(
+                    denied=sql.SQL(denied), table=sql.Identifier(schema, table), role=sql.Identifier(role)
+                )
+            )
+
+
+async def migrate(settings: DatabaseSettings, package: str, *, append_only: Sequence[str] = ()) -> list[int]:
+    """Bring the service's schema up to date. With ``migration_database_url`` set, migrations run as that
+    (owner) role, which then grants the service's own role (``database_url``'s) only what it uses; without
+    it, both are the one role of ``database_url``."""
+    owner_url = settings.migration_database_url.get_secret_value() or settings.database_url
+    async with await AsyncConnection.connect(owner_url) as connection:
+        applied = await apply_migrations(connection, settings.database_schema, load_migrations(package))
+        if settings.migration_database_url.get_secret_value():
+            await grant_service_role(
+                connection, settings.database_schema, service_role(settings.database_url),
+                append_only=append_only,
+            )  # fmt: skip
+    return applied
 
 
 def load_queries(package: str, filename: str = "queries.sql") -> dict[str, str]:

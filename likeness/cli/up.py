@@ -31,12 +31,17 @@ READY_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 40.0
 
 
-def service_environment(settings: LocalSettings, database_url: str) -> dict[str, str]:
-    """Each service's settings for local use; anything already in the environment wins."""
+def service_environment(
+    settings: LocalSettings, database_url: str, owner_database_url: str = ""
+) -> dict[str, str]:
+    """Each service's settings for local use; anything already in the environment wins. With
+    ``owner_database_url`` the services connect as ``database_url``'s role and migrate as the owner."""
     signing_key = local_signing_key(settings)
     keys = jwt_keys_json(signing_key)
     # Page tokens stay good across a restarted service: one secret for the stack, from its local key.
     page_secret = hashlib.sha256(f"page tokens {signing_key.signing_key()}".encode()).hexdigest()
+    # Audit checkpoints are signed with a key only the local state directory holds, never the database.
+    checkpoint_key = hashlib.sha256(f"audit checkpoints {signing_key.signing_key()}".encode()).hexdigest()
     ports = {
         "identity": settings.identity_port,
         "assets": settings.assets_port,
@@ -52,6 +57,7 @@ def service_environment(settings: LocalSettings, database_url: str) -> dict[str,
     assets_address = f"{settings.host}:{settings.assets_port}"
     values["LIKENESS_IDENTITY_ASSETS_ADDRESS"] = assets_address
     values["LIKENESS_ASSETS_DATABASE_URL"] = database_url
+    values["LIKENESS_ASSETS_AUDIT_CHECKPOINT_KEY"] = checkpoint_key
     if settings.s3_endpoint:
         values["LIKENESS_ASSETS_S3_ENDPOINT"] = settings.s3_endpoint
         values["LIKENESS_ASSETS_S3_ACCESS_KEY"] = settings.s3_access_key or ""
@@ -63,6 +69,9 @@ def service_environment(settings: LocalSettings, database_url: str) -> dict[str,
     else:
         values["LIKENESS_ASSETS_OBJECT_STORE_DIR"] = str(settings.objects_dir)
     values["LIKENESS_GENERATOR_DATABASE_URL"] = database_url
+    if owner_database_url:
+        values["LIKENESS_ASSETS_MIGRATION_DATABASE_URL"] = owner_database_url
+        values["LIKENESS_GENERATOR_MIGRATION_DATABASE_URL"] = owner_database_url
     values["LIKENESS_GENERATOR_ASSETS_ADDRESS"] = assets_address
     values["LIKENESS_GENERATOR_IDENTITY_ADDRESS"] = f"{settings.host}:{settings.identity_port}"
     values["LIKENESS_GENERATOR_C2PA_DEV_DIR"] = str(settings.state_dir / "c2pa")
@@ -105,6 +114,7 @@ def run_up(settings: LocalSettings, console: Console) -> int:
     signal.signal(signal.SIGTERM, stop)
 
     embedded = None
+    owner_database_url = ""
     if settings.database_url:
         database_url = settings.database_url
         console.print("database: [bold]LIKENESS_DATABASE_URL[/bold]")
@@ -113,11 +123,12 @@ def run_up(settings: LocalSettings, console: Console) -> int:
 
         embedded = EmbeddedPostgres(settings.postgres_dir)
         console.print(f"database: embedded PostgreSQL + pgvector in {settings.postgres_dir}")
-        database_url = embedded.start()
+        owner_database_url = embedded.start()
+        database_url = embedded.service_role_uri(owner_database_url)
     store = settings.s3_endpoint or str(settings.objects_dir)
     console.print(f"objects:  {'S3 ' if settings.s3_endpoint else 'local directory '}{store}")
 
-    environment = service_environment(settings, database_url)
+    environment = service_environment(settings, database_url, owner_database_url)
     processes: dict[str, subprocess.Popen[bytes]] = {}
     logs = {name: log_dir / f"{name}.log" for name in SERVICES}
 

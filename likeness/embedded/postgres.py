@@ -42,6 +42,19 @@ class EmbeddedPostgres:
         logger.info("embedded postgres ready", extra={"data_dir": str(self.data_dir)})
         return uri
 
+    def service_role_uri(self, owner_uri: str, role: str = "likeness_app") -> str:
+        """A login role for the services (created once), which owns nothing: the ``postgres`` role
+        migrates and owns the schemas, and grants it only reading and writing rows. Same socket, same
+        local trust; returns its URI."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(owner_uri, autocommit=True) as connection:
+            exists = connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+            if exists is None:
+                connection.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        return psycopg.conninfo.make_conninfo(owner_uri, user=role)
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.cleanup()

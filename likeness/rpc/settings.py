@@ -54,7 +54,13 @@ class ServerSettings(BaseSettings):
 class DatabaseSettings(BaseSettings):
     """Settings of a service that owns tables in PostgreSQL (mixed into its settings class)."""
 
-    database_url: str = Field("", description="libpq URI of the service's database.")
+    database_url: str = Field("", description="libpq URI of the service's database, as the service's role.")
+    migration_database_url: SecretStr = Field(
+        SecretStr(""),
+        description="libpq URI as the role that owns the service's schema: migrations run as it, and it "
+        "grants database_url's role only reading and writing rows (insert-only on the audit log). Empty: "
+        "database_url's role migrates and owns the schema.",
+    )
     database_schema: str = Field(description="The schema this service's tables live in.")
     pool_min_size: int = Field(1, ge=1)
     pool_max_size: int = Field(10, ge=1)

@@ -258,6 +258,10 @@ class BreakKind(enum.Enum):
     HASH_MISMATCH = "hash_mismatch"
     PREV_HASH_MISMATCH = "prev_hash_mismatch"
     SEQUENCE_GAP = "sequence_gap"
+    # Found against a signed checkpoint kept outside the database (checkpoints.py).
+    TRUNCATED = "truncated"
+    CHECKPOINT_MISMATCH = "checkpoint_mismatch"
+    CHECKPOINT_INVALID = "checkpoint_invalid"
 
 
 @dataclass(frozen=True)

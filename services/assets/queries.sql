@@ -43,6 +43,15 @@ ORDER BY sequence;
 -- name: audit_event_hash
 SELECT hash FROM audit_events WHERE brand_id = %(brand_id)s AND sequence = %(sequence)s;
 
+-- name: audit_heads
+-- Each brand's newest sequence (one index probe per brand).
+SELECT brands.brand_id, head.sequence
+FROM brands
+CROSS JOIN LATERAL (
+    SELECT sequence FROM audit_events WHERE audit_events.brand_id = brands.brand_id
+    ORDER BY sequence DESC LIMIT 1
+) AS head;
+
 -- name: notify_identity_change
 -- Tells every replica (delivered at commit) to drop cached identities of one character.
 SELECT pg_notify('likeness_assets_identity', %(payload)s);

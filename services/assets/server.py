@@ -23,6 +23,7 @@ from likeness.assets.audit import Actor, AuditEvent, AuditFilter, AuditLog, Brea
 from likeness.assets.brands import Brand, Brands
 from likeness.assets.cache import IdentityCache, InvalidationListener
 from likeness.assets.characters import Characters
+from likeness.assets.checkpoints import Checkpointer, CheckpointStore, check_against_checkpoint
 from likeness.assets.consent import ConsentDraft, Consents
 from likeness.assets.erasure import Eraser
 from likeness.assets.generated import GeneratedAssets
@@ -49,7 +50,7 @@ from likeness.assets.objectstore import LocalObjectStore, ObjectStore, S3ObjectS
 from likeness.assets.registry import Caller, parse_uuid
 from likeness.assets.search import Search
 from likeness.assets.settings import AssetsSettings
-from likeness.db import apply_migrations, load_migrations, load_queries, open_pool
+from likeness.db import load_queries, migrate, open_pool
 from likeness.errors import FieldViolation, InvalidArgument, PermissionDenied, Unavailable
 from likeness.pagination import decode_page_token, encode_page_token, page_size
 from likeness.rpc.access import method_roles
@@ -124,6 +125,9 @@ _BREAK_KINDS = {
     BreakKind.HASH_MISMATCH: pb.CHAIN_BREAK_KIND_HASH_MISMATCH,
     BreakKind.PREV_HASH_MISMATCH: pb.CHAIN_BREAK_KIND_PREV_HASH_MISMATCH,
     BreakKind.SEQUENCE_GAP: pb.CHAIN_BREAK_KIND_SEQUENCE_GAP,
+    BreakKind.TRUNCATED: pb.CHAIN_BREAK_KIND_TRUNCATED,
+    BreakKind.CHECKPOINT_MISMATCH: pb.CHAIN_BREAK_KIND_CHECKPOINT_MISMATCH,
+    BreakKind.CHECKPOINT_INVALID: pb.CHAIN_BREAK_KIND_CHECKPOINT_INVALID,
 }
 
 
@@ -194,6 +198,8 @@ class Registry:
     generated: GeneratedAssets
     eraser: Eraser
     cache: IdentityCache
+    #: None when no checkpoint key is configured (the chain is then its own only evidence).
+    checkpointer: Checkpointer | None = None
 
 
 # What a call refused for lack of a role is recorded as: action, target type, and the request field
@@ -300,10 +306,19 @@ class AssetsServicer(assets_service_pb2_grpc.AssetsServiceServicer):
     ) -> pb.VerifyAuditChainResponse:
         brand_id = current_principal().brand_id
         async with self._registry.pool.connection() as connection:
+            checkpointer = self._registry.checkpointer
+            checkpoint_sequence = 0
             async with connection.transaction():
                 verification = await self._registry.audit.verify(
                     connection, brand_id, request.from_sequence, request.to_sequence
                 )
+                if checkpointer is not None:
+                    found, checkpoint_sequence = await check_against_checkpoint(
+                        connection, checkpointer.queries, checkpointer.checkpoints, brand_id
+                    )
+                    # A break in the links comes first: it is earlier, or the cause of this one.
+                    if verification.ok and found is not None:
+                        verification.first_break = found
             # Recorded after the check, so it never covers itself.
             async with connection.transaction():
                 await self._registry.audit.append(
@@ -319,9 +334,14 @@ class AssetsServicer(assets_service_pb2_grpc.AssetsServiceServicer):
                         "first_broken_sequence": (
                             verification.first_break.sequence if verification.first_break else 0
                         ),
+                        "checkpoint_sequence": checkpoint_sequence,
                     },
                 )
-        return verification_message(verification)
+        if checkpointer is not None and verification.ok:
+            await checkpointer.record(brand_id)  # the head just verified, anchored outside the database
+        response = verification_message(verification)
+        response.checkpoint_sequence = checkpoint_sequence
+        return response
 
     # -- characters -------------------------------------------------------------------------------
 
@@ -654,6 +674,12 @@ def build_registry(
         pool, queries, audit, characters=characters, consents=consents, identities=identities, objects=objects
     )
     eraser = Eraser(pool, queries, audit, characters=characters, store=objects_store, cache=cache)
+    key = settings.audit_checkpoint_key
+    checkpointer = (
+        Checkpointer(pool, queries, audit, CheckpointStore(objects_store, key.get_secret_value().encode()))
+        if key is not None
+        else None
+    )
     return Registry(
         pool=pool,
         objects_store=objects_store,
@@ -667,6 +693,7 @@ def build_registry(
         generated=generated,
         eraser=eraser,
         cache=cache,
+        checkpointer=checkpointer,
     )
 
 
@@ -680,10 +707,7 @@ def build_spec(settings: AssetsSettings) -> ServiceSpec:
         queries = load_queries("likeness.assets")
         pool = await open_pool(settings, configure=vectors.connection_setup(queries, settings.search_ef))
         try:
-            async with pool.connection() as connection:
-                await apply_migrations(
-                    connection, settings.database_schema, load_migrations("likeness.assets")
-                )
+            await migrate(settings, "likeness.assets", append_only=("audit_events",))
             await objects_store.ensure_ready()
             registry = build_registry(settings, pool, objects_store, queries)
             if registry.cache.enabled:
@@ -703,6 +727,17 @@ def build_spec(settings: AssetsSettings) -> ServiceSpec:
                     ),
                     name="orphan-sweep",
                 )
+            )
+        if registry.checkpointer is not None and settings.audit_checkpoint_interval_s > 0:
+            background.append(
+                asyncio.create_task(
+                    registry.checkpointer.run_forever(settings.audit_checkpoint_interval_s),
+                    name="audit-checkpoints",
+                )
+            )
+        elif registry.checkpointer is None:
+            logger.warning(
+                "no audit checkpoint key: a rewrite of the audit chain by the database's owner goes unseen"
             )
         servicer.registry = registry
 

@@ -40,6 +40,18 @@ class AssetsSettings(ServerSettings, DatabaseSettings):
     orphan_grace_s: float = Field(
         86400.0, ge=0, description="How old unreferenced bytes must be before the sweep deletes them."
     )
+    audit_checkpoint_key: SecretStr | None = Field(
+        None,
+        description="HMAC key (at least 16 bytes) that signs the audit chain checkpoints kept in the object "
+        "store; the database never holds it. Unset: no checkpoints, and a chain rewritten or cut short by "
+        "the database's owner still verifies.",
+    )
+    audit_checkpoint_interval_s: float = Field(
+        60.0,
+        ge=0,
+        description="How often each brand's grown audit chain is checkpointed; removing the newest events "
+        "within this window goes unseen. 0: only after each VerifyAuditChain.",
+    )
     read_audit_async_commit: bool = Field(
         True,
         description="Commit the audit events of embedding reads and likeness searches without waiting for "

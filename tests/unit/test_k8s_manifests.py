@@ -554,6 +554,8 @@ def test_every_secret_the_manifests_read_is_documented(overlay: str) -> None:
     assert {name for name, _ in references} == {
         "likeness-jwt",
         "likeness-db-app",
+        "likeness-db-service",
+        "likeness-audit",
         "likeness-s3",
         "likeness-minio-root",
         "likeness-c2pa",

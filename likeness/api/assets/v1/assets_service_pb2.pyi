@@ -102,6 +102,9 @@ class ChainBreakKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CHAIN_BREAK_KIND_HASH_MISMATCH: _ClassVar[ChainBreakKind]
     CHAIN_BREAK_KIND_PREV_HASH_MISMATCH: _ClassVar[ChainBreakKind]
     CHAIN_BREAK_KIND_SEQUENCE_GAP: _ClassVar[ChainBreakKind]
+    CHAIN_BREAK_KIND_TRUNCATED: _ClassVar[ChainBreakKind]
+    CHAIN_BREAK_KIND_CHECKPOINT_MISMATCH: _ClassVar[ChainBreakKind]
+    CHAIN_BREAK_KIND_CHECKPOINT_INVALID: _ClassVar[ChainBreakKind]
 
 class ObjectPurpose(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -171,6 +174,9 @@ CHAIN_BREAK_KIND_UNSPECIFIED: ChainBreakKind
 CHAIN_BREAK_KIND_HASH_MISMATCH: ChainBreakKind
 CHAIN_BREAK_KIND_PREV_HASH_MISMATCH: ChainBreakKind
 CHAIN_BREAK_KIND_SEQUENCE_GAP: ChainBreakKind
+CHAIN_BREAK_KIND_TRUNCATED: ChainBreakKind
+CHAIN_BREAK_KIND_CHECKPOINT_MISMATCH: ChainBreakKind
+CHAIN_BREAK_KIND_CHECKPOINT_INVALID: ChainBreakKind
 OBJECT_PURPOSE_UNSPECIFIED: ObjectPurpose
 OBJECT_PURPOSE_REFERENCE_PHOTO: ObjectPurpose
 OBJECT_PURPOSE_SYNTHETIC_REFERENCE: ObjectPurpose
@@ -790,20 +796,22 @@ class VerifyAuditChainRequest(_message.Message):
     def __init__(self, from_sequence: _Optional[int] = ..., to_sequence: _Optional[int] = ...) -> None: ...
 
 class VerifyAuditChainResponse(_message.Message):
-    __slots__ = ("ok", "events_checked", "first_sequence", "last_sequence", "last_hash", "first_broken_link")
+    __slots__ = ("ok", "events_checked", "first_sequence", "last_sequence", "last_hash", "first_broken_link", "checkpoint_sequence")
     OK_FIELD_NUMBER: _ClassVar[int]
     EVENTS_CHECKED_FIELD_NUMBER: _ClassVar[int]
     FIRST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     LAST_HASH_FIELD_NUMBER: _ClassVar[int]
     FIRST_BROKEN_LINK_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     ok: bool
     events_checked: int
     first_sequence: int
     last_sequence: int
     last_hash: str
     first_broken_link: ChainBreak
-    def __init__(self, ok: _Optional[bool] = ..., events_checked: _Optional[int] = ..., first_sequence: _Optional[int] = ..., last_sequence: _Optional[int] = ..., last_hash: _Optional[str] = ..., first_broken_link: _Optional[_Union[ChainBreak, _Mapping]] = ...) -> None: ...
+    checkpoint_sequence: int
+    def __init__(self, ok: _Optional[bool] = ..., events_checked: _Optional[int] = ..., first_sequence: _Optional[int] = ..., last_sequence: _Optional[int] = ..., last_hash: _Optional[str] = ..., first_broken_link: _Optional[_Union[ChainBreak, _Mapping]] = ..., checkpoint_sequence: _Optional[int] = ...) -> None: ...
 
 class ChainBreak(_message.Message):
     __slots__ = ("sequence", "event_id", "kind", "expected_hash", "found_hash")

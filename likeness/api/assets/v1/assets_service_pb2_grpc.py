@@ -418,6 +418,11 @@ class AssetsServiceServicer:
         """Recomputes the brand's hash chain over a range of events and reports the first broken link. A
         range that does not start at sequence 1 trusts the `prev_hash` stored on its first event.
 
+        The chain is also checked against the brand's latest signed checkpoint, kept outside the database
+        (see `checkpoint_sequence`): events removed from the chain's end (TRUNCATED) or a chain rewritten
+        with recomputed hashes (CHECKPOINT_MISMATCH) are reported even though every link still holds. A
+        chain that verifies is then checkpointed at its head.
+
         Role: admin.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -184,6 +184,11 @@ class AssetsServiceStub:
     """Recomputes the brand's hash chain over a range of events and reports the first broken link. A
     range that does not start at sequence 1 trusts the `prev_hash` stored on its first event.
 
+    The chain is also checked against the brand's latest signed checkpoint, kept outside the database
+    (see `checkpoint_sequence`): events removed from the chain's end (TRUNCATED) or a chain rewritten
+    with recomputed hashes (CHECKPOINT_MISMATCH) are reported even though every link still holds. A
+    chain that verifies is then checkpointed at its head.
+
     Role: admin.
     """
     UploadObject: _grpc.StreamUnaryMultiCallable[_assets_service_pb2.UploadObjectRequest, _assets_service_pb2.UploadObjectResponse]
@@ -418,6 +423,11 @@ class AssetsServiceAsyncStub(AssetsServiceStub):
     VerifyAuditChain: _aio.UnaryUnaryMultiCallable[_assets_service_pb2.VerifyAuditChainRequest, _assets_service_pb2.VerifyAuditChainResponse]  # type: ignore[assignment]
     """Recomputes the brand's hash chain over a range of events and reports the first broken link. A
     range that does not start at sequence 1 trusts the `prev_hash` stored on its first event.
+
+    The chain is also checked against the brand's latest signed checkpoint, kept outside the database
+    (see `checkpoint_sequence`): events removed from the chain's end (TRUNCATED) or a chain rewritten
+    with recomputed hashes (CHECKPOINT_MISMATCH) are reported even though every link still holds. A
+    chain that verifies is then checkpointed at its head.
 
     Role: admin.
     """
@@ -758,6 +768,11 @@ class AssetsServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_assets_service_pb2.VerifyAuditChainResponse, _abc.Awaitable[_assets_service_pb2.VerifyAuditChainResponse]]:
         """Recomputes the brand's hash chain over a range of events and reports the first broken link. A
         range that does not start at sequence 1 trusts the `prev_hash` stored on its first event.
+
+        The chain is also checked against the brand's latest signed checkpoint, kept outside the database
+        (see `checkpoint_sequence`): events removed from the chain's end (TRUNCATED) or a chain rewritten
+        with recomputed hashes (CHECKPOINT_MISMATCH) are reported even though every link still holds. A
+        chain that verifies is then checkpointed at its head.
 
         Role: admin.
         """
