@@ -28,6 +28,6 @@ IDEMPOTENT_METHODS: dict[str, frozenset[str]] = {
         }
     ),
     "likeness.generator.v1.GeneratorService": frozenset(
-        {"SubmitGeneration", "WatchJob", "GetJob", "ListJobs", "CancelJob"}
+        {"SubmitGeneration", "WatchJob", "GetJob", "ListJobs", "CancelJob", "GetBrandQuota", "SetBrandQuota"}
     ),
 }

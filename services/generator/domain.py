@@ -219,6 +219,17 @@ class ShotResult(Frozen):
     model_s: float = 0.0
 
 
+class BrandQuota(Frozen):
+    """A brand's job limits in force and its use of them (0 running: no limit of its own)."""
+
+    max_queued_jobs: int
+    max_running_jobs: int
+    max_queued_jobs_is_override: bool
+    max_running_jobs_is_override: bool
+    queued_jobs: int
+    running_jobs: int
+
+
 class ModelDescription(Frozen):
     model_id: str = ""
     adapter_id: str = ""

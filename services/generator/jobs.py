@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from likeness.errors import AlreadyExists, FailedPrecondition, NotFound, QuotaViolation, ResourceExhausted
 from likeness.generator.domain import (
+    BrandQuota,
     EventType,
     Job,
     JobCharacter,
@@ -113,6 +114,7 @@ class JobStore:
         max_queued_jobs: int,
         watch_poll_s: float,
         max_queued_jobs_per_brand: int | None = None,
+        max_running_jobs_per_brand: int = 0,
     ) -> None:
         self._pool = pool
         self._queries = {
@@ -123,6 +125,8 @@ class JobStore:
         self._max_queued = max_queued_jobs
         #: One brand's share of the queue, so that no brand can fill it for the others.
         self._max_queued_per_brand = max_queued_jobs_per_brand or max_queued_jobs
+        #: How many of one brand's jobs run at once by default (0: no limit); brands may have their own.
+        self._max_running_per_brand = max_running_jobs_per_brand
         self._watch_poll_s = watch_poll_s
         self._columns = queries["job_columns"]
         self._signals = _Signals()
@@ -171,6 +175,8 @@ class JobStore:
         async with self._pool.connection() as connection, connection.pipeline():
             async with connection.transaction():
                 await connection.execute(self._queries["lock_queue"])
+                if lease_to is not None:
+                    await connection.execute(self._queries["lock_starts"])
                 counter = await connection.execute(self._queries["count_queued"], {"brand_id": new.brand_id})
                 inserter = connection.cursor(row_factory=dict_row)
                 await inserter.execute(
@@ -192,20 +198,22 @@ class JobStore:
                         "model": _json(new.model),
                         "lease_owner": lease_to,
                         "lease_s": lease_s,
+                        "max_running_per_brand": self._max_running_per_brand,
                     },
                 )
                 queued = await counter.fetchone()
                 inserted = await inserter.fetchone()
                 leased = inserted is not None and inserted["state"] == JobState.CHECKING.value
                 # The count ran before the insert, so it does not include this job.
-                if queued is not None and queued[1] >= self._max_queued_per_brand:
+                brand_limit = self._max_queued_per_brand if queued is None or queued[2] is None else queued[2]
+                if queued is not None and queued[1] >= brand_limit:
                     raise ResourceExhausted(
                         f"brand {new.brand_id!r} has {queued[1]} queued jobs, its limit; retry when some "
                         "have started",
                         [
                             QuotaViolation(
                                 f"generator/brands/{new.brand_id}/queued_jobs",
-                                f"at most {self._max_queued_per_brand} queued jobs per brand",
+                                f"at most {brand_limit} queued jobs for this brand",
                             )
                         ],
                     )
@@ -390,14 +398,45 @@ class JobStore:
 
     # ---- workers -----------------------------------------------------------------------------------
 
+    async def quota(self, brand_id: str) -> BrandQuota:
+        """The brand's job limits in force (its own or the defaults) and its use of them now."""
+        async with self._pool.connection() as connection:
+            cursor = await connection.execute(self._queries["brand_quota"], {"brand_id": brand_id})
+            row = await cursor.fetchone()
+        queued_limit, running_limit, queued, running = row if row is not None else (None, None, 0, 0)
+        return BrandQuota(
+            max_queued_jobs=self._max_queued_per_brand if queued_limit is None else queued_limit,
+            max_running_jobs=self._max_running_per_brand if running_limit is None else running_limit,
+            max_queued_jobs_is_override=queued_limit is not None,
+            max_running_jobs_is_override=running_limit is not None,
+            queued_jobs=queued,
+            running_jobs=running,
+        )
+
+    async def set_quota(
+        self, brand_id: str, max_queued_jobs: int | None, max_running_jobs: int | None, updated_by: str
+    ) -> BrandQuota:
+        """Store the brand's own limits (None: back to the default)."""
+        async with self._pool.connection() as connection:
+            await connection.execute(
+                self._queries["set_brand_quota"],
+                {"brand_id": brand_id, "max_queued_jobs": max_queued_jobs,
+                 "max_running_jobs": max_running_jobs, "updated_by": updated_by},
+            )  # fmt: skip
+        return await self.quota(brand_id)
+
     async def claim(self, owner: str, lease_s: float) -> tuple[Job, str] | None:
         """Take the oldest runnable job whose lease is free; returns it with the previous failure.
 
         A queued job comes back already ``checking``, with its event, in the claim's transaction.
         """
         async with self._pool.connection() as connection, connection.pipeline(), connection.transaction():
+            await connection.execute(self._queries["lock_starts"])
             cursor = connection.cursor(row_factory=dict_row)
-            await cursor.execute(self._queries["claim_job"], {"owner": owner, "lease_s": lease_s})
+            await cursor.execute(
+                self._queries["claim_job"],
+                {"owner": owner, "lease_s": lease_s, "max_running_per_brand": self._max_running_per_brand},
+            )
             row = await cursor.fetchone()
             if row is None:
                 return None

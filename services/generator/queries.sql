@@ -14,9 +14,31 @@ WHERE brand_id = %(brand_id)s AND idempotency_key = %(idempotency_key)s;
 -- one more job: the count and the insert become one step (held until the transaction ends).
 SELECT pg_advisory_xact_lock(hashtext('likeness.generator.queue'));
 
+-- name: lock_starts
+-- Starting a job (a claim, or a submission's hand-off to an idle worker) takes this lock first, so that
+-- two starts at once cannot both see room under a brand's running limit; held until the transaction ends.
+SELECT pg_advisory_xact_lock(hashtext('likeness.generator.starts'));
+
 -- name: count_queued
-SELECT count(*) AS queued, count(*) FILTER (WHERE brand_id = %(brand_id)s) AS brand_queued
+-- The whole queue, the brand's share of it, and the brand's own queued-job limit (NULL: the default).
+SELECT count(*) AS queued, count(*) FILTER (WHERE brand_id = %(brand_id)s) AS brand_queued,
+       (SELECT max_queued_jobs FROM brand_quotas WHERE brand_id = %(brand_id)s) AS brand_limit
 FROM jobs WHERE state = 'queued';
+
+-- name: brand_quota
+SELECT quota.max_queued_jobs, quota.max_running_jobs,
+       (SELECT count(*) FROM jobs WHERE brand_id = %(brand_id)s AND state = 'queued') AS queued_jobs,
+       (SELECT count(*) FROM jobs WHERE brand_id = %(brand_id)s
+          AND state IN ('checking', 'running', 'scoring')) AS running_jobs
+FROM (SELECT %(brand_id)s::text AS brand_id) AS brand
+LEFT JOIN brand_quotas quota USING (brand_id);
+
+-- name: set_brand_quota
+INSERT INTO brand_quotas (brand_id, max_queued_jobs, max_running_jobs, updated_by)
+VALUES (%(brand_id)s, %(max_queued_jobs)s, %(max_running_jobs)s, %(updated_by)s)
+ON CONFLICT (brand_id) DO UPDATE
+SET max_queued_jobs = EXCLUDED.max_queued_jobs, max_running_jobs = EXCLUDED.max_running_jobs,
+    updated_by = EXCLUDED.updated_by, updated_at = now();
 
 -- name: insert_job
 -- A new job is queued or, when ``lease_owner`` is given and no other job waits for a worker, leased at
@@ -27,6 +49,14 @@ WITH handoff AS (
         SELECT 1 FROM jobs
         WHERE state IN ('queued', 'checking', 'running', 'scoring')
           AND (lease_expires_at IS NULL OR lease_expires_at < now())
+    ) AND (
+        -- Not past the brand's running limit (0: none).
+        coalesce((SELECT max_running_jobs FROM brand_quotas WHERE brand_id = %(brand_id)s),
+                 %(max_running_per_brand)s) = 0
+        OR (SELECT count(*) FROM jobs WHERE brand_id = %(brand_id)s
+              AND state IN ('checking', 'running', 'scoring'))
+           < coalesce((SELECT max_running_jobs FROM brand_quotas WHERE brand_id = %(brand_id)s),
+                      %(max_running_per_brand)s)
     ) AS leased
 )
 INSERT INTO jobs (
@@ -102,11 +132,21 @@ WHERE job_id = %(job_id)s;
 -- flood cannot hold back another brand's job; within a brand, oldest first. SKIP LOCKED lets workers
 -- of every replica claim concurrently without waiting on each other; the new lease_id fences the old
 -- holder. A queued job moves to checking in the same change (the caller adds the event before
--- committing).
+-- committing). A brand at its running limit (its own, or the default; 0: none) starts no more jobs
+-- until one of its jobs ends; its stopped attempts still resume.
 WITH candidate AS (
     SELECT job_id AS claimed_id, state AS previous_state FROM jobs runnable
     WHERE state IN ('queued', 'checking', 'running', 'scoring')
       AND (lease_expires_at IS NULL OR lease_expires_at < now())
+      AND (state <> 'queued' OR (
+          SELECT limits.running_limit = 0 OR (
+              SELECT count(*) FROM jobs busy
+              WHERE busy.brand_id = runnable.brand_id AND busy.state IN ('checking', 'running', 'scoring')
+          ) < limits.running_limit
+          FROM (SELECT coalesce(
+              (SELECT max_running_jobs FROM brand_quotas WHERE brand_quotas.brand_id = runnable.brand_id),
+              %(max_running_per_brand)s) AS running_limit) AS limits
+      ))
     ORDER BY state = 'queued',
              (SELECT max(started_at) FROM jobs served WHERE served.brand_id = runnable.brand_id) NULLS FIRST,
              created_at

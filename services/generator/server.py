@@ -4,6 +4,7 @@ responses. The job workers run in this process (``likeness.generator.worker``)."
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -15,7 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from likeness.api.generator.v1 import generator_service_pb2 as pb
 from likeness.api.generator.v1 import generator_service_pb2_grpc
-from likeness.db import apply_migrations, load_migrations, load_queries, open_pool
+from likeness.db import load_queries, migrate, open_pool
 from likeness.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -66,6 +67,8 @@ RANDOM_WEIGHTS_NOTICE = (
     "and must never be published"
 )
 
+logger = logging.getLogger("likeness.generator")
+
 ROLES = method_roles(
     SERVICE,
     {
@@ -75,6 +78,8 @@ ROLES = method_roles(
         "ListJobs": Role.VIEWER,
         "CancelJob": Role.EDITOR,
         "SynthesizeReference": Role.EDITOR,
+        "GetBrandQuota": Role.VIEWER,
+        "SetBrandQuota": Role.SERVICE,
     },
 )
 
@@ -501,6 +506,25 @@ class GeneratorServicer(generator_service_pb2_grpc.GeneratorServiceServicer):
         job = await self._runtime.store.cancel(current_principal().brand_id, request.job_id)
         return pb.CancelJobResponse(job=job_message(job))
 
+    async def GetBrandQuota(
+        self, request: pb.GetBrandQuotaRequest, context: Context
+    ) -> pb.GetBrandQuotaResponse:
+        quota = await self._runtime.store.quota(current_principal().brand_id)
+        return pb.GetBrandQuotaResponse(quota=pb.BrandQuota(**quota.model_dump()))
+
+    async def SetBrandQuota(
+        self, request: pb.SetBrandQuotaRequest, context: Context
+    ) -> pb.SetBrandQuotaResponse:
+        principal = current_principal()
+        quota = await self._runtime.store.set_quota(
+            principal.brand_id,
+            request.max_queued_jobs if request.HasField("max_queued_jobs") else None,
+            request.max_running_jobs if request.HasField("max_running_jobs") else None,
+            principal.subject,
+        )
+        logger.info("brand quota set", extra={"brand_id": principal.brand_id, **quota.model_dump()})
+        return pb.SetBrandQuotaResponse(quota=pb.BrandQuota(**quota.model_dump()))
+
     async def SynthesizeReference(
         self, request: pb.SynthesizeReferenceRequest, context: Context
     ) -> pb.SynthesizeReferenceResponse:
@@ -559,15 +583,13 @@ def build_spec(settings: GeneratorSettings) -> ServiceSpec:
             raise ValueError("the generator needs a JWT key to call assets and identity")
         pool = await open_pool(settings)
         try:
-            async with pool.connection() as connection:
-                await apply_migrations(
-                    connection, settings.database_schema, load_migrations("likeness.generator")
-                )
+            await migrate(settings, "likeness.generator")
             store = JobStore(
                 pool,
                 load_queries("likeness.generator"),
                 max_queued_jobs=settings.max_queued_jobs,
                 max_queued_jobs_per_brand=settings.max_queued_jobs_per_brand,
+                max_running_jobs_per_brand=settings.max_running_jobs_per_brand,
                 watch_poll_s=settings.watch_poll_s,
             )
             model = await ServeVideoModel.connect(settings)

@@ -88,6 +88,12 @@ class GeneratorSettings(ServerSettings, DatabaseSettings):
         description="A brand's submissions beyond this many of its own queued jobs are refused, so that "
         "one brand cannot fill the queue for the others (workers also take brands in turn).",
     )
+    max_running_jobs_per_brand: int = Field(
+        0,
+        ge=0,
+        description="How many of one brand's jobs workers run at once; 0: no limit (brands still take "
+        "turns). A brand's own limits (SetBrandQuota) replace this and max_queued_jobs_per_brand for it.",
+    )
     watch_poll_s: float = Field(
         0.5, gt=0, description="How often WatchJob looks for events of other replicas."
     )

@@ -89,7 +89,7 @@ async def test_the_job_tables_are_as_expected(database_url: str) -> None:
             "GROUP BY table_name ORDER BY table_name"
         )
         tables = dict(await cursor.fetchall())
-    assert set(tables) == {"jobs", "job_events", "schema_migrations"}
+    assert set(tables) == {"jobs", "job_events", "brand_quotas", "schema_migrations"}
     assert tables["job_events"] == 11
 
 

@@ -507,3 +507,43 @@ class SynthesizeReferenceResponse(_message.Message):
     random_weights: bool
     model: ModelDescription
     def __init__(self, image_object_ids: _Optional[_Iterable[str]] = ..., seed: _Optional[int] = ..., synthetic_notice: _Optional[str] = ..., random_weights: _Optional[bool] = ..., model: _Optional[_Union[ModelDescription, _Mapping]] = ...) -> None: ...
+
+class GetBrandQuotaRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetBrandQuotaResponse(_message.Message):
+    __slots__ = ("quota",)
+    QUOTA_FIELD_NUMBER: _ClassVar[int]
+    quota: BrandQuota
+    def __init__(self, quota: _Optional[_Union[BrandQuota, _Mapping]] = ...) -> None: ...
+
+class BrandQuota(_message.Message):
+    __slots__ = ("max_queued_jobs", "max_running_jobs", "max_queued_jobs_is_override", "max_running_jobs_is_override", "queued_jobs", "running_jobs")
+    MAX_QUEUED_JOBS_FIELD_NUMBER: _ClassVar[int]
+    MAX_RUNNING_JOBS_FIELD_NUMBER: _ClassVar[int]
+    MAX_QUEUED_JOBS_IS_OVERRIDE_FIELD_NUMBER: _ClassVar[int]
+    MAX_RUNNING_JOBS_IS_OVERRIDE_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_JOBS_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_JOBS_FIELD_NUMBER: _ClassVar[int]
+    max_queued_jobs: int
+    max_running_jobs: int
+    max_queued_jobs_is_override: bool
+    max_running_jobs_is_override: bool
+    queued_jobs: int
+    running_jobs: int
+    def __init__(self, max_queued_jobs: _Optional[int] = ..., max_running_jobs: _Optional[int] = ..., max_queued_jobs_is_override: _Optional[bool] = ..., max_running_jobs_is_override: _Optional[bool] = ..., queued_jobs: _Optional[int] = ..., running_jobs: _Optional[int] = ...) -> None: ...
+
+class SetBrandQuotaRequest(_message.Message):
+    __slots__ = ("max_queued_jobs", "max_running_jobs")
+    MAX_QUEUED_JOBS_FIELD_NUMBER: _ClassVar[int]
+    MAX_RUNNING_JOBS_FIELD_NUMBER: _ClassVar[int]
+    max_queued_jobs: int
+    max_running_jobs: int
+    def __init__(self, max_queued_jobs: _Optional[int] = ..., max_running_jobs: _Optional[int] = ...) -> None: ...
+
+class SetBrandQuotaResponse(_message.Message):
+    __slots__ = ("quota",)
+    QUOTA_FIELD_NUMBER: _ClassVar[int]
+    quota: BrandQuota
+    def __init__(self, quota: _Optional[_Union[BrandQuota, _Mapping]] = ...) -> None: ...

@@ -85,6 +85,16 @@ class GeneratorServiceStub:
                 request_serializer=likeness_dot_generator_dot_v1_dot_generator__service__pb2.SynthesizeReferenceRequest.SerializeToString,
                 response_deserializer=likeness_dot_generator_dot_v1_dot_generator__service__pb2.SynthesizeReferenceResponse.FromString,
                 _registered_method=True)
+        self.GetBrandQuota = channel.unary_unary(
+                '/likeness.generator.v1.GeneratorService/GetBrandQuota',
+                request_serializer=likeness_dot_generator_dot_v1_dot_generator__service__pb2.GetBrandQuotaRequest.SerializeToString,
+                response_deserializer=likeness_dot_generator_dot_v1_dot_generator__service__pb2.GetBrandQuotaResponse.FromString,
+                _registered_method=True)
+        self.SetBrandQuota = channel.unary_unary(
+                '/likeness.generator.v1.GeneratorService/SetBrandQuota',
+                request_serializer=likeness_dot_generator_dot_v1_dot_generator__service__pb2.SetBrandQuotaRequest.SerializeToString,
+                response_deserializer=likeness_dot_generator_dot_v1_dot_generator__service__pb2.SetBrandQuotaResponse.FromString,
+                _registered_method=True)
 
 
 class GeneratorServiceServicer:
@@ -131,8 +141,9 @@ class GeneratorServiceServicer:
         "CHARACTER_UNAVAILABLE"), a prompt contradicting a character's attributes when
         `strict_attribute_check` is true (type "ATTRIBUTE_CONTRADICTION"; subject
         `storyboard.shots[i].prompt`), or `identity_strength` above 0 on a deployment without an identity
-        adapter (type "NO_IDENTITY_ADAPTER"; leave it unset or 0 there); RESOURCE_EXHAUSTED (job queue full; details carry
-        google.rpc.QuotaFailure; retry later).
+        adapter (type "NO_IDENTITY_ADAPTER"; leave it unset or 0 there); RESOURCE_EXHAUSTED (job queue full,
+        or the brand's own queued-job limit reached, see GetBrandQuota; details carry google.rpc.QuotaFailure
+        naming the quota; retry when some of the brand's jobs have started).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -194,6 +205,26 @@ class GeneratorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetBrandQuota(self, request, context):
+        """The brand's job limits (its own, or the platform's defaults) and how much of them is in use. Brands
+        take turns for workers whatever their limits: the brand whose last job started longest ago goes next.
+
+        Role: viewer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetBrandQuota(self, request, context):
+        """Sets the brand's own job limits in place of the platform's defaults; a limit left unset returns to
+        the default. Jobs already accepted are kept; a lower limit holds for the next submission and start.
+
+        Role: service (the platform's operators, not the brand's own admins).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GeneratorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -226,6 +257,16 @@ def add_GeneratorServiceServicer_to_server(servicer, server):
                     servicer.SynthesizeReference,
                     request_deserializer=likeness_dot_generator_dot_v1_dot_generator__service__pb2.SynthesizeReferenceRequest.FromString,
                     response_serializer=likeness_dot_generator_dot_v1_dot_generator__service__pb2.SynthesizeReferenceResponse.SerializeToString,
+            ),
+            'GetBrandQuota': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBrandQuota,
+                    request_deserializer=likeness_dot_generator_dot_v1_dot_generator__service__pb2.GetBrandQuotaRequest.FromString,
+                    response_serializer=likeness_dot_generator_dot_v1_dot_generator__service__pb2.GetBrandQuotaResponse.SerializeToString,
+            ),
+            'SetBrandQuota': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetBrandQuota,
+                    request_deserializer=likeness_dot_generator_dot_v1_dot_generator__service__pb2.SetBrandQuotaRequest.FromString,
+                    response_serializer=likeness_dot_generator_dot_v1_dot_generator__service__pb2.SetBrandQuotaResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -411,6 +452,60 @@ class GeneratorService:
             '/likeness.generator.v1.GeneratorService/SynthesizeReference',
             likeness_dot_generator_dot_v1_dot_generator__service__pb2.SynthesizeReferenceRequest.SerializeToString,
             likeness_dot_generator_dot_v1_dot_generator__service__pb2.SynthesizeReferenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBrandQuota(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/likeness.generator.v1.GeneratorService/GetBrandQuota',
+            likeness_dot_generator_dot_v1_dot_generator__service__pb2.GetBrandQuotaRequest.SerializeToString,
+            likeness_dot_generator_dot_v1_dot_generator__service__pb2.GetBrandQuotaResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetBrandQuota(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/likeness.generator.v1.GeneratorService/SetBrandQuota',
+            likeness_dot_generator_dot_v1_dot_generator__service__pb2.SetBrandQuotaRequest.SerializeToString,
+            likeness_dot_generator_dot_v1_dot_generator__service__pb2.SetBrandQuotaResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -74,8 +74,9 @@ class GeneratorServiceStub:
     "CHARACTER_UNAVAILABLE"), a prompt contradicting a character's attributes when
     `strict_attribute_check` is true (type "ATTRIBUTE_CONTRADICTION"; subject
     `storyboard.shots[i].prompt`), or `identity_strength` above 0 on a deployment without an identity
-    adapter (type "NO_IDENTITY_ADAPTER"; leave it unset or 0 there); RESOURCE_EXHAUSTED (job queue full; details carry
-    google.rpc.QuotaFailure; retry later).
+    adapter (type "NO_IDENTITY_ADAPTER"; leave it unset or 0 there); RESOURCE_EXHAUSTED (job queue full,
+    or the brand's own queued-job limit reached, see GetBrandQuota; details carry google.rpc.QuotaFailure
+    naming the quota; retry when some of the brand's jobs have started).
     """
     GetJob: _grpc.UnaryUnaryMultiCallable[_generator_service_pb2.GetJobRequest, _generator_service_pb2.GetJobResponse]
     """Returns a job with its full storyboard and results.
@@ -112,6 +113,18 @@ class GeneratorServiceStub:
     Role: editor.
     Errors: RESOURCE_EXHAUSTED (GPU capacity busy; details carry google.rpc.QuotaFailure; retry later);
     DEADLINE_EXCEEDED (the caller's deadline passed first; nothing is kept).
+    """
+    GetBrandQuota: _grpc.UnaryUnaryMultiCallable[_generator_service_pb2.GetBrandQuotaRequest, _generator_service_pb2.GetBrandQuotaResponse]
+    """The brand's job limits (its own, or the platform's defaults) and how much of them is in use. Brands
+    take turns for workers whatever their limits: the brand whose last job started longest ago goes next.
+
+    Role: viewer.
+    """
+    SetBrandQuota: _grpc.UnaryUnaryMultiCallable[_generator_service_pb2.SetBrandQuotaRequest, _generator_service_pb2.SetBrandQuotaResponse]
+    """Sets the brand's own job limits in place of the platform's defaults; a limit left unset returns to
+    the default. Jobs already accepted are kept; a lower limit holds for the next submission and start.
+
+    Role: service (the platform's operators, not the brand's own admins).
     """
 
 @_typing.type_check_only
@@ -160,8 +173,9 @@ class GeneratorServiceAsyncStub(GeneratorServiceStub):
     "CHARACTER_UNAVAILABLE"), a prompt contradicting a character's attributes when
     `strict_attribute_check` is true (type "ATTRIBUTE_CONTRADICTION"; subject
     `storyboard.shots[i].prompt`), or `identity_strength` above 0 on a deployment without an identity
-    adapter (type "NO_IDENTITY_ADAPTER"; leave it unset or 0 there); RESOURCE_EXHAUSTED (job queue full; details carry
-    google.rpc.QuotaFailure; retry later).
+    adapter (type "NO_IDENTITY_ADAPTER"; leave it unset or 0 there); RESOURCE_EXHAUSTED (job queue full,
+    or the brand's own queued-job limit reached, see GetBrandQuota; details carry google.rpc.QuotaFailure
+    naming the quota; retry when some of the brand's jobs have started).
     """
     GetJob: _aio.UnaryUnaryMultiCallable[_generator_service_pb2.GetJobRequest, _generator_service_pb2.GetJobResponse]  # type: ignore[assignment]
     """Returns a job with its full storyboard and results.
@@ -198,6 +212,18 @@ class GeneratorServiceAsyncStub(GeneratorServiceStub):
     Role: editor.
     Errors: RESOURCE_EXHAUSTED (GPU capacity busy; details carry google.rpc.QuotaFailure; retry later);
     DEADLINE_EXCEEDED (the caller's deadline passed first; nothing is kept).
+    """
+    GetBrandQuota: _aio.UnaryUnaryMultiCallable[_generator_service_pb2.GetBrandQuotaRequest, _generator_service_pb2.GetBrandQuotaResponse]  # type: ignore[assignment]
+    """The brand's job limits (its own, or the platform's defaults) and how much of them is in use. Brands
+    take turns for workers whatever their limits: the brand whose last job started longest ago goes next.
+
+    Role: viewer.
+    """
+    SetBrandQuota: _aio.UnaryUnaryMultiCallable[_generator_service_pb2.SetBrandQuotaRequest, _generator_service_pb2.SetBrandQuotaResponse]  # type: ignore[assignment]
+    """Sets the brand's own job limits in place of the platform's defaults; a limit left unset returns to
+    the default. Jobs already accepted are kept; a lower limit holds for the next submission and start.
+
+    Role: service (the platform's operators, not the brand's own admins).
     """
 
 class GeneratorServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -249,8 +275,9 @@ class GeneratorServiceServicer(metaclass=_abc_1.ABCMeta):
         "CHARACTER_UNAVAILABLE"), a prompt contradicting a character's attributes when
         `strict_attribute_check` is true (type "ATTRIBUTE_CONTRADICTION"; subject
         `storyboard.shots[i].prompt`), or `identity_strength` above 0 on a deployment without an identity
-        adapter (type "NO_IDENTITY_ADAPTER"; leave it unset or 0 there); RESOURCE_EXHAUSTED (job queue full; details carry
-        google.rpc.QuotaFailure; retry later).
+        adapter (type "NO_IDENTITY_ADAPTER"; leave it unset or 0 there); RESOURCE_EXHAUSTED (job queue full,
+        or the brand's own queued-job limit reached, see GetBrandQuota; details carry google.rpc.QuotaFailure
+        naming the quota; retry when some of the brand's jobs have started).
         """
 
     @_abc_1.abstractmethod
@@ -317,6 +344,30 @@ class GeneratorServiceServicer(metaclass=_abc_1.ABCMeta):
         Role: editor.
         Errors: RESOURCE_EXHAUSTED (GPU capacity busy; details carry google.rpc.QuotaFailure; retry later);
         DEADLINE_EXCEEDED (the caller's deadline passed first; nothing is kept).
+        """
+
+    @_abc_1.abstractmethod
+    def GetBrandQuota(
+        self,
+        request: _generator_service_pb2.GetBrandQuotaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_generator_service_pb2.GetBrandQuotaResponse, _abc.Awaitable[_generator_service_pb2.GetBrandQuotaResponse]]:
+        """The brand's job limits (its own, or the platform's defaults) and how much of them is in use. Brands
+        take turns for workers whatever their limits: the brand whose last job started longest ago goes next.
+
+        Role: viewer.
+        """
+
+    @_abc_1.abstractmethod
+    def SetBrandQuota(
+        self,
+        request: _generator_service_pb2.SetBrandQuotaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_generator_service_pb2.SetBrandQuotaResponse, _abc.Awaitable[_generator_service_pb2.SetBrandQuotaResponse]]:
+        """Sets the brand's own job limits in place of the platform's defaults; a limit left unset returns to
+        the default. Jobs already accepted are kept; a lower limit holds for the next submission and start.
+
+        Role: service (the platform's operators, not the brand's own admins).
         """
 
 def add_GeneratorServiceServicer_to_server(servicer: GeneratorServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
