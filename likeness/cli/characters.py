@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import grpc
 import typer
 from google.protobuf import timestamp_pb2
 from rich.table import Table
@@ -29,7 +32,7 @@ from likeness.cli.common import (
     when,
 )
 from likeness.cli.registry import upload_file
-from likeness.sdk import AssetsClient
+from likeness.sdk import AssetsClient, LikenessError
 
 character_app = typer.Typer(
     help="Characters: digital actors with a locked face identity.", no_args_is_help=True
@@ -162,11 +165,18 @@ def _attributes_line(attributes: Any) -> str:
     return "; ".join(parts) or "no estimate"
 
 
-def add_identity(cli: Cli, assets: AssetsClient, character_id: str, photos: list[Path]) -> dict[str, Any]:
-    """Upload photos, encode them with the identity service, store the identity version.
+@dataclass
+class EncodedIdentity:
+    """Photos uploaded and encoded by the identity service, not yet stored as an identity version."""
 
-    Returns the JSON-ready summary; prints the quality table for people as it goes.
-    """
+    photos: list[Path]
+    object_ids: list[str]
+    encoded: Any
+
+
+def encode_identity(cli: Cli, assets: AssetsClient, photos: list[Path]) -> EncodedIdentity:
+    """Upload 1-5 photos and encode them (the quality gate); nothing refers to the uploads yet, so a
+    failure here leaves only bytes the assets service sweeps away."""
     if not 1 <= len(photos) <= 5:
         raise CliFailure("give 1 to 5 --photo files of the same person", EXIT_USAGE)
     uploaded = [upload_file(assets, photo, assets_pb.OBJECT_PURPOSE_REFERENCE_PHOTO) for photo in photos]
@@ -179,6 +189,22 @@ def add_identity(cli: Cli, assets: AssetsClient, character_id: str, photos: list
                 ]
             )
         )
+    return EncodedIdentity(photos, [info.object_id for info in uploaded], encoded)
+
+
+def add_identity(cli: Cli, assets: AssetsClient, character_id: str, photos: list[Path]) -> dict[str, Any]:
+    """Upload photos, encode them with the identity service, store the identity version.
+
+    Returns the JSON-ready summary; prints the quality table for people as it goes.
+    """
+    return store_identity(cli, assets, character_id, encode_identity(cli, assets, photos))
+
+
+def store_identity(
+    cli: Cli, assets: AssetsClient, character_id: str, identity: EncodedIdentity
+) -> dict[str, Any]:
+    """Store an encoded identity as the character's new identity version."""
+    encoded, photos = identity.encoded, identity.photos
     # The identity and assets contracts share these messages' field numbers, so the wire bytes carry over.
     quality = assets_pb.IdentityQualityReport(
         photo_reports=[
@@ -195,7 +221,7 @@ def add_identity(cli: Cli, assets: AssetsClient, character_id: str, photos: list
             z_id=encoded.z_id,
             model_pack_id=encoded.model_pack_id,
             quality=quality,
-            reference_photo_object_ids=[info.object_id for info in uploaded],
+            reference_photo_object_ids=identity.object_ids,
             estimated_attributes=attributes,
         )
     ).identity_version
@@ -256,7 +282,9 @@ def character_create(
     """Create a character; with consent options and photos, also record consent and lock its identity.
 
     An identity needs a current consent record, so --photo needs the --consent-* options (or run
-    `likeness consent record` and `likeness character identity` later).
+    `likeness consent record` and `likeness character identity` later). The photos are checked before
+    anything is stored; if a later step fails, the same command run again (for the same brand and name)
+    finishes that character instead of creating another.
     """
     cli = cli_state(ctx)
     consent_given = consent_subject is not None or consent_evidence is not None
@@ -280,33 +308,95 @@ def character_create(
             attributes.age_range.max_years = int(high or low)
         except ValueError:
             raise CliFailure(f"--age: {age!r} is not a range like 30-40", EXIT_USAGE) from None
+    registration = Registration.of(cli, name)
     result: dict[str, Any] = {}
     with cli.assets() as assets:
-        character = assets.api.CreateCharacter(
-            assets_pb.CreateCharacterRequest(
-                display_name=name, description=description, declared_attributes=attributes
-            )
-        ).character
+        # The identity's quality gate first: photos it refuses stop the command before anything is stored.
+        stored = registration.state.get("identity_version")
+        identity = encode_identity(cli, assets, photo) if photo and not stored else None
+        character = registration.character(assets)
+        if character is None:
+            character = assets.api.CreateCharacter(
+                assets_pb.CreateCharacterRequest(
+                    display_name=name, description=description, declared_attributes=attributes
+                )
+            ).character
+            registration.save(character_id=character.character_id)
+            cli.info(f"created character {character.character_id} ({character.display_name})")
+        else:
+            cli.info(f"resuming the registration of character {character.character_id} ({name})")
         result["character"] = to_dict(character)
-        cli.info(f"created character {character.character_id} ({character.display_name})")
-        if consent_given:
-            assert consent_subject is not None and consent_evidence is not None
-            consent = record_consent(
-                assets,
-                character.character_id,
-                subject=consent_subject,
-                evidence=consent_evidence,
-                purposes=purpose,
-                channels=channel,
-                territories=territory,
-                valid_from=None,
-                valid_until=valid_until,
+        try:
+            if consent_given and not registration.state.get("consent_id"):
+                assert consent_subject is not None and consent_evidence is not None
+                consent = record_consent(
+                    assets,
+                    character.character_id,
+                    subject=consent_subject,
+                    evidence=consent_evidence,
+                    purposes=purpose,
+                    channels=channel,
+                    territories=territory,
+                    valid_from=None,
+                    valid_until=valid_until,
+                )
+                registration.save(consent_id=consent.consent_id)
+                result["consent"] = to_dict(consent)
+                cli.info(f"recorded consent {consent.consent_id} for {consent.subject_name}")
+            if identity is not None:
+                result |= store_identity(cli, assets, character.character_id, identity)
+                registration.save(identity_version=result["identity_version"]["version"])
+        except (CliFailure, LikenessError):
+            cli.info(
+                f"character {character.character_id} is registered only in part: run the same command "
+                "again (with what was refused corrected) to finish it"
             )
-            result["consent"] = to_dict(consent)
-            cli.info(f"recorded consent {consent.consent_id} for {consent.subject_name}")
-        if photo:
-            result |= add_identity(cli, assets, character.character_id, photo)
+            raise
+    registration.finish()
     cli.emit(result, lambda: out_console.print(f"character id: [bold]{character.character_id}[/bold]"))
+
+
+class Registration:
+    """What one `character create` has stored so far, kept in the CLI's state directory until it
+    completes: run again after a failure, the command for the same brand, services and name finishes
+    that character rather than starting a second one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.state: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+
+    @classmethod
+    def of(cls, cli: Cli, name: str) -> Registration:
+        settings = cli.settings
+        target = settings.assets_target or f"{settings.host}:{settings.assets_port}"
+        key = hashlib.sha256(json.dumps([target, cli.brand(), name]).encode()).hexdigest()[:32]
+        return cls(settings.state_dir / "registrations" / f"{key}.json")
+
+    def character(self, assets: AssetsClient) -> assets_pb.Character | None:
+        """The character this registration created, if it still exists."""
+        character_id = self.state.get("character_id")
+        if not character_id:
+            return None
+        try:
+            character: assets_pb.Character = assets.api.GetCharacter(
+                assets_pb.GetCharacterRequest(character_id=character_id)
+            ).character
+        except LikenessError as error:
+            if error.code != grpc.StatusCode.NOT_FOUND:
+                raise
+            self.state = {}  # erased since: start over
+            return None
+        return character
+
+    def save(self, **values: Any) -> None:
+        self.state |= values
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(self.state))
+        temporary.replace(self.path)
+
+    def finish(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 @character_app.command("identity")

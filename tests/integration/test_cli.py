@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from typer.testing import CliRunner
 
@@ -212,6 +213,77 @@ def test_character_create_without_consent_refuses_photos(stack: Stack, tmp_path:
     photo = demo_photos(tmp_path)[0]
     result = likeness(stack, "character", "create", "--name", "No consent", "--photo", str(photo))
     assert result.exit_code == EXIT_USAGE and "needs consent" in result.stderr
+
+
+def test_character_create_stopped_at_any_step_is_finished_by_running_it_again(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import Image
+
+    from likeness.cli import characters
+    from likeness.cli.demo import demo_evidence, demo_photos
+    from likeness.sdk import LikenessError
+
+    brand = {"LIKENESS_BRAND": "cli-resume"}
+    saved = stack.state_dir / "cli.json"
+    current = saved.read_bytes()
+    assert likeness(stack, "brand", "create", "cli-resume", env=brand).exit_code == 0
+    saved.write_bytes(current)  # the other tests keep their brand
+    photos: list[str] = []
+    for photo in demo_photos(tmp_path / "photos"):
+        photos += ["--photo", str(photo)]
+    consent = (
+        "--consent-subject",
+        "Rea Example",
+        "--consent-evidence",
+        str(demo_evidence(tmp_path / "r.png")),
+    )
+    command = ("--json", "character", "create", "--name", "Rea", *photos, *consent, *USE)
+
+    def characters_named(name: str) -> list[dict[str, Any]]:
+        listed = likeness(stack, "--json", "character", "list", env=brand)
+        return [c for c in listed.json() if c["display_name"] == name]  # type: ignore[union-attr]
+
+    # The quality gate refuses the photos: nothing is stored.
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (256, 256), "grey").save(blank)
+    refused = likeness(
+        stack, "character", "create", "--name", "Faceless", "--photo", str(blank), *consent, *USE, env=brand
+    )
+    assert refused.exit_code != 0
+    assert characters_named("Faceless") == []
+
+    def unavailable(*args: Any, **kwargs: Any) -> Any:
+        raise LikenessError(grpc.StatusCode.UNAVAILABLE, "connection lost")
+
+    # Stopped after the character: consent and identity are missing, the user is told what to do.
+    monkeypatch.setattr(characters, "record_consent", unavailable)
+    first = likeness(stack, *command, env=brand)
+    assert first.exit_code == EXIT_UNAVAILABLE
+    assert "run the same command again" in " ".join(first.stderr.split())  # the console wraps lines
+    (created,) = characters_named("Rea")
+    monkeypatch.undo()
+    # Stopped after the consent: the same command picks the same character up.
+    monkeypatch.setattr(characters, "store_identity", unavailable)
+    second = likeness(stack, *command, env=brand)
+    assert second.exit_code == EXIT_UNAVAILABLE and "resuming" in second.stderr
+    monkeypatch.undo()
+    finished = likeness(stack, *command, env=brand)
+    assert finished.exit_code == 0, finished.stderr
+    result = finished.json()
+    assert isinstance(result, dict)
+    assert result["character"]["character_id"] == created["character_id"]
+    assert result["identity_version"]["version"] == 1
+    assert [c["character_id"] for c in characters_named("Rea")] == [created["character_id"]]
+    shown = likeness(stack, "--json", "character", "show", created["character_id"], env=brand).json()
+    # The same face as another test's character in another brand waits for review (not yet current).
+    expected = 0 if result["collision_detected"] else 1
+    assert shown["character"]["current_identity_version"] == expected  # type: ignore[index]
+    assert len(shown["consents"]) == 1  # type: ignore[index]
+    assert list((stack.state_dir / "registrations").iterdir()) == []  # nothing left to resume
+    # A new registration of the same name afterwards is a new character.
+    again = likeness(stack, "--json", "character", "create", "--name", "Rea", env=brand)
+    assert again.exit_code == 0 and len(characters_named("Rea")) == 2
 
 
 USE = ("--purpose", "advertising", "--channel", "online_video", "--territory", "FR")
