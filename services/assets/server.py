@@ -53,7 +53,7 @@ from likeness.assets.settings import AssetsSettings
 from likeness.db import load_queries, migrate, open_pool
 from likeness.errors import FieldViolation, InvalidArgument, PermissionDenied, Unavailable
 from likeness.pagination import decode_page_token, encode_page_token, page_size
-from likeness.rpc.access import method_roles
+from likeness.rpc.access import method_roles, refused_actions
 from likeness.rpc.auth import Principal, Role, current_principal
 from likeness.rpc.interceptors import Context
 from likeness.rpc.logging import request_id_var
@@ -63,40 +63,8 @@ logger = logging.getLogger("likeness.assets")
 DEFAULT_URL_LIFETIME = timedelta(minutes=15)
 
 SERVICE = pb.DESCRIPTOR.services_by_name["AssetsService"]
-ADMIN_OR_SERVICE = frozenset({Role.ADMIN, Role.SERVICE})
 
-ROLES = method_roles(
-    SERVICE,
-    {
-        "CreateBrand": ADMIN_OR_SERVICE,
-        "GetBrand": Role.VIEWER,
-        "CreateCharacter": Role.EDITOR,
-        "GetCharacter": Role.VIEWER,
-        "ListCharacters": Role.VIEWER,
-        "UpdateCharacter": Role.EDITOR,
-        "ArchiveCharacter": Role.EDITOR,
-        "AddIdentityVersion": Role.EDITOR,
-        "GetIdentity": Role.VIEWER,
-        "ListIdentityVersions": Role.VIEWER,
-        "SetIdentityVersionStatus": ADMIN_OR_SERVICE,
-        "RecordConsent": Role.EDITOR,
-        "RevokeConsent": Role.ADMIN,
-        "GetConsent": Role.VIEWER,
-        "ListConsents": Role.VIEWER,
-        "CheckConsent": Role.VIEWER,
-        "ListAuditEvents": Role.VIEWER,
-        "VerifyAuditChain": Role.ADMIN,
-        "UploadObject": Role.EDITOR,
-        "DownloadObject": Role.VIEWER,
-        "GetObjectUrl": Role.VIEWER,
-        "GetObjectInfo": Role.VIEWER,
-        "SearchLikeness": Role.VIEWER,
-        "RecordGeneratedAsset": Role.SERVICE,
-        "GetGeneratedAsset": Role.VIEWER,
-        "ListGeneratedAssets": Role.VIEWER,
-        "EraseCharacter": Role.ADMIN,
-    },
-)
+ROLES = method_roles(SERVICE)
 
 
 def _timestamp(value: datetime) -> timestamp_pb2.Timestamp:
@@ -202,32 +170,18 @@ class Registry:
     checkpointer: Checkpointer | None = None
 
 
-# What a call refused for lack of a role is recorded as: action, target type, and the request field
-# that names the target.
-_REFUSED_ACTIONS: dict[str, tuple[str, str, str]] = {
-    "CreateBrand": ("brand.create", "brand", "brand_id"),
-    "CreateCharacter": ("character.create", "character", ""),
-    "UpdateCharacter": ("character.update", "character", "character_id"),
-    "ArchiveCharacter": ("character.archive", "character", "character_id"),
-    "AddIdentityVersion": ("identity_version.add", "character", "character_id"),
-    "SetIdentityVersionStatus": ("identity_version.review", "character", "character_id"),
-    "RecordConsent": ("consent.record", "character", "character_id"),
-    "RevokeConsent": ("consent.revoke", "consent", "consent_id"),
-    "VerifyAuditChain": ("audit.verify", "audit_chain", ""),
-    "UploadObject": ("object.upload", "object", ""),
-    "RecordGeneratedAsset": ("generated_asset.record", "object", "clip_object_id"),
-    "EraseCharacter": ("character.erase", "character", "character_id"),
-}
+# What a call refused for lack of a role is recorded as (the contract says, per RPC).
+REFUSED_ACTIONS = refused_actions(SERVICE)
 
 
 async def record_denied_call(
     registry: Registry | None, method: str, principal: Principal, request: Any, denied: PermissionDenied
 ) -> None:
     """Audit a write refused for lack of a role, in the caller's brand."""
-    entry = _REFUSED_ACTIONS.get(method.rsplit("/", 1)[-1])
+    entry = REFUSED_ACTIONS.get(method.rsplit("/", 1)[-1])
     if registry is None or entry is None:
         return
-    action, target_type, field = entry
+    field = entry.target_field
     target_id = str(getattr(request, field, "")) if field and request is not None else ""
     try:
         async with registry.pool.connection() as connection, connection.transaction():
@@ -235,8 +189,8 @@ async def record_denied_call(
                 connection,
                 principal.brand_id,
                 Actor.of(principal, request_id_var.get()),
-                action,
-                target_type,
+                entry.action,
+                entry.target_type,
                 target_id,
                 Outcome.DENIED,
                 details={"error": denied.message},

@@ -52,7 +52,7 @@ from likeness.generator.videomodel import ServeVideoModel
 from likeness.generator.worker import WorkerPool
 from likeness.pagination import decode_page_token, encode_page_token, page_size
 from likeness.rpc.access import method_roles
-from likeness.rpc.auth import Role, current_principal
+from likeness.rpc.auth import current_principal
 from likeness.rpc.interceptors import Context
 from likeness.rpc.server import ServiceSpec
 
@@ -69,19 +69,7 @@ RANDOM_WEIGHTS_NOTICE = (
 
 logger = logging.getLogger("likeness.generator")
 
-ROLES = method_roles(
-    SERVICE,
-    {
-        "SubmitGeneration": Role.EDITOR,
-        "WatchJob": Role.VIEWER,
-        "GetJob": Role.VIEWER,
-        "ListJobs": Role.VIEWER,
-        "CancelJob": Role.EDITOR,
-        "SynthesizeReference": Role.EDITOR,
-        "GetBrandQuota": Role.VIEWER,
-        "SetBrandQuota": Role.SERVICE,
-    },
-)
+ROLES = method_roles(SERVICE)
 
 _STATES = {
     JobState.QUEUED: pb.JOB_STATE_QUEUED,

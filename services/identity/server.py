@@ -31,21 +31,13 @@ from likeness.identity.quality import Thresholds
 from likeness.identity.settings import IdentitySettings
 from likeness.identity.video import VideoScore, score_video
 from likeness.rpc.access import method_roles
-from likeness.rpc.auth import Role
 from likeness.rpc.server import ServiceSpec
 
 logger = logging.getLogger("likeness.identity")
 
 SERVICE = pb.DESCRIPTOR.services_by_name["IdentityService"]
 
-ROLES = method_roles(
-    SERVICE,
-    {
-        "EncodeIdentity": Role.VIEWER,
-        "CompareIdentities": Role.VIEWER,
-        "ScoreVideo": Role.VIEWER,
-    },
-)
+ROLES = method_roles(SERVICE)
 EMBEDDING_SIZE = 512
 NORM_TOLERANCE = 1e-3
 _GENDERS = {"female": pb.GENDER_FEMALE, "male": pb.GENDER_MALE}

@@ -1,6 +1,7 @@
 import datetime
 
 from likeness.api.buf.validate import validate_pb2 as _validate_pb2
+from likeness.api.common.v1 import access_pb2 as _access_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import struct_pb2 as _struct_pb2

@@ -23,10 +23,11 @@ _sym_db = _symbol_database.Default()
 
 
 from likeness.api.buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
+from likeness.api.common.v1 import access_pb2 as likeness_dot_common_dot_v1_dot_access__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+likeness/identity/v1/identity_service.proto\x12\x14likeness.identity.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\"\x99\x01\n\x15\x45ncodeIdentityRequest\x12J\n\x10reference_photos\x18\x01 \x03(\x0b\x32$.likeness.identity.v1.ReferencePhotoB\n\xbaH\x07\x92\x01\x04\x08\x01\x10\x05\x12\x34\n\x07options\x18\x02 \x01(\x0b\x32#.likeness.identity.v1.EncodeOptions\"s\n\x0eReferencePhoto\x12\x18\n\x05image\x18\x01 \x01(\x0c\x42\x07\xbaH\x04z\x02\x10\x01H\x00\x12\x1d\n\tobject_id\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01H\x00\x12\x17\n\x05label\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01\x42\x0f\n\x06source\x12\x05\xbaH\x02\x08\x01\"\xac\x01\n\rEncodeOptions\x12:\n\x1coutlier_similarity_threshold\x18\x01 \x01(\x02\x42\x0f\xbaH\x0c\n\n\x1d\x00\x00\x80?-\x00\x00\x00\x00H\x00\x88\x01\x01\x12)\n\x10min_face_size_px\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x80\x08( H\x01\x88\x01\x01\x42\x1f\n\x1d_outlier_similarity_thresholdB\x13\n\x11_min_face_size_px\"\xb7\x02\n\x16\x45ncodeIdentityResponse\x12\x0c\n\x04z_id\x18\x01 \x03(\x02\x12\x15\n\rmodel_pack_id\x18\x02 \x01(\t\x12?\n\rphoto_reports\x18\x03 \x03(\x0b\x32(.likeness.identity.v1.PhotoQualityReport\x12\x19\n\x11\x63onsistency_score\x18\x04 \x01(\x02\x12\x16\n\x0e\x61\x63\x63\x65pted_count\x18\x05 \x01(\x05\x12G\n\x14\x65stimated_attributes\x18\x06 \x01(\x0b\x32).likeness.identity.v1.EstimatedAttributes\x12;\n\nthresholds\x18\x07 \x01(\x0b\x32\'.likeness.identity.v1.QualityThresholds\"\xcd\x04\n\x12PhotoQualityReport\x12\r\n\x05index\x18\x01 \x01(\x05\x12\r\n\x05label\x18\x02 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x08\x12\x44\n\x10rejection_reason\x18\x04 \x01(\x0e\x32*.likeness.identity.v1.PhotoRejectionReason\x12\x19\n\x11rejection_message\x18\x05 \x01(\t\x12\x16\n\x0eimage_width_px\x18\x06 \x01(\x05\x12\x17\n\x0fimage_height_px\x18\x07 \x01(\x05\x12\x12\n\nface_count\x18\x08 \x01(\x05\x12/\n\x08\x66\x61\x63\x65_box\x18\t \x01(\x0b\x32\x1d.likeness.identity.v1.FaceBox\x12\x14\n\x0c\x66\x61\x63\x65_size_px\x18\n \x01(\x05\x12\x16\n\x0e\x64\x65tector_score\x18\x0b \x01(\x02\x12\x15\n\rblur_variance\x18\x0c \x01(\x02\x12\x30\n\x08\x65xposure\x18\r \x01(\x0b\x32\x1e.likeness.identity.v1.Exposure\x12\x31\n\thead_pose\x18\x0e \x01(\x0b\x32\x1e.likeness.identity.v1.HeadPose\x12&\n\x19mean_similarity_to_others\x18\x0f \x01(\x02H\x00\x88\x01\x01\x12$\n\x17similarity_to_aggregate\x18\x10 \x01(\x02H\x01\x88\x01\x01\x42\x1c\n\x1a_mean_similarity_to_othersB\x1a\n\x18_similarity_to_aggregate\">\n\x07\x46\x61\x63\x65\x42ox\x12\t\n\x01x\x18\x01 \x01(\x05\x12\t\n\x01y\x18\x02 \x01(\x05\x12\r\n\x05width\x18\x03 \x01(\x05\x12\x0e\n\x06height\x18\x04 \x01(\x05\"b\n\x08\x45xposure\x12\x16\n\x0emean_luminance\x18\x01 \x01(\x02\x12\x1d\n\x15\x64\x61rk_clipped_fraction\x18\x02 \x01(\x02\x12\x1f\n\x17\x62right_clipped_fraction\x18\x03 \x01(\x02\"L\n\x08HeadPose\x12\x13\n\x0byaw_degrees\x18\x01 \x01(\x02\x12\x15\n\rpitch_degrees\x18\x02 \x01(\x02\x12\x14\n\x0croll_degrees\x18\x03 \x01(\x02\"\x9c\x02\n\x11QualityThresholds\x12\x18\n\x10min_face_size_px\x18\x01 \x01(\x05\x12\x1a\n\x12min_detector_score\x18\x02 \x01(\x02\x12\x19\n\x11min_blur_variance\x18\x03 \x01(\x02\x12\x1a\n\x12min_mean_luminance\x18\x04 \x01(\x02\x12\x1a\n\x12max_mean_luminance\x18\x05 \x01(\x02\x12\x1c\n\x14max_clipped_fraction\x18\x06 \x01(\x02\x12\x1b\n\x13max_abs_yaw_degrees\x18\x07 \x01(\x02\x12\x1d\n\x15max_abs_pitch_degrees\x18\x08 \x01(\x02\x12$\n\x1coutlier_similarity_threshold\x18\t \x01(\x02\"{\n\x13\x45stimatedAttributes\x12.\n\x03\x61ge\x18\x01 \x01(\x0b\x32!.likeness.identity.v1.AgeEstimate\x12\x34\n\x06gender\x18\x02 \x01(\x0b\x32$.likeness.identity.v1.GenderEstimate\"W\n\x0b\x41geEstimate\x12\r\n\x05years\x18\x01 \x01(\x02\x12\x11\n\tlow_years\x18\x02 \x01(\x02\x12\x12\n\nhigh_years\x18\x03 \x01(\x02\x12\x12\n\nconfidence\x18\x04 \x01(\x02\"Q\n\x0eGenderEstimate\x12+\n\x05value\x18\x01 \x01(\x0e\x32\x1c.likeness.identity.v1.Gender\x12\x12\n\nconfidence\x18\x02 \x01(\x02\"\x8c\x01\n\x18\x43ompareIdentitiesRequest\x12&\n\nfirst_z_id\x18\x01 \x03(\x02\x42\x12\xbaH\x0f\x92\x01\x0c\x08\x80\x04\x10\x80\x04\"\x04\n\x02@\x01\x12\'\n\x0bsecond_z_id\x18\x02 \x03(\x02\x42\x12\xbaH\x0f\x92\x01\x0c\x08\x80\x04\x10\x80\x04\"\x04\n\x02@\x01\x12\x1f\n\rmodel_pack_id\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01\"u\n\x19\x43ompareIdentitiesResponse\x12\x19\n\x11\x63osine_similarity\x18\x01 \x01(\x02\x12\x13\n\x0bsame_person\x18\x02 \x01(\x08\x12\x11\n\tthreshold\x18\x03 \x01(\x02\x12\x15\n\rmodel_pack_id\x18\x04 \x01(\t\"\xde\x02\n\x11ScoreVideoRequest\x12\x1e\n\x0bvideo_bytes\x18\x01 \x01(\x0c\x42\x07\xbaH\x04z\x02\x10\x01H\x00\x12#\n\x0fvideo_object_id\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01H\x00\x12\x45\n\nidentities\x18\x03 \x03(\x0b\x32%.likeness.identity.v1.IdentityToScoreB\n\xbaH\x07\x92\x01\x04\x08\x01\x10\x08\x12!\n\rsample_frames\x18\x04 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x80\x02(\x00\x12\x1f\n\rmodel_pack_id\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01:i\xbaHf\x1a\x64\n\x18identities.unique_labels\x12\x1eidentity labels must be unique\x1a(this.identities.map(i, i.label).unique()B\x0e\n\x05video\x12\x05\xbaH\x02\x08\x01\"N\n\x0fIdentityToScore\x12\x19\n\x05label\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xc8\x01\x12 \n\x04z_id\x18\x02 \x03(\x02\x42\x12\xbaH\x0f\x92\x01\x0c\x08\x80\x04\x10\x80\x04\"\x04\n\x02@\x01\"\xb6\x01\n\x12ScoreVideoResponse\x12\x41\n\x0fidentity_scores\x18\x01 \x03(\x0b\x32(.likeness.identity.v1.IdentityVideoScore\x12\x16\n\x0e\x66rames_sampled\x18\x02 \x01(\x05\x12.\n\x05video\x18\x03 \x01(\x0b\x32\x1f.likeness.identity.v1.VideoInfo\x12\x15\n\rmodel_pack_id\x18\x04 \x01(\t\"\x7f\n\tVideoInfo\x12+\n\x08\x64uration\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0b\n\x03\x66ps\x18\x02 \x01(\x02\x12\x13\n\x0b\x66rame_count\x18\x03 \x01(\x05\x12\x10\n\x08width_px\x18\x04 \x01(\x05\x12\x11\n\theight_px\x18\x05 \x01(\x05\"\xae\x03\n\x12IdentityVideoScore\x12\r\n\x05label\x18\x01 \x01(\t\x12\x35\n\x06\x66rames\x18\x02 \x03(\x0b\x32%.likeness.identity.v1.FrameSimilarity\x12\x1c\n\x0fmean_similarity\x18\x03 \x01(\x02H\x00\x88\x01\x01\x12\x1b\n\x0emin_similarity\x18\x04 \x01(\x02H\x01\x88\x01\x01\x12\x1b\n\x0ep10_similarity\x18\x05 \x01(\x02H\x02\x88\x01\x01\x12\x1b\n\x0ep50_similarity\x18\x06 \x01(\x02H\x03\x88\x01\x01\x12\x1b\n\x0ep90_similarity\x18\x07 \x01(\x02H\x04\x88\x01\x01\x12\'\n\x1a\x61\x64jacent_frame_consistency\x18\x08 \x01(\x02H\x05\x88\x01\x01\x12\x18\n\x10no_face_fraction\x18\t \x01(\x02\x42\x12\n\x10_mean_similarityB\x11\n\x0f_min_similarityB\x11\n\x0f_p10_similarityB\x11\n\x0f_p50_similarityB\x11\n\x0f_p90_similarityB\x1d\n\x1b_adjacent_frame_consistency\"\x90\x01\n\x0f\x46rameSimilarity\x12\x13\n\x0b\x66rame_index\x18\x01 \x01(\x05\x12,\n\ttimestamp\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nface_found\x18\x03 \x01(\x08\x12\x17\n\nsimilarity\x18\x04 \x01(\x02H\x00\x88\x01\x01\x42\r\n\x0b_similarity*\xa8\x03\n\x14PhotoRejectionReason\x12&\n\"PHOTO_REJECTION_REASON_UNSPECIFIED\x10\x00\x12\"\n\x1ePHOTO_REJECTION_REASON_NO_FACE\x10\x01\x12)\n%PHOTO_REJECTION_REASON_MULTIPLE_FACES\x10\x02\x12)\n%PHOTO_REJECTION_REASON_FACE_TOO_SMALL\x10\x03\x12-\n)PHOTO_REJECTION_REASON_LOW_DETECTOR_SCORE\x10\x04\x12!\n\x1dPHOTO_REJECTION_REASON_BLURRY\x10\x05\x12\'\n#PHOTO_REJECTION_REASON_UNDEREXPOSED\x10\x06\x12&\n\"PHOTO_REJECTION_REASON_OVEREXPOSED\x10\x07\x12\'\n#PHOTO_REJECTION_REASON_EXTREME_POSE\x10\x08\x12\"\n\x1ePHOTO_REJECTION_REASON_OUTLIER\x10\t*D\n\x06Gender\x12\x16\n\x12GENDER_UNSPECIFIED\x10\x00\x12\x11\n\rGENDER_FEMALE\x10\x01\x12\x0f\n\x0bGENDER_MALE\x10\x02\x32\xd5\x02\n\x0fIdentityService\x12k\n\x0e\x45ncodeIdentity\x12+.likeness.identity.v1.EncodeIdentityRequest\x1a,.likeness.identity.v1.EncodeIdentityResponse\x12t\n\x11\x43ompareIdentities\x12..likeness.identity.v1.CompareIdentitiesRequest\x1a/.likeness.identity.v1.CompareIdentitiesResponse\x12_\n\nScoreVideo\x12\'.likeness.identity.v1.ScoreVideoRequest\x1a(.likeness.identity.v1.ScoreVideoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+likeness/identity/v1/identity_service.proto\x12\x14likeness.identity.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1flikeness/common/v1/access.proto\x1a\x1egoogle/protobuf/duration.proto\"\x99\x01\n\x15\x45ncodeIdentityRequest\x12J\n\x10reference_photos\x18\x01 \x03(\x0b\x32$.likeness.identity.v1.ReferencePhotoB\n\xbaH\x07\x92\x01\x04\x08\x01\x10\x05\x12\x34\n\x07options\x18\x02 \x01(\x0b\x32#.likeness.identity.v1.EncodeOptions\"s\n\x0eReferencePhoto\x12\x18\n\x05image\x18\x01 \x01(\x0c\x42\x07\xbaH\x04z\x02\x10\x01H\x00\x12\x1d\n\tobject_id\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01H\x00\x12\x17\n\x05label\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01\x42\x0f\n\x06source\x12\x05\xbaH\x02\x08\x01\"\xac\x01\n\rEncodeOptions\x12:\n\x1coutlier_similarity_threshold\x18\x01 \x01(\x02\x42\x0f\xbaH\x0c\n\n\x1d\x00\x00\x80?-\x00\x00\x00\x00H\x00\x88\x01\x01\x12)\n\x10min_face_size_px\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x80\x08( H\x01\x88\x01\x01\x42\x1f\n\x1d_outlier_similarity_thresholdB\x13\n\x11_min_face_size_px\"\xb7\x02\n\x16\x45ncodeIdentityResponse\x12\x0c\n\x04z_id\x18\x01 \x03(\x02\x12\x15\n\rmodel_pack_id\x18\x02 \x01(\t\x12?\n\rphoto_reports\x18\x03 \x03(\x0b\x32(.likeness.identity.v1.PhotoQualityReport\x12\x19\n\x11\x63onsistency_score\x18\x04 \x01(\x02\x12\x16\n\x0e\x61\x63\x63\x65pted_count\x18\x05 \x01(\x05\x12G\n\x14\x65stimated_attributes\x18\x06 \x01(\x0b\x32).likeness.identity.v1.EstimatedAttributes\x12;\n\nthresholds\x18\x07 \x01(\x0b\x32\'.likeness.identity.v1.QualityThresholds\"\xcd\x04\n\x12PhotoQualityReport\x12\r\n\x05index\x18\x01 \x01(\x05\x12\r\n\x05label\x18\x02 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x08\x12\x44\n\x10rejection_reason\x18\x04 \x01(\x0e\x32*.likeness.identity.v1.PhotoRejectionReason\x12\x19\n\x11rejection_message\x18\x05 \x01(\t\x12\x16\n\x0eimage_width_px\x18\x06 \x01(\x05\x12\x17\n\x0fimage_height_px\x18\x07 \x01(\x05\x12\x12\n\nface_count\x18\x08 \x01(\x05\x12/\n\x08\x66\x61\x63\x65_box\x18\t \x01(\x0b\x32\x1d.likeness.identity.v1.FaceBox\x12\x14\n\x0c\x66\x61\x63\x65_size_px\x18\n \x01(\x05\x12\x16\n\x0e\x64\x65tector_score\x18\x0b \x01(\x02\x12\x15\n\rblur_variance\x18\x0c \x01(\x02\x12\x30\n\x08\x65xposure\x18\r \x01(\x0b\x32\x1e.likeness.identity.v1.Exposure\x12\x31\n\thead_pose\x18\x0e \x01(\x0b\x32\x1e.likeness.identity.v1.HeadPose\x12&\n\x19mean_similarity_to_others\x18\x0f \x01(\x02H\x00\x88\x01\x01\x12$\n\x17similarity_to_aggregate\x18\x10 \x01(\x02H\x01\x88\x01\x01\x42\x1c\n\x1a_mean_similarity_to_othersB\x1a\n\x18_similarity_to_aggregate\">\n\x07\x46\x61\x63\x65\x42ox\x12\t\n\x01x\x18\x01 \x01(\x05\x12\t\n\x01y\x18\x02 \x01(\x05\x12\r\n\x05width\x18\x03 \x01(\x05\x12\x0e\n\x06height\x18\x04 \x01(\x05\"b\n\x08\x45xposure\x12\x16\n\x0emean_luminance\x18\x01 \x01(\x02\x12\x1d\n\x15\x64\x61rk_clipped_fraction\x18\x02 \x01(\x02\x12\x1f\n\x17\x62right_clipped_fraction\x18\x03 \x01(\x02\"L\n\x08HeadPose\x12\x13\n\x0byaw_degrees\x18\x01 \x01(\x02\x12\x15\n\rpitch_degrees\x18\x02 \x01(\x02\x12\x14\n\x0croll_degrees\x18\x03 \x01(\x02\"\x9c\x02\n\x11QualityThresholds\x12\x18\n\x10min_face_size_px\x18\x01 \x01(\x05\x12\x1a\n\x12min_detector_score\x18\x02 \x01(\x02\x12\x19\n\x11min_blur_variance\x18\x03 \x01(\x02\x12\x1a\n\x12min_mean_luminance\x18\x04 \x01(\x02\x12\x1a\n\x12max_mean_luminance\x18\x05 \x01(\x02\x12\x1c\n\x14max_clipped_fraction\x18\x06 \x01(\x02\x12\x1b\n\x13max_abs_yaw_degrees\x18\x07 \x01(\x02\x12\x1d\n\x15max_abs_pitch_degrees\x18\x08 \x01(\x02\x12$\n\x1coutlier_similarity_threshold\x18\t \x01(\x02\"{\n\x13\x45stimatedAttributes\x12.\n\x03\x61ge\x18\x01 \x01(\x0b\x32!.likeness.identity.v1.AgeEstimate\x12\x34\n\x06gender\x18\x02 \x01(\x0b\x32$.likeness.identity.v1.GenderEstimate\"W\n\x0b\x41geEstimate\x12\r\n\x05years\x18\x01 \x01(\x02\x12\x11\n\tlow_years\x18\x02 \x01(\x02\x12\x12\n\nhigh_years\x18\x03 \x01(\x02\x12\x12\n\nconfidence\x18\x04 \x01(\x02\"Q\n\x0eGenderEstimate\x12+\n\x05value\x18\x01 \x01(\x0e\x32\x1c.likeness.identity.v1.Gender\x12\x12\n\nconfidence\x18\x02 \x01(\x02\"\x8c\x01\n\x18\x43ompareIdentitiesRequest\x12&\n\nfirst_z_id\x18\x01 \x03(\x02\x42\x12\xbaH\x0f\x92\x01\x0c\x08\x80\x04\x10\x80\x04\"\x04\n\x02@\x01\x12\'\n\x0bsecond_z_id\x18\x02 \x03(\x02\x42\x12\xbaH\x0f\x92\x01\x0c\x08\x80\x04\x10\x80\x04\"\x04\n\x02@\x01\x12\x1f\n\rmodel_pack_id\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01\"u\n\x19\x43ompareIdentitiesResponse\x12\x19\n\x11\x63osine_similarity\x18\x01 \x01(\x02\x12\x13\n\x0bsame_person\x18\x02 \x01(\x08\x12\x11\n\tthreshold\x18\x03 \x01(\x02\x12\x15\n\rmodel_pack_id\x18\x04 \x01(\t\"\xde\x02\n\x11ScoreVideoRequest\x12\x1e\n\x0bvideo_bytes\x18\x01 \x01(\x0c\x42\x07\xbaH\x04z\x02\x10\x01H\x00\x12#\n\x0fvideo_object_id\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01H\x00\x12\x45\n\nidentities\x18\x03 \x03(\x0b\x32%.likeness.identity.v1.IdentityToScoreB\n\xbaH\x07\x92\x01\x04\x08\x01\x10\x08\x12!\n\rsample_frames\x18\x04 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x80\x02(\x00\x12\x1f\n\rmodel_pack_id\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01:i\xbaHf\x1a\x64\n\x18identities.unique_labels\x12\x1eidentity labels must be unique\x1a(this.identities.map(i, i.label).unique()B\x0e\n\x05video\x12\x05\xbaH\x02\x08\x01\"N\n\x0fIdentityToScore\x12\x19\n\x05label\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xc8\x01\x12 \n\x04z_id\x18\x02 \x03(\x02\x42\x12\xbaH\x0f\x92\x01\x0c\x08\x80\x04\x10\x80\x04\"\x04\n\x02@\x01\"\xb6\x01\n\x12ScoreVideoResponse\x12\x41\n\x0fidentity_scores\x18\x01 \x03(\x0b\x32(.likeness.identity.v1.IdentityVideoScore\x12\x16\n\x0e\x66rames_sampled\x18\x02 \x01(\x05\x12.\n\x05video\x18\x03 \x01(\x0b\x32\x1f.likeness.identity.v1.VideoInfo\x12\x15\n\rmodel_pack_id\x18\x04 \x01(\t\"\x7f\n\tVideoInfo\x12+\n\x08\x64uration\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0b\n\x03\x66ps\x18\x02 \x01(\x02\x12\x13\n\x0b\x66rame_count\x18\x03 \x01(\x05\x12\x10\n\x08width_px\x18\x04 \x01(\x05\x12\x11\n\theight_px\x18\x05 \x01(\x05\"\xae\x03\n\x12IdentityVideoScore\x12\r\n\x05label\x18\x01 \x01(\t\x12\x35\n\x06\x66rames\x18\x02 \x03(\x0b\x32%.likeness.identity.v1.FrameSimilarity\x12\x1c\n\x0fmean_similarity\x18\x03 \x01(\x02H\x00\x88\x01\x01\x12\x1b\n\x0emin_similarity\x18\x04 \x01(\x02H\x01\x88\x01\x01\x12\x1b\n\x0ep10_similarity\x18\x05 \x01(\x02H\x02\x88\x01\x01\x12\x1b\n\x0ep50_similarity\x18\x06 \x01(\x02H\x03\x88\x01\x01\x12\x1b\n\x0ep90_similarity\x18\x07 \x01(\x02H\x04\x88\x01\x01\x12\'\n\x1a\x61\x64jacent_frame_consistency\x18\x08 \x01(\x02H\x05\x88\x01\x01\x12\x18\n\x10no_face_fraction\x18\t \x01(\x02\x42\x12\n\x10_mean_similarityB\x11\n\x0f_min_similarityB\x11\n\x0f_p10_similarityB\x11\n\x0f_p50_similarityB\x11\n\x0f_p90_similarityB\x1d\n\x1b_adjacent_frame_consistency\"\x90\x01\n\x0f\x46rameSimilarity\x12\x13\n\x0b\x66rame_index\x18\x01 \x01(\x05\x12,\n\ttimestamp\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nface_found\x18\x03 \x01(\x08\x12\x17\n\nsimilarity\x18\x04 \x01(\x02H\x00\x88\x01\x01\x42\r\n\x0b_similarity*\xa8\x03\n\x14PhotoRejectionReason\x12&\n\"PHOTO_REJECTION_REASON_UNSPECIFIED\x10\x00\x12\"\n\x1ePHOTO_REJECTION_REASON_NO_FACE\x10\x01\x12)\n%PHOTO_REJECTION_REASON_MULTIPLE_FACES\x10\x02\x12)\n%PHOTO_REJECTION_REASON_FACE_TOO_SMALL\x10\x03\x12-\n)PHOTO_REJECTION_REASON_LOW_DETECTOR_SCORE\x10\x04\x12!\n\x1dPHOTO_REJECTION_REASON_BLURRY\x10\x05\x12\'\n#PHOTO_REJECTION_REASON_UNDEREXPOSED\x10\x06\x12&\n\"PHOTO_REJECTION_REASON_OVEREXPOSED\x10\x07\x12\'\n#PHOTO_REJECTION_REASON_EXTREME_POSE\x10\x08\x12\"\n\x1ePHOTO_REJECTION_REASON_OUTLIER\x10\t*D\n\x06Gender\x12\x16\n\x12GENDER_UNSPECIFIED\x10\x00\x12\x11\n\rGENDER_FEMALE\x10\x01\x12\x0f\n\x0bGENDER_MALE\x10\x02\x32\xfa\x02\n\x0fIdentityService\x12w\n\x0e\x45ncodeIdentity\x12+.likeness.identity.v1.EncodeIdentityRequest\x1a,.likeness.identity.v1.EncodeIdentityResponse\"\n\x90\x02\x02\xca\xf3\x18\x03\n\x01\x01\x12\x80\x01\n\x11\x43ompareIdentities\x12..likeness.identity.v1.CompareIdentitiesRequest\x1a/.likeness.identity.v1.CompareIdentitiesResponse\"\n\x90\x02\x02\xca\xf3\x18\x03\n\x01\x01\x12k\n\nScoreVideo\x12\'.likeness.identity.v1.ScoreVideoRequest\x1a(.likeness.identity.v1.ScoreVideoResponse\"\n\x90\x02\x02\xca\xf3\x18\x03\n\x01\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -71,50 +72,56 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_IDENTITYTOSCORE'].fields_by_name['label']._serialized_options = b'\272H\007r\005\020\001\030\310\001'
   _globals['_IDENTITYTOSCORE'].fields_by_name['z_id']._loaded_options = None
   _globals['_IDENTITYTOSCORE'].fields_by_name['z_id']._serialized_options = b'\272H\017\222\001\014\010\200\004\020\200\004\"\004\n\002@\001'
-  _globals['_PHOTOREJECTIONREASON']._serialized_start=3900
-  _globals['_PHOTOREJECTIONREASON']._serialized_end=4324
-  _globals['_GENDER']._serialized_start=4326
-  _globals['_GENDER']._serialized_end=4394
-  _globals['_ENCODEIDENTITYREQUEST']._serialized_start=131
-  _globals['_ENCODEIDENTITYREQUEST']._serialized_end=284
-  _globals['_REFERENCEPHOTO']._serialized_start=286
-  _globals['_REFERENCEPHOTO']._serialized_end=401
-  _globals['_ENCODEOPTIONS']._serialized_start=404
-  _globals['_ENCODEOPTIONS']._serialized_end=576
-  _globals['_ENCODEIDENTITYRESPONSE']._serialized_start=579
-  _globals['_ENCODEIDENTITYRESPONSE']._serialized_end=890
-  _globals['_PHOTOQUALITYREPORT']._serialized_start=893
-  _globals['_PHOTOQUALITYREPORT']._serialized_end=1482
-  _globals['_FACEBOX']._serialized_start=1484
-  _globals['_FACEBOX']._serialized_end=1546
-  _globals['_EXPOSURE']._serialized_start=1548
-  _globals['_EXPOSURE']._serialized_end=1646
-  _globals['_HEADPOSE']._serialized_start=1648
-  _globals['_HEADPOSE']._serialized_end=1724
-  _globals['_QUALITYTHRESHOLDS']._serialized_start=1727
-  _globals['_QUALITYTHRESHOLDS']._serialized_end=2011
-  _globals['_ESTIMATEDATTRIBUTES']._serialized_start=2013
-  _globals['_ESTIMATEDATTRIBUTES']._serialized_end=2136
-  _globals['_AGEESTIMATE']._serialized_start=2138
-  _globals['_AGEESTIMATE']._serialized_end=2225
-  _globals['_GENDERESTIMATE']._serialized_start=2227
-  _globals['_GENDERESTIMATE']._serialized_end=2308
-  _globals['_COMPAREIDENTITIESREQUEST']._serialized_start=2311
-  _globals['_COMPAREIDENTITIESREQUEST']._serialized_end=2451
-  _globals['_COMPAREIDENTITIESRESPONSE']._serialized_start=2453
-  _globals['_COMPAREIDENTITIESRESPONSE']._serialized_end=2570
-  _globals['_SCOREVIDEOREQUEST']._serialized_start=2573
-  _globals['_SCOREVIDEOREQUEST']._serialized_end=2923
-  _globals['_IDENTITYTOSCORE']._serialized_start=2925
-  _globals['_IDENTITYTOSCORE']._serialized_end=3003
-  _globals['_SCOREVIDEORESPONSE']._serialized_start=3006
-  _globals['_SCOREVIDEORESPONSE']._serialized_end=3188
-  _globals['_VIDEOINFO']._serialized_start=3190
-  _globals['_VIDEOINFO']._serialized_end=3317
-  _globals['_IDENTITYVIDEOSCORE']._serialized_start=3320
-  _globals['_IDENTITYVIDEOSCORE']._serialized_end=3750
-  _globals['_FRAMESIMILARITY']._serialized_start=3753
-  _globals['_FRAMESIMILARITY']._serialized_end=3897
-  _globals['_IDENTITYSERVICE']._serialized_start=4397
-  _globals['_IDENTITYSERVICE']._serialized_end=4738
+  _globals['_IDENTITYSERVICE'].methods_by_name['EncodeIdentity']._loaded_options = None
+  _globals['_IDENTITYSERVICE'].methods_by_name['EncodeIdentity']._serialized_options = b'\220\002\002\312\363\030\003\n\001\001'
+  _globals['_IDENTITYSERVICE'].methods_by_name['CompareIdentities']._loaded_options = None
+  _globals['_IDENTITYSERVICE'].methods_by_name['CompareIdentities']._serialized_options = b'\220\002\002\312\363\030\003\n\001\001'
+  _globals['_IDENTITYSERVICE'].methods_by_name['ScoreVideo']._loaded_options = None
+  _globals['_IDENTITYSERVICE'].methods_by_name['ScoreVideo']._serialized_options = b'\220\002\002\312\363\030\003\n\001\001'
+  _globals['_PHOTOREJECTIONREASON']._serialized_start=3933
+  _globals['_PHOTOREJECTIONREASON']._serialized_end=4357
+  _globals['_GENDER']._serialized_start=4359
+  _globals['_GENDER']._serialized_end=4427
+  _globals['_ENCODEIDENTITYREQUEST']._serialized_start=164
+  _globals['_ENCODEIDENTITYREQUEST']._serialized_end=317
+  _globals['_REFERENCEPHOTO']._serialized_start=319
+  _globals['_REFERENCEPHOTO']._serialized_end=434
+  _globals['_ENCODEOPTIONS']._serialized_start=437
+  _globals['_ENCODEOPTIONS']._serialized_end=609
+  _globals['_ENCODEIDENTITYRESPONSE']._serialized_start=612
+  _globals['_ENCODEIDENTITYRESPONSE']._serialized_end=923
+  _globals['_PHOTOQUALITYREPORT']._serialized_start=926
+  _globals['_PHOTOQUALITYREPORT']._serialized_end=1515
+  _globals['_FACEBOX']._serialized_start=1517
+  _globals['_FACEBOX']._serialized_end=1579
+  _globals['_EXPOSURE']._serialized_start=1581
+  _globals['_EXPOSURE']._serialized_end=1679
+  _globals['_HEADPOSE']._serialized_start=1681
+  _globals['_HEADPOSE']._serialized_end=1757
+  _globals['_QUALITYTHRESHOLDS']._serialized_start=1760
+  _globals['_QUALITYTHRESHOLDS']._serialized_end=2044
+  _globals['_ESTIMATEDATTRIBUTES']._serialized_start=2046
+  _globals['_ESTIMATEDATTRIBUTES']._serialized_end=2169
+  _globals['_AGEESTIMATE']._serialized_start=2171
+  _globals['_AGEESTIMATE']._serialized_end=2258
+  _globals['_GENDERESTIMATE']._serialized_start=2260
+  _globals['_GENDERESTIMATE']._serialized_end=2341
+  _globals['_COMPAREIDENTITIESREQUEST']._serialized_start=2344
+  _globals['_COMPAREIDENTITIESREQUEST']._serialized_end=2484
+  _globals['_COMPAREIDENTITIESRESPONSE']._serialized_start=2486
+  _globals['_COMPAREIDENTITIESRESPONSE']._serialized_end=2603
+  _globals['_SCOREVIDEOREQUEST']._serialized_start=2606
+  _globals['_SCOREVIDEOREQUEST']._serialized_end=2956
+  _globals['_IDENTITYTOSCORE']._serialized_start=2958
+  _globals['_IDENTITYTOSCORE']._serialized_end=3036
+  _globals['_SCOREVIDEORESPONSE']._serialized_start=3039
+  _globals['_SCOREVIDEORESPONSE']._serialized_end=3221
+  _globals['_VIDEOINFO']._serialized_start=3223
+  _globals['_VIDEOINFO']._serialized_end=3350
+  _globals['_IDENTITYVIDEOSCORE']._serialized_start=3353
+  _globals['_IDENTITYVIDEOSCORE']._serialized_end=3783
+  _globals['_FRAMESIMILARITY']._serialized_start=3786
+  _globals['_FRAMESIMILARITY']._serialized_end=3930
+  _globals['_IDENTITYSERVICE']._serialized_start=4430
+  _globals['_IDENTITYSERVICE']._serialized_end=4808
 # @@protoc_insertion_point(module_scope)
