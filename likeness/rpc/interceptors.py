@@ -76,6 +76,22 @@ def _rewrap(handler: Handler, method: str, wrapper: Wrapper) -> Handler:
     )
 
 
+def _as_stream(behavior: Behavior) -> Behavior:
+    """A response-streaming handler as an async iterator of its responses. Handlers may instead write
+    their responses with ``context.write`` and return a coroutine (grpcio's own health servicer's
+    Watch does): those are awaited, their responses having gone out through the context."""
+
+    async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
+        result = behavior(request, context)
+        if not hasattr(result, "__aiter__"):
+            await result
+            return
+        async for response in result:
+            yield response
+
+    return stream
+
+
 class _WrappingInterceptor(aio.ServerInterceptor):
     """Base: subclasses implement ``around`` for unary responses and ``around_stream``."""
 
@@ -93,6 +109,7 @@ class _WrappingInterceptor(aio.ServerInterceptor):
         self, method: str, behavior: Behavior, request_streaming: bool, response_streaming: bool
     ) -> Behavior:
         if response_streaming:
+            behavior = _as_stream(behavior)
 
             async def streaming(request: Any, context: Context) -> AsyncIterator[Any]:
                 async for response in self.around_stream(

@@ -14,6 +14,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -52,6 +53,8 @@ class ServiceSpec:
     brand_exists: BrandLookup | None = None
     # Methods (short names) that need no existing brand, such as CreateBrand.
     brandless_methods: frozenset[str] = frozenset()
+    # The servicer itself, for whoever runs the service in its own process (tools, tests).
+    servicer: Any = None
 
 
 def server_options(settings: ServerSettings) -> list[tuple[str, int]]:

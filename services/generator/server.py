@@ -614,4 +614,5 @@ def build_spec(settings: GeneratorSettings) -> ServiceSpec:
         start=start,
         stop=stop,
         brand_exists=lambda brand_id: servicer._runtime.peers.brand_exists(brand_id),
+        servicer=servicer,
     )

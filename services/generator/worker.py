@@ -152,6 +152,11 @@ class WorkerPool:
         await self._give_back(job, "")
         self.wake()
 
+    @property
+    def idle(self) -> int:
+        """Workers waiting for a job now."""
+        return self._idle
+
     def _worker_free(self) -> bool:
         """An idle worker that no handed-over job is already waking."""
         return not self._stopping and self._idle > len(self._handed)

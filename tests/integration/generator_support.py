@@ -36,7 +36,7 @@ class SteppedVideoModel:
     async def generate(self, request: ShotRequest) -> AsyncIterator[StepProgress | ShotFrames]:
         try:
             for step in range(1, request.num_inference_steps + 1):
-                await asyncio.sleep(self.step_s)
+                await asyncio.sleep(self.step_s)  # the stand-in model's step time, not a wait
                 self.steps_run[request.request_id] = step
                 yield StepProgress(step=step, total_steps=request.num_inference_steps)
             rng = np.random.default_rng(request.seed)
@@ -97,7 +97,7 @@ async def wait_for(predicate: Any, timeout_s: float = 60.0, interval_s: float = 
             return value
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met in time")
-        await asyncio.sleep(interval_s)
+        await asyncio.sleep(interval_s)  # a poll interval: `predicate` is what is waited on
 
 
 async def wait_for_state(client: Any, job_id: str, states: set[int], timeout_s: float = 60.0) -> pb.Job:

@@ -12,10 +12,13 @@ from likeness.identity.server import build_spec
 from likeness.identity.settings import IdentitySettings
 from likeness.rpc.server import run
 
+CALL_STARTED = "slow call started"
+
 
 class SlowIdentity(identity_service_pb2_grpc.IdentityServiceServicer):
     async def CompareIdentities(self, request, context):
-        await asyncio.sleep(float(os.environ["LIKENESS_TEST_CALL_SECONDS"]))
+        print(CALL_STARTED, flush=True)  # what the test waits on before it sends SIGTERM
+        await asyncio.sleep(float(os.environ["LIKENESS_TEST_CALL_SECONDS"]))  # the slow call itself
         return pb.CompareIdentitiesResponse(cosine_similarity=1.0)
 
 

@@ -95,7 +95,7 @@ def _wait(predicate: Any, timeout_s: float = 300.0) -> None:
     while not predicate():
         if time.monotonic() > deadline:
             raise TimeoutError("the condition did not come true in time")
-        time.sleep(0.05)
+        time.sleep(0.05)  # a poll interval: `predicate` is what is waited on
 
 
 def test_a_killed_run_resumes_on_the_uninterrupted_loss_curve(

@@ -297,5 +297,5 @@ async def test_the_server_sweeps_in_the_background(assets_server, make_token, ba
             for _ in range(100):
                 if stray not in await stored_keys(store):
                     break
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.1)  # a poll interval: the stray object's removal is waited on
     assert await stored_keys(store) == [f"objects/acme/{kept.object_id}"]

@@ -36,7 +36,9 @@ async def test_a_connection_dropped_while_idle_is_replaced_before_use(database_u
     try:
         first = await _backend_pid(pool)
         await _terminate(database_url, first)
-        await asyncio.sleep(0.4)  # longer than idle_s: the next checkout checks, finds it dead, replaces it
+        # Not a wait on the system: the connection must have been idle longer than idle_s, so that the
+        # next checkout checks it, finds it dead and replaces it.
+        await asyncio.sleep(0.4)
         second = await _backend_pid(pool)
         assert second != first
     finally:

@@ -153,6 +153,7 @@ async def test_submissions_that_may_not_run_are_refused_before_any_gpu_work(
             gender=assets_pb.GENDER_MALE, age_range=assets_pb.AgeRange(min_years=58, max_years=64)
         ),
     )
+    # Not a wait on the system: the consent's validity ends at a wall-clock time, which must pass.
     await asyncio.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()))
     before = (await stepped_app[1].progress.remote())["steps_run"]
     async with stack.generator(serve_app_name=stepped_app[0]) as server:

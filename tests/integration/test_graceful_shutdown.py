@@ -11,12 +11,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 
 from likeness.api.identity.v1 import identity_service_pb2 as pb
 from likeness.sdk import IdentityClient, LikenessError
+from tests.integration.slow_identity import CALL_STARTED
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = [1.0] + [0.0] * 511
@@ -37,8 +39,22 @@ def wait_serving(client: IdentityClient, process: subprocess.Popen[bytes], timeo
                 return
         except grpc.RpcError:
             pass
-        time.sleep(0.1)
+        time.sleep(0.1)  # a poll interval: SERVING is what is waited on
     raise AssertionError("server did not become SERVING")
+
+
+def wait_until(condition: Any, what: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen in time"
+        time.sleep(0.02)  # a poll interval: `condition` is what is waited on
+
+
+def _health_or_none(client: IdentityClient) -> int | None:
+    try:
+        return client.health(timeout_s=1.0)
+    except grpc.RpcError:
+        return None
 
 
 def test_sigterm_lets_in_flight_calls_finish_and_refuses_new_ones(jwt_key, make_token, tmp_path) -> None:
@@ -64,9 +80,10 @@ def test_sigterm_lets_in_flight_calls_finish_and_refuses_new_ones(jwt_key, make_
         request = pb.CompareIdentitiesRequest(first_z_id=UNIT, second_z_id=UNIT)
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             in_flight = pool.submit(client.api.CompareIdentities, request)
-            time.sleep(0.8)
+            log_path = tmp_path / "server.log"
+            wait_until(lambda: CALL_STARTED in log_path.read_text(errors="replace"), "the slow call's start")
             process.send_signal(signal.SIGTERM)
-            time.sleep(0.5)
+            wait_until(lambda: _health_or_none(client) != 1, "draining (health no longer SERVING)")
             late_client = IdentityClient(f"127.0.0.1:{port}", token=make_token(), timeout_s=5)
             with pytest.raises(LikenessError) as refused:
                 late_client.api.CompareIdentities(request, wait_for_ready=False)

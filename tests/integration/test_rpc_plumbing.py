@@ -88,8 +88,14 @@ async def test_health_turns_not_serving_while_draining(jwt_key: JwtKey) -> None:
     port = await server.start()
     await server.wait_ready()
     assert await _health(port) == SERVING
-    stopping = asyncio.create_task(server.stop())
-    await asyncio.sleep(0.3)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""))
+        assert (await watch.read()).status == SERVING
+        stopping = asyncio.create_task(server.stop())
+        # The health service's own stream reports the change: nothing is guessed about its timing.
+        assert (await asyncio.wait_for(watch.read(), timeout=5)).status == NOT_SERVING
+        watch.cancel()
+    assert not stopping.done()  # still draining: the delay before the server stops listening
     assert await _health(port) == NOT_SERVING
     assert await _health(port, server.spec.name) == NOT_SERVING
     await stopping

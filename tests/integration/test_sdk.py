@@ -38,7 +38,7 @@ class FlakyAssets(assets_service_pb2_grpc.AssetsServiceServicer):
         return pb.CreateBrandResponse(brand=pb.Brand(brand_id="acme"))
 
     async def GetCharacter(self, request, context):
-        await asyncio.sleep(2)
+        await asyncio.sleep(2)  # a slow handler (what the deadline test calls), not a wait
         return pb.GetCharacterResponse()
 
     async def CheckConsent(self, request, context):

@@ -51,7 +51,7 @@ async def stats_when(handle: Any, done: Any, within_s: float = 60.0) -> ReplicaS
         stats: ReplicaStats = await handle.stats.remote()
         if done(stats) or time.monotonic() > deadline:
             return stats
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # a poll interval: `done(stats)` is what is waited on
 
 
 async def test_describe_says_the_weights_are_random(video_model: Any) -> None:
