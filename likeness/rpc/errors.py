@@ -29,29 +29,45 @@ def status_code_for(error: errors.DomainError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+#: A status travels in trailing metadata, which clients cap (gRPC's default: 16 KiB of headers). A
+#: request with a thousand bad items must still get its own status, so details are kept that small:
+#: the first violations in full, then one that counts the rest; text cut to a length a person reads.
+MAX_VIOLATIONS = 20
+MAX_TEXT = 300
+MAX_MESSAGE = 1000
+
+
+def _cut(text: str, limit: int = MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _detail(error: errors.DomainError) -> any_pb2.Any | None:
     detail = any_pb2.Any()
     if isinstance(error, errors.InvalidArgument) and error.violations:
-        detail.Pack(
-            error_details_pb2.BadRequest(
-                field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(
-                        field=violation.field, description=violation.description
-                    )
-                    for violation in error.violations
-                ]
+        shown = error.violations[:MAX_VIOLATIONS]
+        field_violations = [
+            error_details_pb2.BadRequest.FieldViolation(
+                field=_cut(violation.field), description=_cut(violation.description)
             )
-        )
+            for violation in shown
+        ]
+        if len(error.violations) > len(shown):
+            field_violations.append(
+                error_details_pb2.BadRequest.FieldViolation(
+                    field="", description=f"and {len(error.violations) - len(shown)} more violations"
+                )
+            )
+        detail.Pack(error_details_pb2.BadRequest(field_violations=field_violations))
     elif isinstance(error, errors.FailedPrecondition) and error.violations:
         detail.Pack(
             error_details_pb2.PreconditionFailure(
                 violations=[
                     error_details_pb2.PreconditionFailure.Violation(
-                        type=violation.type,
-                        subject=violation.subject,
-                        description=violation.description,
+                        type=_cut(violation.type),
+                        subject=_cut(violation.subject),
+                        description=_cut(violation.description),
                     )
-                    for violation in error.violations
+                    for violation in error.violations[:MAX_VIOLATIONS]
                 ]
             )
         )
@@ -78,7 +94,7 @@ def _detail(error: errors.DomainError) -> any_pb2.Any | None:
 def to_grpc_status(error: errors.DomainError) -> grpc.Status:
     """A ``grpc.Status`` whose trailing metadata carries the ``google.rpc.Status`` details."""
     code = status_code_for(error)
-    status = status_pb2.Status(code=code.value[0], message=error.message)
+    status = status_pb2.Status(code=code.value[0], message=_cut(error.message, MAX_MESSAGE))
     detail = _detail(error)
     if detail is not None:
         status.details.append(detail)

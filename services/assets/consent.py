@@ -219,6 +219,13 @@ class Consents(Store):
                     for code in unknown
                 ],
             )
+        if draft.valid_until is not None and draft.valid_until <= draft.valid_from:
+            # The contract compares to the nanosecond; consent times are kept to the microsecond.
+            raise InvalidArgument(
+                "valid_until must be after valid_from by at least a microsecond (the precision consent "
+                "times are stored at)",
+                [FieldViolation("valid_until", "not after valid_from to the microsecond")],
+            )
         target = str(draft.character_id)
         try:
             async with self.pool.connection() as connection, connection.transaction():

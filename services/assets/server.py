@@ -183,6 +183,9 @@ async def record_denied_call(
         return
     field = entry.target_field
     target_id = str(getattr(request, field, "")) if field and request is not None else ""
+    # The request was refused before validation: its target may be anything. What the log keeps of it
+    # must still be storable (no NUL, short enough for the index), so that no refusal goes unrecorded.
+    target_id = target_id.replace("\x00", "\\x00")[:200]
     try:
         async with registry.pool.connection() as connection, connection.transaction():
             await registry.audit.append(

@@ -10,6 +10,7 @@ when ``ray_start_node`` is set (``likeness.generator.raynode`` says why Ray Clie
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -106,8 +107,11 @@ class ServeVideoModel:
     async def generate(self, request: ShotRequest) -> AsyncIterator[StepProgress | ShotFrames]:
         """Progress after every step, then the frames. Closing or cancelling the iterator cancels the
         request on the replica, which stops denoising at its next step."""
-        response = self._handle.options(stream=True).generate.remote(request)
+        response = None
         try:
+            # Inside the try: the router may refuse the request at once (back-pressure) as well as
+            # while it streams.
+            response = self._handle.options(stream=True).generate.remote(request)
             async for item in response:
                 yield item
         except asyncio.CancelledError:
@@ -115,15 +119,21 @@ class ServeVideoModel:
         except Exception as error:
             raise _translate(error) from error
         finally:
-            # Serve does not cancel the replica's work when the caller stops awaiting; this does.
-            response.cancel()
+            # Serve does not cancel the replica's work when the caller stops awaiting; this does. A
+            # request the router refused has nothing to cancel, and cancelling it must not replace the
+            # refusal with its own error.
+            if response is not None:
+                with contextlib.suppress(Exception):
+                    response.cancel()
 
     async def synthesize(self, request: SynthesisRequest) -> ShotFrames:
-        response = self._handle.synthesize.remote(request)
+        response = None
         try:
+            response = self._handle.synthesize.remote(request)
             frames: ShotFrames = await response
         except asyncio.CancelledError:
-            response.cancel()
+            if response is not None:
+                response.cancel()
             raise
         except Exception as error:
             raise _translate(error) from error

@@ -266,3 +266,27 @@ async def test_audit_over_grpc_is_per_brand_paginated_and_verifiable(assets_serv
     assert mismatched.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert [event.sequence for event in only_verifies.events] == [2, 3]
     assert foreign.value.code == grpc.StatusCode.NOT_FOUND  # a brand nobody created sees nothing
+
+
+async def test_a_refused_call_is_audited_whatever_its_unvalidated_target_holds(
+    assets_server, make_token
+) -> None:
+    async with assets_server() as server:
+        target = f"127.0.0.1:{server.port}"
+        async with AsyncAssetsClient(target, token=make_token(brand="acme", subject="ana")) as admin:
+            await admin.api.CreateBrand(pb.CreateBrandRequest(brand_id="acme", display_name="Acme"))
+            async with AsyncAssetsClient(
+                target, token=make_token(brand="acme", subject="vic", roles=[Role.VIEWER])
+            ) as viewer:
+                for character_id in ("a\x00b", "z" * 20_000):
+                    with pytest.raises(LikenessError) as refused:
+                        await viewer.api.ArchiveCharacter(
+                            pb.ArchiveCharacterRequest(character_id=character_id)
+                        )
+                    assert refused.value.code == grpc.StatusCode.PERMISSION_DENIED
+            denied = await admin.api.ListAuditEvents(pb.ListAuditEventsRequest(action="character.archive"))
+            verified = await admin.api.VerifyAuditChain(pb.VerifyAuditChainRequest())
+    assert [event.outcome for event in denied.events] == [pb.AUDIT_OUTCOME_DENIED] * 2
+    assert [event.target_id for event in denied.events] == ["a\\x00b", "z" * 200]
+    assert all(event.actor_subject == "vic" for event in denied.events)
+    assert verified.ok
