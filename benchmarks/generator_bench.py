@@ -40,6 +40,7 @@ from typing import Any
 from service_process import ServiceProcess
 
 from likeness.api.assets.v1 import assets_service_pb2 as assets_pb
+from likeness.api.common.v1 import usage_pb2
 from likeness.api.generator.v1 import generator_service_pb2 as pb
 from likeness.rpc.auth import JwtKey, Role, mint_token
 from likeness.sdk import AsyncAssetsClient, AsyncGeneratorClient
@@ -100,8 +101,8 @@ def time_raw(model: Any, args: argparse.Namespace, seed: int) -> float:
 def job_request(args: argparse.Namespace, seed: int) -> pb.SubmitGenerationRequest:
     return pb.SubmitGenerationRequest(
         idempotency_key=f"bench-{uuid.uuid4()}",
-        purpose=pb.USAGE_PURPOSE_INTERNAL_TESTING,
-        channel=pb.USAGE_CHANNEL_INTERNAL,
+        purpose=usage_pb2.USAGE_PURPOSE_INTERNAL_TESTING,
+        channel=usage_pb2.USAGE_CHANNEL_INTERNAL,
         territory="FR",
         storyboard=pb.Storyboard(
             shots=[

@@ -14,6 +14,7 @@ from typing import Any
 from google.protobuf import timestamp_pb2
 
 from likeness.api.assets.v1 import assets_service_pb2 as pb
+from likeness.api.common.v1 import usage_pb2
 from likeness.sdk import AsyncAssetsClient
 
 # The leading bytes are what the service sniffs; the rest is filler.
@@ -101,8 +102,8 @@ async def record_consent(
     character_id: str,
     evidence: pb.ObjectInfo,
     *,
-    purposes: Sequence[int] = (pb.USAGE_PURPOSE_ADVERTISING,),
-    channels: Sequence[int] = (pb.USAGE_CHANNEL_TV, pb.USAGE_CHANNEL_ONLINE_VIDEO),
+    purposes: Sequence[int] = (usage_pb2.USAGE_PURPOSE_ADVERTISING,),
+    channels: Sequence[int] = (usage_pb2.USAGE_CHANNEL_TV, usage_pb2.USAGE_CHANNEL_ONLINE_VIDEO),
     territories: Sequence[str] = ("DE", "FR"),
     valid_from: datetime | None = None,
     valid_until: datetime | None = None,

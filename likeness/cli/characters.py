@@ -15,6 +15,7 @@ from google.protobuf import timestamp_pb2
 from rich.table import Table
 
 from likeness.api.assets.v1 import assets_service_pb2 as assets_pb
+from likeness.api.common.v1 import usage_pb2
 from likeness.api.identity.v1 import identity_service_pb2 as identity_pb
 from likeness.cli.common import (
     EXIT_USAGE,
@@ -84,8 +85,8 @@ def record_consent(
     request = assets_pb.RecordConsentRequest(
         character_id=character_id,
         subject_name=subject,
-        purposes=[enum_value(assets_pb.UsagePurpose, p, "USAGE_PURPOSE_") for p in purposes],
-        channels=[enum_value(assets_pb.UsageChannel, c, "USAGE_CHANNEL_") for c in channels],
+        purposes=[enum_value(usage_pb2.UsagePurpose, p, "USAGE_PURPOSE_") for p in purposes],
+        channels=[enum_value(usage_pb2.UsageChannel, c, "USAGE_CHANNEL_") for c in channels],
         territories=[t.upper() for t in territories],
         notes=notes,
     )
@@ -112,8 +113,8 @@ def _consent_table(consents: list[assets_pb.ConsentRecord]) -> Table:
             consent.consent_id,
             consent.subject_name,
             enum_name(assets_pb.ConsentState, consent.state, "CONSENT_STATE_"),
-            ", ".join(enum_name(assets_pb.UsagePurpose, p, "USAGE_PURPOSE_") for p in consent.purposes),
-            ", ".join(enum_name(assets_pb.UsageChannel, c, "USAGE_CHANNEL_") for c in consent.channels),
+            ", ".join(enum_name(usage_pb2.UsagePurpose, p, "USAGE_PURPOSE_") for p in consent.purposes),
+            ", ".join(enum_name(usage_pb2.UsageChannel, c, "USAGE_CHANNEL_") for c in consent.channels),
             ", ".join(consent.territories),
             when(consent.valid_from),
             when(consent.valid_until) if consent.HasField("valid_until") else "open-ended",
@@ -622,8 +623,8 @@ def consent_show(
             check = assets.api.CheckConsent(
                 assets_pb.CheckConsentRequest(
                     character_id=character_id,
-                    purpose=enum_value(assets_pb.UsagePurpose, purpose, "USAGE_PURPOSE_"),
-                    channel=enum_value(assets_pb.UsageChannel, channel, "USAGE_CHANNEL_"),
+                    purpose=enum_value(usage_pb2.UsagePurpose, purpose, "USAGE_PURPOSE_"),
+                    channel=enum_value(usage_pb2.UsageChannel, channel, "USAGE_CHANNEL_"),
                     territory=territory.upper(),
                 )
             )

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
 from likeness.api.assets.v1 import assets_service_pb2 as assets_pb
+from likeness.api.common.v1 import usage_pb2
 from likeness.api.generator.v1 import generator_service_pb2 as generator_pb
 from likeness.cli.common import (
     EXIT_CHECK_FAILED,
@@ -291,8 +292,8 @@ def generate(
                 use = " ".join(
                     f"--{name} {enum_name(enum, value, prefix)}"
                     for name, enum, value, prefix in (
-                        ("purpose", generator_pb.UsagePurpose, request.purpose, "USAGE_PURPOSE_"),
-                        ("channel", generator_pb.UsageChannel, request.channel, "USAGE_CHANNEL_"),
+                        ("purpose", usage_pb2.UsagePurpose, request.purpose, "USAGE_PURPOSE_"),
+                        ("channel", usage_pb2.UsageChannel, request.channel, "USAGE_CHANNEL_"),
                     )
                 )
                 message += (

@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from likeness.api.common.v1 import usage_pb2
 from likeness.api.generator.v1 import generator_service_pb2 as generator_pb
 
 
@@ -176,8 +177,8 @@ def parse_storyboard_with_paths(
             raise StoryboardError(f"storyboard: {required!r} is required")
     request = generator_pb.SubmitGenerationRequest(
         idempotency_key=idempotency_key,
-        purpose=_enum(generator_pb.UsagePurpose, root["purpose"], "USAGE_PURPOSE_", "purpose"),
-        channel=_enum(generator_pb.UsageChannel, root["channel"], "USAGE_CHANNEL_", "channel"),
+        purpose=_enum(usage_pb2.UsagePurpose, root["purpose"], "USAGE_PURPOSE_", "purpose"),
+        channel=_enum(usage_pb2.UsageChannel, root["channel"], "USAGE_CHANNEL_", "channel"),
         territory=str(root["territory"]).upper(),
         strict_attribute_check=bool(root.get("strict_attribute_check", False)),
     )

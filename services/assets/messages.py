@@ -11,6 +11,7 @@ from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
 
 from likeness.api.assets.v1 import assets_service_pb2 as pb
+from likeness.api.common.v1 import usage_pb2
 from likeness.assets.characters import Character
 from likeness.assets.consent import ConsentCheck, ConsentRecord
 from likeness.assets.erasure import Erasure
@@ -52,8 +53,8 @@ class EnumNames:
 
 CHARACTER_STATUS = EnumNames(pb.CharacterStatus, "CHARACTER_STATUS_")
 IDENTITY_STATUS = EnumNames(pb.IdentityVersionStatus, "IDENTITY_VERSION_STATUS_")
-PURPOSE = EnumNames(pb.UsagePurpose, "USAGE_PURPOSE_")
-CHANNEL = EnumNames(pb.UsageChannel, "USAGE_CHANNEL_")
+PURPOSE = EnumNames(usage_pb2.UsagePurpose, "USAGE_PURPOSE_")
+CHANNEL = EnumNames(usage_pb2.UsageChannel, "USAGE_CHANNEL_")
 CONSENT_STATE = EnumNames(pb.ConsentState, "CONSENT_STATE_")
 DENIAL = EnumNames(pb.ConsentDenialReason, "CONSENT_DENIAL_REASON_")
 OBJECT_PURPOSE = EnumNames(pb.ObjectPurpose, "OBJECT_PURPOSE_")

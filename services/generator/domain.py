@@ -140,10 +140,45 @@ class Shot(Frozen):
         return float(self.steps * self.frames)
 
 
+class UsagePurpose(enum.StrEnum):
+    """What a clip is for (the contracts' likeness.common.v1.UsagePurpose)."""
+
+    ADVERTISING = "advertising"
+    SOCIAL = "social"
+    EDITORIAL = "editorial"
+    INTERNAL_TESTING = "internal_testing"
+
+
+class UsageChannel(enum.StrEnum):
+    """Where a clip is shown (the contracts' likeness.common.v1.UsageChannel)."""
+
+    TV = "tv"
+    ONLINE_VIDEO = "online_video"
+    SOCIAL = "social"
+    PRINT = "print"
+    OUT_OF_HOME = "out_of_home"
+    INTERNAL = "internal"
+
+
+class StoredKind(enum.StrEnum):
+    """What the generator stores in the assets service (the assets contract's ObjectPurpose)."""
+
+    SYNTHETIC_REFERENCE = "synthetic_reference"
+    GENERATED_CLIP = "generated_clip"
+    C2PA_MANIFEST = "c2pa_manifest"
+
+
+class Transition(enum.StrEnum):
+    """How a storyboard's shots are joined (the contract's Transition)."""
+
+    CUT = "cut"
+    CROSSFADE = "crossfade"
+
+
 class Storyboard(Frozen):
     shots: tuple[Shot, ...]
-    #: 0 unspecified (cut), 1 cut, 2 crossfade — the contract's Transition numbers.
-    transition: int = 0
+    #: None: not set (a cut).
+    transition: Transition | None = None
     crossfade_s: float | None = None
     qa_similarity_threshold: float | None = None
 
@@ -242,8 +277,8 @@ class Job(Frozen):
     brand_id: str
     idempotency_key: str
     state: JobState
-    purpose: int
-    channel: int
+    purpose: UsagePurpose
+    channel: UsageChannel
     territory: str
     strict_attribute_check: bool
     storyboard: Storyboard

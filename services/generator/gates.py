@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Protocol
 
 from likeness.errors import FieldViolation, InvalidArgument, NotFound
 from likeness.generator.attributes import contradictions
@@ -18,11 +19,28 @@ from likeness.generator.domain import (
     JobWarning,
     Preset,
     Storyboard,
+    UsageChannel,
+    UsagePurpose,
     WarningKind,
 )
-from likeness.generator.peers import CharacterInfo, IdentityVersionInfo, Peers, attributes_of
+from likeness.generator.peers import CharacterInfo, ConsentAnswer, IdentityVersionInfo, attributes_of
 
 USABLE_VERSION_STATES = ("active", "superseded")
+
+
+class GatePeers(Protocol):
+    """What the gates ask the assets service (``peers.Peers`` in the service; fakes in unit tests).
+    Unknown characters and versions raise ``NotFound``; an unreachable peer raises ``PeerError``."""
+
+    async def character(self, brand_id: str, character_id: str) -> CharacterInfo: ...
+
+    async def identity_version(
+        self, brand_id: str, character_id: str, version: int
+    ) -> IdentityVersionInfo | None: ...
+
+    async def check_consent(
+        self, brand_id: str, character_id: str, purpose: UsagePurpose, channel: UsageChannel, territory: str
+    ) -> ConsentAnswer: ...
 
 
 @dataclass(frozen=True)
@@ -47,8 +65,8 @@ class GateResult:
 @dataclass(frozen=True)
 class Usage:
     brand_id: str
-    purpose: int
-    channel: int
+    purpose: UsagePurpose
+    channel: UsageChannel
     territory: str
     strict_attribute_check: bool
 
@@ -74,7 +92,7 @@ PRESET_VACE_REASON = {
 
 
 async def check(
-    peers: Peers,
+    peers: GatePeers,
     usage: Usage,
     storyboard: Storyboard,
     pinned: dict[str, int] | None = None,
@@ -201,7 +219,7 @@ async def check(
 
 
 async def _version(
-    peers: Peers, brand_id: str, character: CharacterInfo, version: int
+    peers: GatePeers, brand_id: str, character: CharacterInfo, version: int
 ) -> IdentityVersionInfo | None:
     if version == 0 or character.status == "erased":
         return None
@@ -233,7 +251,7 @@ def _availability(
 
 
 async def check_consent(
-    peers: Peers, usage: Usage, character_ids: list[str]
+    peers: GatePeers, usage: Usage, character_ids: list[str]
 ) -> tuple[dict[str, str], list[Problem]]:
     """Consent only (before each shot): consent ids by character, and a problem per denial."""
     answers = await asyncio.gather(

@@ -35,6 +35,8 @@ from likeness.generator.domain import (
     Progress,
     ShotResult,
     Storyboard,
+    UsageChannel,
+    UsagePurpose,
 )
 
 
@@ -79,8 +81,8 @@ class NewJob:
     brand_id: str
     idempotency_key: str
     request_sha256: str
-    purpose: int
-    channel: int
+    purpose: UsagePurpose
+    channel: UsageChannel
     territory: str
     strict_attribute_check: bool
     storyboard: Storyboard

@@ -15,11 +15,13 @@ import grpc
 import numpy as np
 
 from likeness.api.assets.v1 import assets_service_pb2 as assets_pb
+from likeness.api.common.v1 import usage_pb2
 from likeness.api.identity.v1 import identity_service_pb2 as identity_pb
 from likeness.errors import NotFound, Unavailable
 from likeness.generator.attributes import FEMALE, MALE, NON_BINARY, CharacterAttributes
-from likeness.generator.domain import IdentityScore, ModelDescription
+from likeness.generator.domain import IdentityScore, ModelDescription, StoredKind, UsageChannel, UsagePurpose
 from likeness.rpc.auth import JwtKey, Role, mint_token
+from likeness.rpc.enums import to_proto
 from likeness.sdk import AsyncAssetsClient, AsyncIdentityClient, LikenessError
 
 SERVICE_SUBJECT = "service:generator"
@@ -93,8 +95,8 @@ class GeneratedAssetRecord:
     shots: Sequence[tuple[int, str, str, int]]
     #: (character id, identity version, consent id, score)
     characters: Sequence[tuple[str, int, str, IdentityScore]]
-    purpose: int
-    channel: int
+    purpose: UsagePurpose
+    channel: UsageChannel
     territory: str
     flagged: bool
     flag_reasons: Sequence[str]
@@ -249,14 +251,14 @@ class Peers:
         return np.asarray(response.identity_version.z_id, dtype=np.float32)
 
     async def check_consent(
-        self, brand_id: str, character_id: str, purpose: int, channel: int, territory: str
+        self, brand_id: str, character_id: str, purpose: UsagePurpose, channel: UsageChannel, territory: str
     ) -> ConsentAnswer:
         try:
             response = await self.assets(brand_id).api.CheckConsent(
                 assets_pb.CheckConsentRequest(
                     character_id=character_id,
-                    purpose=purpose,  # type: ignore[arg-type]
-                    channel=channel,  # type: ignore[arg-type]
+                    purpose=to_proto(usage_pb2.UsagePurpose, purpose),
+                    channel=to_proto(usage_pb2.UsageChannel, channel),
                     territory=territory,
                 )
             )
@@ -285,11 +287,13 @@ class Peers:
             raise _peer_error(error) from None
         return b"".join(chunks)
 
-    async def upload(self, brand_id: str, purpose: int, data: bytes, filename: str, content_type: str) -> str:
+    async def upload(
+        self, brand_id: str, kind: StoredKind, data: bytes, filename: str, content_type: str
+    ) -> str:
         async def messages() -> AsyncIterator[assets_pb.UploadObjectRequest]:
             yield assets_pb.UploadObjectRequest(
                 header=assets_pb.UploadObjectHeader(
-                    purpose=purpose,  # type: ignore[arg-type]
+                    purpose=to_proto(assets_pb.ObjectPurpose, kind),
                     filename_hint=filename,
                     declared_content_type=content_type,
                     declared_size_bytes=len(data),
@@ -321,8 +325,8 @@ class Peers:
                 )
                 for character_id, version, consent_id, score in record.characters
             ],
-            purpose=record.purpose,  # type: ignore[arg-type]
-            channel=record.channel,  # type: ignore[arg-type]
+            purpose=to_proto(usage_pb2.UsagePurpose, record.purpose),
+            channel=to_proto(usage_pb2.UsageChannel, record.channel),
             territory=record.territory,
             flagged=record.flagged,
             flag_reasons=[reason[:500] for reason in record.flag_reasons[:64]],

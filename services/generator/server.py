@@ -3,6 +3,7 @@ responses. The job workers run in this process (``likeness.generator.worker``)."
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import logging
 import random
@@ -10,23 +11,22 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from google.protobuf import timestamp_pb2
 from psycopg_pool import AsyncConnectionPool
 
+from likeness.api.common.v1 import usage_pb2
 from likeness.api.generator.v1 import generator_service_pb2 as pb
 from likeness.api.generator.v1 import generator_service_pb2_grpc
 from likeness.db import load_queries, migrate, open_pool
 from likeness.errors import (
-    FailedPrecondition,
     FieldViolation,
     InvalidArgument,
-    PreconditionViolation,
     Unavailable,
 )
-from likeness.generator import gates, provenance, stitching
+from likeness.generator import provenance, stitching
 from likeness.generator.domain import (
-    DEFAULT_CROSSFADE_S,
     RESOLUTIONS,
     IdentityScore,
     Job,
@@ -41,46 +41,41 @@ from likeness.generator.domain import (
     Shot,
     ShotCharacter,
     ShotResult,
+    StoredKind,
     Storyboard,
-    WarningKind,
+    Transition,
+    UsageChannel,
+    UsagePurpose,
 )
-from likeness.generator.jobs import JobStore, NewJob
+from likeness.generator.jobs import JobStore
 from likeness.generator.peers import PeerError, Peers
 from likeness.generator.settings import GeneratorSettings
-from likeness.generator.shots import ModelInfo, SynthesisRequest
+from likeness.generator.shots import SynthesisRequest
+from likeness.generator.submission import (
+    RANDOM_WEIGHTS_NOTICE,
+    Submission,
+    SubmitGeneration,
+    model_description,
+)
 from likeness.generator.videomodel import ServeVideoModel
 from likeness.generator.worker import WorkerPool
 from likeness.pagination import decode_page_token, encode_page_token, page_size
 from likeness.rpc.access import method_roles
 from likeness.rpc.auth import current_principal
+from likeness.rpc.enums import from_proto, to_proto
 from likeness.rpc.interceptors import Context
 from likeness.rpc.server import ServiceSpec
 
 SERVICE = pb.DESCRIPTOR.services_by_name["GeneratorService"]
-PURPOSE_SYNTHETIC_REFERENCE = 2
 SYNTHETIC_NOTICE = (
     "AI-generated images of a person who does not exist, made from a text description; they are "
     "registered as synthetic references (purpose SYNTHETIC_REFERENCE)."
 )
-RANDOM_WEIGHTS_NOTICE = (
-    "this deployment runs a tiny model with random weights: the clips are noise, not the characters, "
-    "and must never be published"
-)
 
 logger = logging.getLogger("likeness.generator")
+E = TypeVar("E", bound=enum.Enum)
 
 ROLES = method_roles(SERVICE)
-
-_STATES = {
-    JobState.QUEUED: pb.JOB_STATE_QUEUED,
-    JobState.CHECKING: pb.JOB_STATE_CHECKING,
-    JobState.RUNNING: pb.JOB_STATE_RUNNING,
-    JobState.SCORING: pb.JOB_STATE_SCORING,
-    JobState.SUCCEEDED: pb.JOB_STATE_SUCCEEDED,
-    JobState.FAILED: pb.JOB_STATE_FAILED,
-    JobState.CANCELLED: pb.JOB_STATE_CANCELLED,
-}
-_STATES_BY_NUMBER = {number: state for state, number in _STATES.items()}
 
 
 def _timestamp(value: datetime) -> timestamp_pb2.Timestamp:
@@ -128,7 +123,7 @@ def storyboard_from(message: pb.Storyboard) -> Storyboard:
                 guidance_scale=shot.guidance_scale if shot.HasField("guidance_scale") else None,
                 num_inference_steps=shot.num_inference_steps,
                 characters=tuple(characters),
-                preset=PRESET_BY_MESSAGE.get(shot.preset, Preset.FINAL),
+                preset=from_proto(pb.SpeedPreset, shot.preset, Preset) or Preset.FINAL,
             )
         )
     crossfade = None
@@ -136,7 +131,11 @@ def storyboard_from(message: pb.Storyboard) -> Storyboard:
         crossfade = message.stitching.crossfade_duration.ToTimedelta().total_seconds()
     return Storyboard(
         shots=tuple(shots),
-        transition=message.stitching.transition if message.HasField("stitching") else 0,
+        transition=(
+            from_proto(pb.Transition, message.stitching.transition, Transition)
+            if message.HasField("stitching")
+            else None
+        ),
         crossfade_s=crossfade,
         qa_similarity_threshold=(
             message.qa_similarity_threshold if message.HasField("qa_similarity_threshold") else None
@@ -144,20 +143,11 @@ def storyboard_from(message: pb.Storyboard) -> Storyboard:
     )
 
 
-def _check_crossfade(storyboard: Storyboard) -> None:
-    if storyboard.transition != 2 or len(storyboard.shots) < 2:
-        return
-    crossfade = storyboard.crossfade_s or DEFAULT_CROSSFADE_S
-    shortest = min(shot.frames / shot.playback_fps for shot in storyboard.shots)
-    if crossfade >= shortest:
-        raise InvalidArgument(
-            f"the crossfade ({crossfade:.2f} s) must be shorter than the shortest shot ({shortest:.2f} s)",
-            [
-                FieldViolation(
-                    "storyboard.stitching.crossfade_duration", "must be shorter than the shortest shot"
-                )
-            ],
-        )
+def _required(value: E | None, field: str) -> E:
+    """A required enum field (the contract's rules refuse UNSPECIFIED before the handler runs)."""
+    if value is None:
+        raise InvalidArgument(f"{field} is required", [FieldViolation(field, "must be set")])
+    return value
 
 
 # ---- domain → responses -----------------------------------------------------------------------------
@@ -170,10 +160,10 @@ def storyboard_message(storyboard: Storyboard) -> pb.Storyboard:
             prompt=shot.prompt,
             negative_prompt=shot.negative_prompt,
             num_frames=shot.num_frames,
-            resolution=shot.resolution,  # type: ignore[arg-type]
+            resolution=shot.resolution,
             fps=shot.fps,
             num_inference_steps=shot.num_inference_steps,
-            preset=PRESET_MESSAGES[shot.preset],  # type: ignore[arg-type]
+            preset=to_proto(pb.SpeedPreset, shot.preset),
         )
         if shot.seed is not None:
             shot_message.seed = shot.seed
@@ -198,8 +188,8 @@ def storyboard_message(storyboard: Storyboard) -> pb.Storyboard:
                         height=character.region.height,
                     )
                 )
-    if storyboard.transition or storyboard.crossfade_s is not None:
-        message.stitching.transition = storyboard.transition  # type: ignore[assignment]
+    if storyboard.transition is not None or storyboard.crossfade_s is not None:
+        message.stitching.transition = to_proto(pb.Transition, storyboard.transition)
         if storyboard.crossfade_s is not None:
             message.stitching.crossfade_duration.FromNanoseconds(round(storyboard.crossfade_s * 1e9))
     if storyboard.qa_similarity_threshold is not None:
@@ -216,7 +206,7 @@ def progress_message(progress: Progress) -> pb.JobProgress:
         fraction=progress.fraction,
     )
     if progress.phase is not None:
-        message.phase = pb.JobPhase.Value(f"JOB_PHASE_{progress.phase.name}")  # type: ignore[assignment]
+        message.phase = to_proto(pb.JobPhase, progress.phase)
     if progress.shot_remaining_s is not None:
         message.shot_remaining.FromNanoseconds(round(progress.shot_remaining_s * 1e9))
     if progress.job_remaining_s is not None:
@@ -226,7 +216,7 @@ def progress_message(progress: Progress) -> pb.JobProgress:
 
 def warning_message(warning: JobWarning) -> pb.JobWarning:
     message = pb.JobWarning(
-        kind=pb.JobWarningKind.Value(f"JOB_WARNING_KIND_{warning.kind.name}"),  # type: ignore[arg-type]
+        kind=to_proto(pb.JobWarningKind, warning.kind),
         character_id=warning.character_id,
         message=warning.message,
     )
@@ -237,7 +227,7 @@ def warning_message(warning: JobWarning) -> pb.JobWarning:
 
 def error_message(error: JobError) -> pb.JobError:
     message = pb.JobError(
-        code=pb.JobErrorCode.Value(f"JOB_ERROR_CODE_{error.code.name}"),  # type: ignore[arg-type]
+        code=to_proto(pb.JobErrorCode, error.code),
         message=error.message,
         character_id=error.character_id,
     )
@@ -275,31 +265,12 @@ def shot_result_message(result: ShotResult) -> pb.ShotResult:
     return message
 
 
-#: The contract's SpeedPreset values for the domain's presets, and back.
-PRESET_MESSAGES = {
-    Preset.FINAL: pb.SPEED_PRESET_FINAL,
-    Preset.DRAFT: pb.SPEED_PRESET_DRAFT,
-    Preset.FAST: pb.SPEED_PRESET_FAST,
-}
-PRESET_BY_MESSAGE = {value: preset for preset, value in PRESET_MESSAGES.items()}
-
-
 def model_message(model: ModelDescription) -> pb.ModelDescription:
     return pb.ModelDescription(
         model_id=model.model_id,
         adapter_id=model.adapter_id,
         random_weights=model.random_weights,
-        presets=[PRESET_MESSAGES[preset] for preset in model.presets],  # type: ignore[misc]
-    )
-
-
-def model_description(info: ModelInfo) -> ModelDescription:
-    """The model a job runs on, from what the video model reports (ModelInfo)."""
-    return ModelDescription(
-        model_id=info.model_id,
-        adapter_id=info.adapter_id,
-        random_weights=info.random_weights,
-        presets=tuple(Preset(preset) for preset in info.presets if preset in Preset.__members__.values()),
+        presets=[to_proto(pb.SpeedPreset, preset) for preset in model.presets],
     )
 
 
@@ -307,9 +278,9 @@ def job_message(job: Job, full: bool = True) -> pb.Job:
     message = pb.Job(
         job_id=job.job_id,
         idempotency_key=job.idempotency_key,
-        state=_STATES[job.state],
-        purpose=job.purpose,  # type: ignore[arg-type]
-        channel=job.channel,  # type: ignore[arg-type]
+        state=to_proto(pb.JobState, job.state),
+        purpose=to_proto(usage_pb2.UsagePurpose, job.purpose),
+        channel=to_proto(usage_pb2.UsageChannel, job.channel),
         territory=job.territory,
         strict_attribute_check=job.strict_attribute_check,
         characters=[
@@ -349,8 +320,8 @@ def event_message(event: JobEvent) -> pb.JobEvent:
     message = pb.JobEvent(
         sequence=event.sequence,
         event_time=_timestamp(event.event_time),
-        type=pb.JobEventType.Value(f"JOB_EVENT_TYPE_{event.type.name}"),  # type: ignore[arg-type]
-        state=_STATES[event.state],
+        type=to_proto(pb.JobEventType, event.type),
+        state=to_proto(pb.JobState, event.state),
         progress=progress_message(event.progress),
         message=event.message,
     )
@@ -377,6 +348,7 @@ class Runtime:
     peers: Peers
     model: ServeVideoModel
     workers: WorkerPool
+    submit: SubmitGeneration
 
 
 class GeneratorServicer(generator_service_pb2_grpc.GeneratorServiceServicer):
@@ -395,61 +367,24 @@ class GeneratorServicer(generator_service_pb2_grpc.GeneratorServiceServicer):
     async def SubmitGeneration(
         self, request: pb.SubmitGenerationRequest, context: Context
     ) -> pb.SubmitGenerationResponse:
-        runtime = self._runtime
         principal = current_principal()
-        request_sha256 = hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
-        existing = await runtime.store.find_by_key(
-            principal.brand_id, request.idempotency_key, request_sha256
-        )
-        if existing is not None:
-            return pb.SubmitGenerationResponse(job=job_message(existing))
-        storyboard = storyboard_from(request.storyboard)
-        _check_crossfade(storyboard)
-        usage = gates.Usage(
-            principal.brand_id,
-            request.purpose,
-            request.channel,
-            request.territory,
-            request.strict_attribute_check,
-        )
-        info = runtime.model.info
-        try:
-            result = await gates.check(
-                runtime.peers, usage, storyboard, has_adapter=bool(info.adapter_id), presets=info.presets
-            )
-        except PeerError as error:
-            raise Unavailable(f"a dependency is unavailable: {error.message}") from None
-        if result.problems:
-            raise FailedPrecondition(
-                "the job cannot run: " + "; ".join(problem.description for problem in result.problems),
-                [PreconditionViolation(p.type, p.subject, p.description) for p in result.problems],
-            )
-        model = model_description(info)
-        warnings = list(result.warnings)
-        if info.random_weights:
-            warnings.append(JobWarning(kind=WarningKind.RANDOM_WEIGHTS, message=RANDOM_WEIGHTS_NOTICE))
-        job, leased = await runtime.store.submit(
-            NewJob(
+        job = await self._runtime.submit(
+            Submission(
                 brand_id=principal.brand_id,
+                subject=principal.subject,
                 idempotency_key=request.idempotency_key,
-                request_sha256=request_sha256,
-                purpose=request.purpose,
-                channel=request.channel,
+                request_sha256=hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest(),
+                purpose=_required(
+                    from_proto(usage_pb2.UsagePurpose, request.purpose, UsagePurpose), "purpose"
+                ),
+                channel=_required(
+                    from_proto(usage_pb2.UsageChannel, request.channel, UsageChannel), "channel"
+                ),
                 territory=request.territory,
                 strict_attribute_check=request.strict_attribute_check,
-                storyboard=storyboard,
-                characters=result.characters,
-                created_by=principal.subject,
-                warnings=tuple(warnings),
-                model=model,
-            ),
-            lease_to=runtime.workers.offer(),
-            lease_s=self.settings.lease_s,
+                storyboard=storyboard_from(request.storyboard),
+            )
         )
-        if leased:
-            await runtime.workers.hand(job)
-        else:
-            runtime.workers.wake()
         return pb.SubmitGenerationResponse(job=job_message(job))
 
     async def GetJob(self, request: pb.GetJobRequest, context: Context) -> pb.GetJobResponse:
@@ -458,7 +393,7 @@ class GeneratorServicer(generator_service_pb2_grpc.GeneratorServiceServicer):
 
     async def ListJobs(self, request: pb.ListJobsRequest, context: Context) -> pb.ListJobsResponse:
         brand_id = current_principal().brand_id
-        state = _STATES_BY_NUMBER.get(request.state)
+        state = from_proto(pb.JobState, request.state, JobState)
         filters = {"state": state.value if state else ""}
         position = decode_page_token(request.page_token, filters)
         after = None
@@ -536,7 +471,7 @@ class GeneratorServicer(generator_service_pb2_grpc.GeneratorServiceServicer):
                 object_ids.append(
                     await runtime.peers.upload(
                         brand_id,
-                        PURPOSE_SYNTHETIC_REFERENCE,
+                        StoredKind.SYNTHETIC_REFERENCE,
                         stitching.encode_png(image),
                         f"synthetic-reference-{seed + index}.png",
                         "image/png",
@@ -594,7 +529,8 @@ def build_spec(settings: GeneratorSettings) -> ServiceSpec:
             timeout_s=settings.peer_timeout_s,
         )
         workers = WorkerPool(store, peers, model, signing, settings)
-        servicer.runtime = Runtime(pool, store, peers, model, workers)
+        submit = SubmitGeneration(store, peers, model, workers, lease_s=settings.lease_s)
+        servicer.runtime = Runtime(pool, store, peers, model, workers, submit)
         workers.start()
 
     async def stop() -> None:

@@ -43,6 +43,8 @@ from likeness.generator.domain import (
     Progress,
     Shot,
     ShotResult,
+    StoredKind,
+    Transition,
     WarningKind,
     job_fraction,
 )
@@ -53,12 +55,6 @@ from likeness.generator.shots import CharacterConditioning, ShotFrames, ShotRequ
 from likeness.generator.videomodel import GenerationFailed, ReplicaLost, ServeVideoModel
 
 logger = logging.getLogger("likeness.generator.worker")
-
-# Object purposes in the assets contract.
-PURPOSE_GENERATED_CLIP = 5
-PURPOSE_C2PA_MANIFEST = 6
-PURPOSE_NAMES = {1: "ADVERTISING", 2: "SOCIAL", 3: "EDITORIAL", 4: "INTERNAL_TESTING"}
-CHANNEL_NAMES = {1: "TV", 2: "ONLINE_VIDEO", 3: "SOCIAL", 4: "PRINT", 5: "OUT_OF_HOME", 6: "INTERNAL"}
 
 
 class _Retry(Exception):
@@ -622,15 +618,15 @@ class WorkerPool:
                 }
                 for cid in character_ids
             ],
-            purpose=PURPOSE_NAMES.get(job.purpose, str(job.purpose)),
-            channel=CHANNEL_NAMES.get(job.channel, str(job.channel)),
+            purpose=job.purpose.name,
+            channel=job.channel.name,
             territory=job.territory,
             model=job.model.model_dump(mode="json"),
         )
         signed = await asyncio.to_thread(provenance.sign_clip, self.signing, clip, assertion, title)
         try:
             clip_id = await self.peers.upload(
-                job.brand_id, PURPOSE_GENERATED_CLIP, signed.clip, f"{title}.mp4", "video/mp4"
+                job.brand_id, StoredKind.GENERATED_CLIP, signed.clip, f"{title}.mp4", "video/mp4"
             )
         except PeerError as error:
             raise self._peer_failure(error, ErrorCode.STORAGE_FAILED) from error
@@ -653,7 +649,7 @@ class WorkerPool:
         try:
             manifest_id = await self.peers.upload(
                 job.brand_id,
-                PURPOSE_C2PA_MANIFEST,
+                StoredKind.C2PA_MANIFEST,
                 signed.manifest_store,
                 f"{title}.c2pa",
                 "application/c2pa",
@@ -785,7 +781,7 @@ class WorkerPool:
             clips.append(clip)
         fps = job.storyboard.shots[0].playback_fps
         crossfade = None
-        if job.storyboard.transition == 2:
+        if job.storyboard.transition is Transition.CROSSFADE:
             crossfade = job.storyboard.crossfade_s or DEFAULT_CROSSFADE_S
         await self._phase(attempt, Phase.STITCHING, None, f"joining {len(clips)} shots")
         stitched = await asyncio.to_thread(_stitch_clips, clips, fps, crossfade)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from ray import serve
 
+from likeness.api.common.v1 import usage_pb2
 from likeness.api.generator.v1 import generator_service_pb2 as pb
 from likeness.generator.shots import ModelInfo, ShotFrames, ShotRequest, StepProgress, SynthesisRequest
 from likeness.rpc.auth import JwtKey
@@ -81,8 +82,8 @@ def shot(
 def submission(key: str, *shots: pb.Shot, **fields: Any) -> pb.SubmitGenerationRequest:
     return pb.SubmitGenerationRequest(
         idempotency_key=key,
-        purpose=fields.pop("purpose", pb.USAGE_PURPOSE_ADVERTISING),
-        channel=fields.pop("channel", pb.USAGE_CHANNEL_ONLINE_VIDEO),
+        purpose=fields.pop("purpose", usage_pb2.USAGE_PURPOSE_ADVERTISING),
+        channel=fields.pop("channel", usage_pb2.USAGE_CHANNEL_ONLINE_VIDEO),
         territory=fields.pop("territory", "FR"),
         storyboard=pb.Storyboard(shots=list(shots) or [shot()], **fields.pop("storyboard", {})),
         **fields,

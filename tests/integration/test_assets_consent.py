@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
+from google.protobuf import timestamp_pb2
 from google.rpc import error_details_pb2
 
 from likeness.api.assets.v1 import assets_service_pb2 as pb
+from likeness.api.common.v1 import usage_pb2
 from likeness.rpc.auth import Role
 from likeness.sdk import AsyncAssetsClient, LikenessError
 from tests.assets_support import JPEG, PNG, create_brand, create_character, record_consent, stamp, upload
@@ -19,8 +21,8 @@ UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
 def _check(
     character_id: str,
-    purpose=pb.USAGE_PURPOSE_ADVERTISING,
-    channel=pb.USAGE_CHANNEL_TV,
+    purpose=usage_pb2.USAGE_PURPOSE_ADVERTISING,
+    channel=usage_pb2.USAGE_CHANNEL_TV,
     territory="DE",
     at=None,
 ):
@@ -47,20 +49,20 @@ async def test_check_answers_with_the_reason_in_contract_order(assets_server, ma
                 acme,
                 mia.character_id,
                 evidence,
-                channels=[pb.USAGE_CHANNEL_SOCIAL],
+                channels=[usage_pb2.USAGE_CHANNEL_SOCIAL],
                 territories=["WORLD"],
             )
             answers = {
                 "allowed": await acme.api.CheckConsent(_check(mia.character_id)),
                 "purpose": await acme.api.CheckConsent(
-                    _check(mia.character_id, purpose=pb.USAGE_PURPOSE_SOCIAL)
+                    _check(mia.character_id, purpose=usage_pb2.USAGE_PURPOSE_SOCIAL)
                 ),
                 "channel": await acme.api.CheckConsent(
-                    _check(mia.character_id, channel=pb.USAGE_CHANNEL_PRINT)
+                    _check(mia.character_id, channel=usage_pb2.USAGE_CHANNEL_PRINT)
                 ),
                 "territory": await acme.api.CheckConsent(_check(mia.character_id, territory="US")),
                 "world_social_us": await acme.api.CheckConsent(
-                    _check(mia.character_id, channel=pb.USAGE_CHANNEL_SOCIAL, territory="US")
+                    _check(mia.character_id, channel=usage_pb2.USAGE_CHANNEL_SOCIAL, territory="US")
                 ),
                 "world_is_world_only": await acme.api.CheckConsent(
                     _check(mia.character_id, territory="WORLD")
@@ -183,8 +185,8 @@ async def test_record_consent_errors(assets_server, make_token) -> None:
                 base = dict(
                     character_id=mia.character_id,
                     subject_name="Mia Example",
-                    purposes=[pb.USAGE_PURPOSE_ADVERTISING],
-                    channels=[pb.USAGE_CHANNEL_TV],
+                    purposes=[usage_pb2.USAGE_PURPOSE_ADVERTISING],
+                    channels=[usage_pb2.USAGE_CHANNEL_TV],
                     territories=["DE"],
                     valid_from=stamp(datetime.now(UTC)),
                     evidence_object_id=evidence.object_id,
@@ -214,6 +216,15 @@ async def test_record_consent_errors(assets_server, make_token) -> None:
                     acme,
                     request(valid_until=stamp(datetime.now(UTC) - timedelta(days=1))),
                 ),
+                # Later to the nanosecond, equal to the microsecond consent times are stored at.
+                "until_a_nanosecond_after_from": (
+                    acme,
+                    request(
+                        valid_from=timestamp_pb2.Timestamp(seconds=1_900_000_000),
+                        valid_until=timestamp_pb2.Timestamp(seconds=1_900_000_000, nanos=999),
+                    ),
+                ),
+                "a_crowd_of_bad_territories": (acme, request(territories=[f"x{n}" for n in range(250)])),
             }
             errors = {}
             for name, (client, message) in cases.items():
@@ -244,7 +255,13 @@ async def test_record_consent_errors(assets_server, make_token) -> None:
         "lowercase_territory": grpc.StatusCode.INVALID_ARGUMENT,
         "no_purpose": grpc.StatusCode.INVALID_ARGUMENT,
         "until_before_from": grpc.StatusCode.INVALID_ARGUMENT,
+        "until_a_nanosecond_after_from": grpc.StatusCode.INVALID_ARGUMENT,
+        "a_crowd_of_bad_territories": grpc.StatusCode.INVALID_ARGUMENT,
     }
+    # However many items are wrong, the status fits a default client's metadata limit: the first
+    # violations in full, then a count of the rest.
+    crowd = errors["a_crowd_of_bad_territories"].detail(error_details_pb2.BadRequest).field_violations
+    assert 1 < len(crowd) <= 21 and "more violations" in crowd[-1].description
     violations = errors["unassigned_territory"].detail(error_details_pb2.BadRequest).field_violations
     assert [violation.field for violation in violations] == ["territories[1]"]
     assert editor_revokes.value.code == grpc.StatusCode.PERMISSION_DENIED

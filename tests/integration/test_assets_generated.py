@@ -9,6 +9,7 @@ import grpc
 import pytest
 
 from likeness.api.assets.v1 import assets_service_pb2 as pb
+from likeness.api.common.v1 import usage_pb2
 from likeness.rpc.auth import Role
 from likeness.sdk import AsyncAssetsClient, LikenessError
 from tests.assets_support import (
@@ -35,8 +36,8 @@ def record_request(
             pb.GeneratedShot(shot_index=1, prompt="she hands over a cup", negative_prompt="blur", seed=7),
         ],
         characters=usages,
-        purpose=pb.USAGE_PURPOSE_ADVERTISING,
-        channel=pb.USAGE_CHANNEL_TV,
+        purpose=usage_pb2.USAGE_PURPOSE_ADVERTISING,
+        channel=usage_pb2.USAGE_CHANNEL_TV,
         territory="DE",
         flagged=True,
         flag_reasons=["shot 1: identity similarity 0.41 under 0.5"],

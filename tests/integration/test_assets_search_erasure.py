@@ -14,6 +14,7 @@ import pytest
 from minio import Minio
 
 from likeness.api.assets.v1 import assets_service_pb2 as pb
+from likeness.api.common.v1 import usage_pb2
 from likeness.assets.vectors import register as register_embeddings
 from likeness.rpc.auth import Role
 from likeness.sdk import AsyncAssetsClient, LikenessError
@@ -222,8 +223,8 @@ async def test_erasure_leaves_only_the_tombstone_consent_and_audit(
                     pb.RecordConsentRequest(
                         character_id=mia.character_id,
                         subject_name="Mia",
-                        purposes=[pb.USAGE_PURPOSE_ADVERTISING],
-                        channels=[pb.USAGE_CHANNEL_TV],
+                        purposes=[usage_pb2.USAGE_PURPOSE_ADVERTISING],
+                        channels=[usage_pb2.USAGE_CHANNEL_TV],
                         territories=["DE"],
                         valid_from=consent.valid_from,
                         evidence_object_id=mia.evidence.object_id,
@@ -254,8 +255,8 @@ async def test_erasure_leaves_only_the_tombstone_consent_and_audit(
             check = await acme.api.CheckConsent(
                 pb.CheckConsentRequest(
                     character_id=mia.character_id,
-                    purpose=pb.USAGE_PURPOSE_ADVERTISING,
-                    channel=pb.USAGE_CHANNEL_TV,
+                    purpose=usage_pb2.USAGE_PURPOSE_ADVERTISING,
+                    channel=usage_pb2.USAGE_CHANNEL_TV,
                     territory="DE",
                 )
             )

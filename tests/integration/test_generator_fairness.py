@@ -128,7 +128,9 @@ async def test_operators_set_a_brands_own_limits_and_its_running_limit_holds(
     )
     # Its running limit of 1 on two workers: its jobs ran one after another...
     spans = sorted((job.start_time.ToDatetime(), job.finish_time.ToDatetime()) for job in flood_jobs)
-    assert all(state == pb.JOB_STATE_SUCCEEDED for state in (job.state for job in flood_jobs + other_jobs))
+    assert all(job.state == pb.JOB_STATE_SUCCEEDED for job in flood_jobs + other_jobs), [
+        (job.state, job.error.message) for job in flood_jobs + other_jobs
+    ]
     for (_, finished), (started, _) in itertools.pairwise(spans):
         assert started >= finished
     # ...while the other brand's jobs ran beside them on the second worker.
@@ -141,6 +143,6 @@ async def test_operators_set_a_brands_own_limits_and_its_running_limit_holds(
     ]
     assert beside
     # Unset limits return to the platform's defaults.
-    assert not reset.quota.max_queued_jobs_is_override and reset.quota.max_queued_jobs == 9
+    assert not reset.quota.max_queued_jobs_is_override and reset.quota.max_queued_jobs == 10
     assert not reset.quota.max_running_jobs_is_override and reset.quota.max_running_jobs == 0
-    assert (seen.max_queued_jobs, seen.queued_jobs, seen.running_jobs) == (9, 0, 0)
+    assert (seen.max_queued_jobs, seen.queued_jobs, seen.running_jobs) == (10, 0, 0)

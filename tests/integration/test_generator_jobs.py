@@ -378,15 +378,15 @@ async def job_store(database_url: str) -> AsyncIterator[Any]:
 
 
 def new_job(key: str, brand_id: str = "acme") -> Any:
-    from likeness.generator.domain import ModelDescription, Shot, Storyboard
+    from likeness.generator.domain import ModelDescription, Shot, Storyboard, UsageChannel, UsagePurpose
     from likeness.generator.jobs import NewJob
 
     return NewJob(
         brand_id=brand_id,
         idempotency_key=key,
         request_sha256="0" * 64,
-        purpose=pb.USAGE_PURPOSE_ADVERTISING,
-        channel=pb.USAGE_CHANNEL_ONLINE_VIDEO,
+        purpose=UsagePurpose.ADVERTISING,
+        channel=UsageChannel.ONLINE_VIDEO,
         territory="FR",
         strict_attribute_check=False,
         storyboard=Storyboard(shots=(Shot(prompt="a red ball", num_frames=5, num_inference_steps=2),)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 
 import psycopg
 import pytest
@@ -157,3 +158,33 @@ async def test_an_edited_migration_is_refused(database_url: str) -> None:
     edited = [dataclasses.replace(migrations[0], sql=migrations[0].sql + "\n-- edited\n"), *migrations[1:]]
     with pytest.raises(RuntimeError, match="changed after it was applied"):
         await _migrate(database_url, "assets", edited)
+
+
+async def test_stored_jobs_get_their_transition_purpose_and_channel_by_name(database_url: str) -> None:
+    from likeness.generator.domain import Storyboard, Transition
+
+    migrations = load_migrations("likeness.generator")
+    schema = "generator_transitions"
+    before = [migration for migration in migrations if migration.version < 5]
+    await _migrate(database_url, schema, before)
+    shot = {"prompt": "a red ball", "num_frames": 5, "num_inference_steps": 2}
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
+        for key, transition in [("a", 2), ("b", 1), ("c", 0), ("d", None)]:  # as stored before 0005
+            storyboard = {"shots": [shot]} | ({} if transition is None else {"transition": transition})
+            await connection.execute(
+                f'INSERT INTO "{schema}".jobs (job_id, brand_id, idempotency_key, request_sha256, state,'
+                " purpose, channel, territory, strict_attribute_check, storyboard, created_by, progress,"
+                " model) VALUES (gen_random_uuid(), 'acme', %s, repeat('0', 64), 'queued', 1, 1, 'FR',"
+                " false, %s, 'test', '{}', '{}')",
+                (key, json.dumps(storyboard)),
+            )
+    assert await _migrate(database_url, schema, migrations) == [5, 6]
+    async with await psycopg.AsyncConnection.connect(database_url) as connection:
+        cursor = await connection.execute(
+            f'SELECT idempotency_key, storyboard, purpose, channel FROM "{schema}".jobs'
+            " ORDER BY idempotency_key"
+        )
+        rows = await cursor.fetchall()
+    assert {(purpose, channel) for _, _, purpose, channel in rows} == {("advertising", "tv")}
+    stored = {key: Storyboard.model_validate(value) for key, value, _, _ in rows}
+    assert [stored[key].transition for key in "abcd"] == [Transition.CROSSFADE, Transition.CUT, None, None]

@@ -9,6 +9,7 @@ from google.rpc import error_details_pb2
 
 from likeness.api.assets.v1 import assets_service_pb2 as pb
 from likeness.api.assets.v1 import assets_service_pb2_grpc
+from likeness.api.common.v1 import usage_pb2
 from likeness.assets.server import ROLES, SERVICE
 from likeness.assets.settings import AssetsSettings
 from likeness.errors import FailedPrecondition, PreconditionViolation, Unavailable
@@ -90,8 +91,8 @@ def test_blocking_client_applies_its_default_deadline_and_parses_details(jwt_key
                         client.api.CheckConsent(
                             pb.CheckConsentRequest(
                                 character_id="00000000-0000-4000-8000-000000000001",
-                                purpose=pb.USAGE_PURPOSE_ADVERTISING,
-                                channel=pb.USAGE_CHANNEL_SOCIAL,
+                                purpose=usage_pb2.USAGE_PURPOSE_ADVERTISING,
+                                channel=usage_pb2.USAGE_CHANNEL_SOCIAL,
                                 territory="DE",
                             )
                         )

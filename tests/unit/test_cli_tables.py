@@ -8,6 +8,7 @@ from google.protobuf import timestamp_pb2
 from rich.console import Console
 
 from likeness.api.assets.v1 import assets_service_pb2 as assets_pb
+from likeness.api.common.v1 import usage_pb2
 from likeness.api.generator.v1 import generator_service_pb2 as generator_pb
 from likeness.cli.characters import _consent_table
 from likeness.cli.jobs import _scores_table
@@ -26,8 +27,8 @@ def test_a_consent_id_is_printed_whole_at_120_columns() -> None:
     consent = assets_pb.ConsentRecord(
         consent_id=CONSENT,
         subject_name="Ava Example, represented by Example Talent Agency Ltd",
-        purposes=[assets_pb.USAGE_PURPOSE_ADVERTISING, assets_pb.USAGE_PURPOSE_SOCIAL],
-        channels=[assets_pb.USAGE_CHANNEL_ONLINE_VIDEO, assets_pb.USAGE_CHANNEL_TV],
+        purposes=[usage_pb2.USAGE_PURPOSE_ADVERTISING, usage_pb2.USAGE_PURPOSE_SOCIAL],
+        channels=[usage_pb2.USAGE_CHANNEL_ONLINE_VIDEO, usage_pb2.USAGE_CHANNEL_TV],
         territories=["FR", "DE", "US"],
         valid_from=timestamp_pb2.Timestamp(seconds=1_800_000_000),
     )

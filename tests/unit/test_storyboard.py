@@ -5,6 +5,7 @@ from __future__ import annotations
 import protovalidate
 import pytest
 
+from likeness.api.common.v1 import usage_pb2
 from likeness.api.generator.v1 import generator_service_pb2 as generator_pb
 from likeness.cli.storyboard import StoryboardError, parse_storyboard
 
@@ -35,8 +36,8 @@ def test_a_storyboard_becomes_a_valid_request() -> None:
     request = parse_storyboard(STORYBOARD, "key-1")
     protovalidate.validate(request)
     assert request.idempotency_key == "key-1"
-    assert request.purpose == generator_pb.USAGE_PURPOSE_ADVERTISING
-    assert request.channel == generator_pb.USAGE_CHANNEL_ONLINE_VIDEO
+    assert request.purpose == usage_pb2.USAGE_PURPOSE_ADVERTISING
+    assert request.channel == usage_pb2.USAGE_CHANNEL_ONLINE_VIDEO
     assert request.territory == "FR"
     board = request.storyboard
     assert board.qa_similarity_threshold == pytest.approx(0.45)

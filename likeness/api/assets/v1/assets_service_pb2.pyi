@@ -2,6 +2,7 @@ import datetime
 
 from likeness.api.buf.validate import validate_pb2 as _validate_pb2
 from likeness.api.common.v1 import access_pb2 as _access_pb2
+from likeness.api.common.v1 import usage_pb2 as _usage_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
@@ -50,24 +51,6 @@ class PhotoRejectionReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PHOTO_REJECTION_REASON_OVEREXPOSED: _ClassVar[PhotoRejectionReason]
     PHOTO_REJECTION_REASON_EXTREME_POSE: _ClassVar[PhotoRejectionReason]
     PHOTO_REJECTION_REASON_OUTLIER: _ClassVar[PhotoRejectionReason]
-
-class UsagePurpose(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
-    __slots__ = ()
-    USAGE_PURPOSE_UNSPECIFIED: _ClassVar[UsagePurpose]
-    USAGE_PURPOSE_ADVERTISING: _ClassVar[UsagePurpose]
-    USAGE_PURPOSE_SOCIAL: _ClassVar[UsagePurpose]
-    USAGE_PURPOSE_EDITORIAL: _ClassVar[UsagePurpose]
-    USAGE_PURPOSE_INTERNAL_TESTING: _ClassVar[UsagePurpose]
-
-class UsageChannel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
-    __slots__ = ()
-    USAGE_CHANNEL_UNSPECIFIED: _ClassVar[UsageChannel]
-    USAGE_CHANNEL_TV: _ClassVar[UsageChannel]
-    USAGE_CHANNEL_ONLINE_VIDEO: _ClassVar[UsageChannel]
-    USAGE_CHANNEL_SOCIAL: _ClassVar[UsageChannel]
-    USAGE_CHANNEL_PRINT: _ClassVar[UsageChannel]
-    USAGE_CHANNEL_OUT_OF_HOME: _ClassVar[UsageChannel]
-    USAGE_CHANNEL_INTERNAL: _ClassVar[UsageChannel]
 
 class ConsentState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -140,18 +123,6 @@ PHOTO_REJECTION_REASON_UNDEREXPOSED: PhotoRejectionReason
 PHOTO_REJECTION_REASON_OVEREXPOSED: PhotoRejectionReason
 PHOTO_REJECTION_REASON_EXTREME_POSE: PhotoRejectionReason
 PHOTO_REJECTION_REASON_OUTLIER: PhotoRejectionReason
-USAGE_PURPOSE_UNSPECIFIED: UsagePurpose
-USAGE_PURPOSE_ADVERTISING: UsagePurpose
-USAGE_PURPOSE_SOCIAL: UsagePurpose
-USAGE_PURPOSE_EDITORIAL: UsagePurpose
-USAGE_PURPOSE_INTERNAL_TESTING: UsagePurpose
-USAGE_CHANNEL_UNSPECIFIED: UsageChannel
-USAGE_CHANNEL_TV: UsageChannel
-USAGE_CHANNEL_ONLINE_VIDEO: UsageChannel
-USAGE_CHANNEL_SOCIAL: UsageChannel
-USAGE_CHANNEL_PRINT: UsageChannel
-USAGE_CHANNEL_OUT_OF_HOME: UsageChannel
-USAGE_CHANNEL_INTERNAL: UsageChannel
 CONSENT_STATE_UNSPECIFIED: ConsentState
 CONSENT_STATE_ACTIVE: ConsentState
 CONSENT_STATE_NOT_YET_VALID: ConsentState
@@ -612,8 +583,8 @@ class ConsentRecord(_message.Message):
     consent_id: str
     character_id: str
     subject_name: str
-    purposes: _containers.RepeatedScalarFieldContainer[UsagePurpose]
-    channels: _containers.RepeatedScalarFieldContainer[UsageChannel]
+    purposes: _containers.RepeatedScalarFieldContainer[_usage_pb2.UsagePurpose]
+    channels: _containers.RepeatedScalarFieldContainer[_usage_pb2.UsageChannel]
     territories: _containers.RepeatedScalarFieldContainer[str]
     valid_from: _timestamp_pb2.Timestamp
     valid_until: _timestamp_pb2.Timestamp
@@ -626,7 +597,7 @@ class ConsentRecord(_message.Message):
     revoke_time: _timestamp_pb2.Timestamp
     revoked_by: str
     revoke_reason: str
-    def __init__(self, consent_id: _Optional[str] = ..., character_id: _Optional[str] = ..., subject_name: _Optional[str] = ..., purposes: _Optional[_Iterable[_Union[UsagePurpose, str]]] = ..., channels: _Optional[_Iterable[_Union[UsageChannel, str]]] = ..., territories: _Optional[_Iterable[str]] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., evidence_object_id: _Optional[str] = ..., evidence_sha256: _Optional[str] = ..., notes: _Optional[str] = ..., state: _Optional[_Union[ConsentState, str]] = ..., recorded_by: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_by: _Optional[str] = ..., revoke_reason: _Optional[str] = ...) -> None: ...
+    def __init__(self, consent_id: _Optional[str] = ..., character_id: _Optional[str] = ..., subject_name: _Optional[str] = ..., purposes: _Optional[_Iterable[_Union[_usage_pb2.UsagePurpose, str]]] = ..., channels: _Optional[_Iterable[_Union[_usage_pb2.UsageChannel, str]]] = ..., territories: _Optional[_Iterable[str]] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., evidence_object_id: _Optional[str] = ..., evidence_sha256: _Optional[str] = ..., notes: _Optional[str] = ..., state: _Optional[_Union[ConsentState, str]] = ..., recorded_by: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_by: _Optional[str] = ..., revoke_reason: _Optional[str] = ...) -> None: ...
 
 class RecordConsentRequest(_message.Message):
     __slots__ = ("character_id", "subject_name", "purposes", "channels", "territories", "valid_from", "valid_until", "evidence_object_id", "evidence_sha256", "notes")
@@ -642,15 +613,15 @@ class RecordConsentRequest(_message.Message):
     NOTES_FIELD_NUMBER: _ClassVar[int]
     character_id: str
     subject_name: str
-    purposes: _containers.RepeatedScalarFieldContainer[UsagePurpose]
-    channels: _containers.RepeatedScalarFieldContainer[UsageChannel]
+    purposes: _containers.RepeatedScalarFieldContainer[_usage_pb2.UsagePurpose]
+    channels: _containers.RepeatedScalarFieldContainer[_usage_pb2.UsageChannel]
     territories: _containers.RepeatedScalarFieldContainer[str]
     valid_from: _timestamp_pb2.Timestamp
     valid_until: _timestamp_pb2.Timestamp
     evidence_object_id: str
     evidence_sha256: str
     notes: str
-    def __init__(self, character_id: _Optional[str] = ..., subject_name: _Optional[str] = ..., purposes: _Optional[_Iterable[_Union[UsagePurpose, str]]] = ..., channels: _Optional[_Iterable[_Union[UsageChannel, str]]] = ..., territories: _Optional[_Iterable[str]] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., evidence_object_id: _Optional[str] = ..., evidence_sha256: _Optional[str] = ..., notes: _Optional[str] = ...) -> None: ...
+    def __init__(self, character_id: _Optional[str] = ..., subject_name: _Optional[str] = ..., purposes: _Optional[_Iterable[_Union[_usage_pb2.UsagePurpose, str]]] = ..., channels: _Optional[_Iterable[_Union[_usage_pb2.UsageChannel, str]]] = ..., territories: _Optional[_Iterable[str]] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., evidence_object_id: _Optional[str] = ..., evidence_sha256: _Optional[str] = ..., notes: _Optional[str] = ...) -> None: ...
 
 class RecordConsentResponse(_message.Message):
     __slots__ = ("consent",)
@@ -710,11 +681,11 @@ class CheckConsentRequest(_message.Message):
     TERRITORY_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
     character_id: str
-    purpose: UsagePurpose
-    channel: UsageChannel
+    purpose: _usage_pb2.UsagePurpose
+    channel: _usage_pb2.UsageChannel
     territory: str
     at: _timestamp_pb2.Timestamp
-    def __init__(self, character_id: _Optional[str] = ..., purpose: _Optional[_Union[UsagePurpose, str]] = ..., channel: _Optional[_Union[UsageChannel, str]] = ..., territory: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, character_id: _Optional[str] = ..., purpose: _Optional[_Union[_usage_pb2.UsagePurpose, str]] = ..., channel: _Optional[_Union[_usage_pb2.UsageChannel, str]] = ..., territory: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CheckConsentResponse(_message.Message):
     __slots__ = ("allowed", "consent_id", "denial_reason", "message", "checked_time")
@@ -974,8 +945,8 @@ class GeneratedAsset(_message.Message):
     clip_object_id: str
     shots: _containers.RepeatedCompositeFieldContainer[GeneratedShot]
     characters: _containers.RepeatedCompositeFieldContainer[CharacterUsage]
-    purpose: UsagePurpose
-    channel: UsageChannel
+    purpose: _usage_pb2.UsagePurpose
+    channel: _usage_pb2.UsageChannel
     territory: str
     flagged: bool
     flag_reasons: _containers.RepeatedScalarFieldContainer[str]
@@ -986,7 +957,7 @@ class GeneratedAsset(_message.Message):
     recorded_by: str
     create_time: _timestamp_pb2.Timestamp
     erase_time: _timestamp_pb2.Timestamp
-    def __init__(self, generated_asset_id: _Optional[str] = ..., job_id: _Optional[str] = ..., clip_object_id: _Optional[str] = ..., shots: _Optional[_Iterable[_Union[GeneratedShot, _Mapping]]] = ..., characters: _Optional[_Iterable[_Union[CharacterUsage, _Mapping]]] = ..., purpose: _Optional[_Union[UsagePurpose, str]] = ..., channel: _Optional[_Union[UsageChannel, str]] = ..., territory: _Optional[str] = ..., flagged: _Optional[bool] = ..., flag_reasons: _Optional[_Iterable[str]] = ..., provenance_manifest_sha256: _Optional[str] = ..., c2pa_manifest_object_id: _Optional[str] = ..., model: _Optional[_Union[ModelDescription, _Mapping]] = ..., scoring_model_pack_id: _Optional[str] = ..., recorded_by: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., erase_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, generated_asset_id: _Optional[str] = ..., job_id: _Optional[str] = ..., clip_object_id: _Optional[str] = ..., shots: _Optional[_Iterable[_Union[GeneratedShot, _Mapping]]] = ..., characters: _Optional[_Iterable[_Union[CharacterUsage, _Mapping]]] = ..., purpose: _Optional[_Union[_usage_pb2.UsagePurpose, str]] = ..., channel: _Optional[_Union[_usage_pb2.UsageChannel, str]] = ..., territory: _Optional[str] = ..., flagged: _Optional[bool] = ..., flag_reasons: _Optional[_Iterable[str]] = ..., provenance_manifest_sha256: _Optional[str] = ..., c2pa_manifest_object_id: _Optional[str] = ..., model: _Optional[_Union[ModelDescription, _Mapping]] = ..., scoring_model_pack_id: _Optional[str] = ..., recorded_by: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., erase_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GeneratedShot(_message.Message):
     __slots__ = ("shot_index", "prompt", "negative_prompt", "seed")
@@ -1053,8 +1024,8 @@ class RecordGeneratedAssetRequest(_message.Message):
     job_id: str
     shots: _containers.RepeatedCompositeFieldContainer[GeneratedShot]
     characters: _containers.RepeatedCompositeFieldContainer[CharacterUsage]
-    purpose: UsagePurpose
-    channel: UsageChannel
+    purpose: _usage_pb2.UsagePurpose
+    channel: _usage_pb2.UsageChannel
     territory: str
     flagged: bool
     flag_reasons: _containers.RepeatedScalarFieldContainer[str]
@@ -1062,7 +1033,7 @@ class RecordGeneratedAssetRequest(_message.Message):
     c2pa_manifest_object_id: str
     model: ModelDescription
     scoring_model_pack_id: str
-    def __init__(self, clip_object_id: _Optional[str] = ..., job_id: _Optional[str] = ..., shots: _Optional[_Iterable[_Union[GeneratedShot, _Mapping]]] = ..., characters: _Optional[_Iterable[_Union[CharacterUsage, _Mapping]]] = ..., purpose: _Optional[_Union[UsagePurpose, str]] = ..., channel: _Optional[_Union[UsageChannel, str]] = ..., territory: _Optional[str] = ..., flagged: _Optional[bool] = ..., flag_reasons: _Optional[_Iterable[str]] = ..., provenance_manifest_sha256: _Optional[str] = ..., c2pa_manifest_object_id: _Optional[str] = ..., model: _Optional[_Union[ModelDescription, _Mapping]] = ..., scoring_model_pack_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, clip_object_id: _Optional[str] = ..., job_id: _Optional[str] = ..., shots: _Optional[_Iterable[_Union[GeneratedShot, _Mapping]]] = ..., characters: _Optional[_Iterable[_Union[CharacterUsage, _Mapping]]] = ..., purpose: _Optional[_Union[_usage_pb2.UsagePurpose, str]] = ..., channel: _Optional[_Union[_usage_pb2.UsageChannel, str]] = ..., territory: _Optional[str] = ..., flagged: _Optional[bool] = ..., flag_reasons: _Optional[_Iterable[str]] = ..., provenance_manifest_sha256: _Optional[str] = ..., c2pa_manifest_object_id: _Optional[str] = ..., model: _Optional[_Union[ModelDescription, _Mapping]] = ..., scoring_model_pack_id: _Optional[str] = ...) -> None: ...
 
 class RecordGeneratedAssetResponse(_message.Message):
     __slots__ = ("generated_asset",)

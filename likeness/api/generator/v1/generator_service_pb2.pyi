@@ -2,6 +2,7 @@ import datetime
 
 from likeness.api.buf.validate import validate_pb2 as _validate_pb2
 from likeness.api.common.v1 import access_pb2 as _access_pb2
+from likeness.api.common.v1 import usage_pb2 as _usage_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -12,24 +13,6 @@ from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
-
-class UsagePurpose(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
-    __slots__ = ()
-    USAGE_PURPOSE_UNSPECIFIED: _ClassVar[UsagePurpose]
-    USAGE_PURPOSE_ADVERTISING: _ClassVar[UsagePurpose]
-    USAGE_PURPOSE_SOCIAL: _ClassVar[UsagePurpose]
-    USAGE_PURPOSE_EDITORIAL: _ClassVar[UsagePurpose]
-    USAGE_PURPOSE_INTERNAL_TESTING: _ClassVar[UsagePurpose]
-
-class UsageChannel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
-    __slots__ = ()
-    USAGE_CHANNEL_UNSPECIFIED: _ClassVar[UsageChannel]
-    USAGE_CHANNEL_TV: _ClassVar[UsageChannel]
-    USAGE_CHANNEL_ONLINE_VIDEO: _ClassVar[UsageChannel]
-    USAGE_CHANNEL_SOCIAL: _ClassVar[UsageChannel]
-    USAGE_CHANNEL_PRINT: _ClassVar[UsageChannel]
-    USAGE_CHANNEL_OUT_OF_HOME: _ClassVar[UsageChannel]
-    USAGE_CHANNEL_INTERNAL: _ClassVar[UsageChannel]
 
 class Resolution(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -98,18 +81,6 @@ class JobEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_EVENT_TYPE_WARNING: _ClassVar[JobEventType]
     JOB_EVENT_TYPE_LOG: _ClassVar[JobEventType]
     JOB_EVENT_TYPE_PHASE_CHANGED: _ClassVar[JobEventType]
-USAGE_PURPOSE_UNSPECIFIED: UsagePurpose
-USAGE_PURPOSE_ADVERTISING: UsagePurpose
-USAGE_PURPOSE_SOCIAL: UsagePurpose
-USAGE_PURPOSE_EDITORIAL: UsagePurpose
-USAGE_PURPOSE_INTERNAL_TESTING: UsagePurpose
-USAGE_CHANNEL_UNSPECIFIED: UsageChannel
-USAGE_CHANNEL_TV: UsageChannel
-USAGE_CHANNEL_ONLINE_VIDEO: UsageChannel
-USAGE_CHANNEL_SOCIAL: UsageChannel
-USAGE_CHANNEL_PRINT: UsageChannel
-USAGE_CHANNEL_OUT_OF_HOME: UsageChannel
-USAGE_CHANNEL_INTERNAL: UsageChannel
 RESOLUTION_UNSPECIFIED: Resolution
 RESOLUTION_480P: Resolution
 RESOLUTION_720P: Resolution
@@ -164,12 +135,12 @@ class SubmitGenerationRequest(_message.Message):
     STRICT_ATTRIBUTE_CHECK_FIELD_NUMBER: _ClassVar[int]
     STORYBOARD_FIELD_NUMBER: _ClassVar[int]
     idempotency_key: str
-    purpose: UsagePurpose
-    channel: UsageChannel
+    purpose: _usage_pb2.UsagePurpose
+    channel: _usage_pb2.UsageChannel
     territory: str
     strict_attribute_check: bool
     storyboard: Storyboard
-    def __init__(self, idempotency_key: _Optional[str] = ..., purpose: _Optional[_Union[UsagePurpose, str]] = ..., channel: _Optional[_Union[UsageChannel, str]] = ..., territory: _Optional[str] = ..., strict_attribute_check: _Optional[bool] = ..., storyboard: _Optional[_Union[Storyboard, _Mapping]] = ...) -> None: ...
+    def __init__(self, idempotency_key: _Optional[str] = ..., purpose: _Optional[_Union[_usage_pb2.UsagePurpose, str]] = ..., channel: _Optional[_Union[_usage_pb2.UsageChannel, str]] = ..., territory: _Optional[str] = ..., strict_attribute_check: _Optional[bool] = ..., storyboard: _Optional[_Union[Storyboard, _Mapping]] = ...) -> None: ...
 
 class SubmitGenerationResponse(_message.Message):
     __slots__ = ("job",)
@@ -277,8 +248,8 @@ class Job(_message.Message):
     job_id: str
     idempotency_key: str
     state: JobState
-    purpose: UsagePurpose
-    channel: UsageChannel
+    purpose: _usage_pb2.UsagePurpose
+    channel: _usage_pb2.UsageChannel
     territory: str
     strict_attribute_check: bool
     storyboard: Storyboard
@@ -299,7 +270,7 @@ class Job(_message.Message):
     model: ModelDescription
     scoring_model_pack_id: str
     last_event_sequence: int
-    def __init__(self, job_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., purpose: _Optional[_Union[UsagePurpose, str]] = ..., channel: _Optional[_Union[UsageChannel, str]] = ..., territory: _Optional[str] = ..., strict_attribute_check: _Optional[bool] = ..., storyboard: _Optional[_Union[Storyboard, _Mapping]] = ..., characters: _Optional[_Iterable[_Union[JobCharacter, _Mapping]]] = ..., created_by: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., progress: _Optional[_Union[JobProgress, _Mapping]] = ..., warnings: _Optional[_Iterable[_Union[JobWarning, _Mapping]]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., shot_results: _Optional[_Iterable[_Union[ShotResult, _Mapping]]] = ..., final_identity_scores: _Optional[_Iterable[_Union[CharacterIdentityScore, _Mapping]]] = ..., flagged: _Optional[bool] = ..., generated_asset_id: _Optional[str] = ..., clip_object_id: _Optional[str] = ..., random_weights: _Optional[bool] = ..., model: _Optional[_Union[ModelDescription, _Mapping]] = ..., scoring_model_pack_id: _Optional[str] = ..., last_event_sequence: _Optional[int] = ...) -> None: ...
+    def __init__(self, job_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., purpose: _Optional[_Union[_usage_pb2.UsagePurpose, str]] = ..., channel: _Optional[_Union[_usage_pb2.UsageChannel, str]] = ..., territory: _Optional[str] = ..., strict_attribute_check: _Optional[bool] = ..., storyboard: _Optional[_Union[Storyboard, _Mapping]] = ..., characters: _Optional[_Iterable[_Union[JobCharacter, _Mapping]]] = ..., created_by: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., progress: _Optional[_Union[JobProgress, _Mapping]] = ..., warnings: _Optional[_Iterable[_Union[JobWarning, _Mapping]]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., shot_results: _Optional[_Iterable[_Union[ShotResult, _Mapping]]] = ..., final_identity_scores: _Optional[_Iterable[_Union[CharacterIdentityScore, _Mapping]]] = ..., flagged: _Optional[bool] = ..., generated_asset_id: _Optional[str] = ..., clip_object_id: _Optional[str] = ..., random_weights: _Optional[bool] = ..., model: _Optional[_Union[ModelDescription, _Mapping]] = ..., scoring_model_pack_id: _Optional[str] = ..., last_event_sequence: _Optional[int] = ...) -> None: ...
 
 class JobCharacter(_message.Message):
     __slots__ = ("character_id", "identity_version", "consent_id")
