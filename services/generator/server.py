@@ -1,5 +1,5 @@
 """gRPC edge of the generator service: decode requests, call the job store, gates and model, encode
-responses. The job workers run in this process (``likeness.generator.worker``)."""
+responses. The job workers run in this process (``likeness.generator.scheduler``)."""
 
 from __future__ import annotations
 
@@ -49,6 +49,8 @@ from likeness.generator.domain import (
 )
 from likeness.generator.jobs import JobStore
 from likeness.generator.peers import PeerError, Peers
+from likeness.generator.pipeline import JobPipeline
+from likeness.generator.scheduler import WorkerPool
 from likeness.generator.settings import GeneratorSettings
 from likeness.generator.shots import SynthesisRequest
 from likeness.generator.submission import (
@@ -58,7 +60,6 @@ from likeness.generator.submission import (
     model_description,
 )
 from likeness.generator.videomodel import ServeVideoModel
-from likeness.generator.worker import WorkerPool
 from likeness.pagination import decode_page_token, encode_page_token, page_size
 from likeness.rpc.access import method_roles
 from likeness.rpc.auth import current_principal
@@ -528,7 +529,7 @@ def build_spec(settings: GeneratorSettings) -> ServiceSpec:
             token_ttl_s=settings.service_token_ttl_s,
             timeout_s=settings.peer_timeout_s,
         )
-        workers = WorkerPool(store, peers, model, signing, settings)
+        workers = WorkerPool(store, JobPipeline(store, peers, model, signing, settings), settings)
         submit = SubmitGeneration(store, peers, model, workers, lease_s=settings.lease_s)
         servicer.runtime = Runtime(pool, store, peers, model, workers, submit)
         workers.start()

@@ -8,7 +8,7 @@ description, and the dispatcher that hands a job straight to an idle worker.
 The gates run here once, to refuse a job that cannot run before it is stored (the caller gets every
 problem at once, as a FAILED_PRECONDITION with one violation each). A worker runs them again when it
 takes the job, because the job may wait while consent is revoked or a character is archived; the
-consent gate runs once more before every shot (see ``worker.py``).
+consent gate runs once more before every shot (see ``pipeline.py``).
 """
 
 from __future__ import annotations

@@ -420,11 +420,11 @@ async def test_a_submission_never_leases_its_job_past_one_that_waits(job_store: 
 
 async def test_a_handed_job_no_worker_is_idle_for_is_given_back_whole(job_store: Any) -> None:
     from likeness.generator.domain import EventType, JobState
+    from likeness.generator.scheduler import WorkerPool
     from likeness.generator.settings import GeneratorSettings
-    from likeness.generator.worker import WorkerPool
 
     # A pool whose workers never started: none is idle when the job arrives.
-    workers = WorkerPool(job_store, cast(Any, None), cast(Any, None), cast(Any, None), GeneratorSettings())
+    workers = WorkerPool(job_store, cast(Any, None), GeneratorSettings())
     assert workers.offer() is None
     job, leased = await job_store.submit(new_job("late"), lease_to=workers.owner, lease_s=30.0)
     assert leased
