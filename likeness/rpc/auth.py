@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import jwt
@@ -242,3 +242,34 @@ def require_role(principal: Principal, rule: AccessRule, method: str) -> None:
     if not any(principal.has(required) for required in accepted):
         names = " or ".join(sorted(required.name.lower() for required in accepted))
         raise PermissionDenied(f"{method} needs the {names} role")
+
+
+def first_signing_key(keys: Sequence[JwtKey]) -> JwtKey | None:
+    """The first key that can sign (an HS256 secret or a private key); verify-only keys are skipped."""
+    for key in keys:
+        if (key.algorithm == "HS256" and key.secret is not None) or key.private_key is not None:
+            return key
+    return None
+
+
+class ServiceTokens:
+    """The tokens one service mints to call another on a brand's behalf (role SERVICE): one per brand,
+    reused until half its lifetime is gone."""
+
+    def __init__(self, key: JwtKey, issuer: str, subject: str, ttl_s: float) -> None:
+        self._key = key
+        self._issuer = issuer
+        self._subject = subject
+        self._ttl = ttl_s
+        self._tokens: dict[str, tuple[str, float]] = {}
+
+    def __call__(self, brand_id: str) -> str:
+        token, expires = self._tokens.get(brand_id, ("", 0.0))
+        now = time.time()
+        if expires - now < self._ttl / 2:
+            token = mint_token(
+                self._key, issuer=self._issuer, subject=self._subject, brand_id=brand_id,
+                roles=[Role.SERVICE], ttl_seconds=self._ttl, now=now,
+            )  # fmt: skip
+            self._tokens[brand_id] = (token, now + self._ttl)
+        return token

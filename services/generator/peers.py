@@ -7,7 +7,6 @@ the service's own signing key; one client per brand and service is kept open.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -20,7 +19,7 @@ from likeness.api.identity.v1 import identity_service_pb2 as identity_pb
 from likeness.errors import NotFound, Unavailable
 from likeness.generator.attributes import FEMALE, MALE, NON_BINARY, CharacterAttributes
 from likeness.generator.domain import IdentityScore, ModelDescription, StoredKind, UsageChannel, UsagePurpose
-from likeness.rpc.auth import JwtKey, Role, mint_token
+from likeness.rpc.auth import ServiceTokens
 from likeness.rpc.enums import to_proto
 from likeness.sdk import AsyncAssetsClient, AsyncIdentityClient, LikenessError
 
@@ -126,36 +125,15 @@ class Peers:
         self,
         assets_address: str,
         identity_address: str,
-        signing_key: JwtKey,
-        issuer: str,
-        token_ttl_s: float = 600.0,
+        tokens: ServiceTokens,
         timeout_s: float = 60.0,
     ) -> None:
         self._assets_address = assets_address
         self._identity_address = identity_address
-        self._key = signing_key
-        self._issuer = issuer
-        self._ttl = token_ttl_s
+        self._token = tokens
         self._timeout = timeout_s
         self._assets: dict[str, AsyncAssetsClient] = {}
         self._identity: dict[str, AsyncIdentityClient] = {}
-        self._tokens: dict[str, tuple[str, float]] = {}
-
-    def _token(self, brand_id: str) -> str:
-        token, expires = self._tokens.get(brand_id, ("", 0.0))
-        now = time.time()
-        if expires - now < self._ttl / 2:
-            token = mint_token(
-                self._key,
-                issuer=self._issuer,
-                subject=SERVICE_SUBJECT,
-                brand_id=brand_id,
-                roles=[Role.SERVICE],
-                ttl_seconds=self._ttl,
-                now=now,
-            )
-            self._tokens[brand_id] = (token, now + self._ttl)
-        return token
 
     def assets(self, brand_id: str) -> AsyncAssetsClient:
         if brand_id not in self._assets:

@@ -48,7 +48,7 @@ from likeness.generator.domain import (
     UsagePurpose,
 )
 from likeness.generator.jobs import JobStore
-from likeness.generator.peers import PeerError, Peers
+from likeness.generator.peers import SERVICE_SUBJECT, PeerError, Peers
 from likeness.generator.pipeline import JobPipeline
 from likeness.generator.scheduler import WorkerPool
 from likeness.generator.settings import GeneratorSettings
@@ -62,7 +62,7 @@ from likeness.generator.submission import (
 from likeness.generator.videomodel import ServeVideoModel
 from likeness.pagination import decode_page_token, encode_page_token, page_size
 from likeness.rpc.access import method_roles
-from likeness.rpc.auth import current_principal
+from likeness.rpc.auth import ServiceTokens, current_principal, first_signing_key
 from likeness.rpc.enums import from_proto, to_proto
 from likeness.rpc.interceptors import Context
 from likeness.rpc.server import ServiceSpec
@@ -521,14 +521,11 @@ def build_spec(settings: GeneratorSettings) -> ServiceSpec:
         except BaseException:
             await pool.close()
             raise
-        peers = Peers(
-            settings.assets_address,
-            settings.identity_address,
-            settings.jwt_keys[0],
-            settings.jwt_issuer,
-            token_ttl_s=settings.service_token_ttl_s,
-            timeout_s=settings.peer_timeout_s,
-        )
+        key = first_signing_key(settings.jwt_keys)
+        if key is None:
+            raise ValueError("the generator needs a JWT key that can sign (a secret or a private key)")
+        tokens = ServiceTokens(key, settings.jwt_issuer, SERVICE_SUBJECT, settings.service_token_ttl_s)
+        peers = Peers(settings.assets_address, settings.identity_address, tokens, settings.peer_timeout_s)
         workers = WorkerPool(store, JobPipeline(store, peers, model, signing, settings), settings)
         submit = SubmitGeneration(store, peers, model, workers, lease_s=settings.lease_s)
         servicer.runtime = Runtime(pool, store, peers, model, workers, submit)

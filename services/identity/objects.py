@@ -17,19 +17,11 @@ from likeness.errors import (
     Unavailable,
 )
 from likeness.identity.settings import IdentitySettings
-from likeness.rpc.auth import JwtKey, Role, current_principal, mint_token
+from likeness.rpc.auth import ServiceTokens, current_principal, first_signing_key
 from likeness.sdk import AsyncAssetsClient, LikenessError
 
 SERVICE_SUBJECT = "service:identity"
 SERVICE_TOKEN_TTL_S = 300.0
-
-
-def signing_key(settings: IdentitySettings) -> JwtKey | None:
-    """The first configured key that can sign (an HS256 secret or a private key)."""
-    for key in settings.jwt_keys:
-        if (key.algorithm == "HS256" and key.secret is not None) or key.private_key is not None:
-            return key
-    return None
 
 
 class ObjectReader:
@@ -38,20 +30,16 @@ class ObjectReader:
         self._client: AsyncAssetsClient | None = None
 
     def open(self) -> None:
-        key = signing_key(self.settings)
+        key = first_signing_key(self.settings.jwt_keys)
         settings = self.settings
+        tokens = (
+            ServiceTokens(key, settings.jwt_issuer, SERVICE_SUBJECT, SERVICE_TOKEN_TTL_S) if key else None
+        )
 
         def token() -> str:
-            if key is None:
+            if tokens is None:
                 raise Unavailable("the identity service has no key to sign its calls to the assets service")
-            return mint_token(
-                key,
-                issuer=settings.jwt_issuer,
-                subject=SERVICE_SUBJECT,
-                brand_id=current_principal().brand_id,
-                roles=[Role.SERVICE],
-                ttl_seconds=SERVICE_TOKEN_TTL_S,
-            )
+            return tokens(current_principal().brand_id)
 
         self._client = AsyncAssetsClient(
             settings.assets_address, token=token, timeout_s=settings.assets_timeout_s

@@ -160,3 +160,26 @@ def test_a_token_issued_for_longer_than_the_maximum_lifetime_is_rejected(jwt_key
     assert verifier.verify(make_token(ttl_seconds=3600)).brand_id == "acme"
     with pytest.raises(Unauthenticated, match="at most 3600 s"):
         verifier.verify(make_token(ttl_seconds=7200))
+
+
+def test_service_tokens_are_one_per_brand_and_renewed_at_half_their_life(jwt_key, monkeypatch):
+    from likeness.rpc.auth import ServiceTokens, first_signing_key
+
+    verify_only = JwtKey(kid="pub", algorithm="EdDSA", public_key="-----BEGIN PUBLIC KEY-----\n")
+    assert first_signing_key([verify_only, jwt_key]) is jwt_key
+    assert first_signing_key([verify_only]) is None
+    start = time.time()
+    monkeypatch.setattr(time, "time", lambda: start)
+    tokens = ServiceTokens(jwt_key, "likeness", "service:generator", ttl_s=600)
+    acme = tokens("acme")
+    assert tokens("acme") == acme and tokens("globex") != acme
+    principal = _verifier(jwt_key).verify(acme)
+    assert (principal.subject, principal.brand_id, principal.roles) == (
+        "service:generator",
+        "acme",
+        frozenset({Role.SERVICE}),
+    )
+    monkeypatch.setattr(time, "time", lambda: start + 299)
+    assert tokens("acme") == acme
+    monkeypatch.setattr(time, "time", lambda: start + 301)
+    assert tokens("acme") != acme
