@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,12 +23,11 @@ from likeness.cli.common import (
     when,
 )
 from likeness.sdk import AssetsClient
+from likeness.sdk.objects import file_chunks, upload_requests
 
 brand_app = typer.Typer(help="Brands: the tenant everything belongs to.", no_args_is_help=True)
 audit_app = typer.Typer(help="The brand's hash-chained audit log.", no_args_is_help=True)
 asset_app = typer.Typer(help="Stored objects: photos, evidence, clips.", no_args_is_help=True)
-
-UPLOAD_CHUNK = 1024 * 1024
 
 
 # --- brands ----------------------------------------------------------------------------------------
@@ -173,19 +171,10 @@ def audit_list(
 
 def upload_file(assets: AssetsClient, path: Path, purpose: assets_pb.ObjectPurpose) -> assets_pb.ObjectInfo:
     """Upload a file as a stream of 1 MiB chunks; returns the stored object's metadata."""
-    size = path.stat().st_size
-
-    def messages() -> Iterator[assets_pb.UploadObjectRequest]:
-        yield assets_pb.UploadObjectRequest(
-            header=assets_pb.UploadObjectHeader(
-                purpose=purpose, filename_hint=path.name[-255:], declared_size_bytes=size
-            )
-        )
-        with path.open("rb") as handle:
-            while chunk := handle.read(UPLOAD_CHUNK):
-                yield assets_pb.UploadObjectRequest(chunk=chunk)
-
-    return assets.api.UploadObject(messages()).info
+    header = assets_pb.UploadObjectHeader(
+        purpose=purpose, filename_hint=path.name[-255:], declared_size_bytes=path.stat().st_size
+    )
+    return assets.api.UploadObject(upload_requests(header, file_chunks(path))).info
 
 
 def download_to(assets: AssetsClient, object_id: str, destination: Path) -> assets_pb.ObjectInfo:

@@ -7,7 +7,7 @@ the service's own signing key; one client per brand and service is kept open.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -22,9 +22,9 @@ from likeness.generator.domain import IdentityScore, ModelDescription, StoredKin
 from likeness.rpc.auth import ServiceTokens
 from likeness.rpc.enums import to_proto
 from likeness.sdk import AsyncAssetsClient, AsyncIdentityClient, LikenessError
+from likeness.sdk.objects import chunks_of, download_bytes, upload_requests
 
 SERVICE_SUBJECT = "service:generator"
-UPLOAD_CHUNK_BYTES = 1024 * 1024
 
 _GENDERS = {
     assets_pb.GENDER_FEMALE: FEMALE,
@@ -254,34 +254,23 @@ class Peers:
     # ---- objects ----------------------------------------------------------------------------------
 
     async def download(self, brand_id: str, object_id: str) -> bytes:
-        chunks: list[bytes] = []
         try:
-            async for message in self.assets(brand_id).api.DownloadObject(
-                assets_pb.DownloadObjectRequest(object_id=object_id), timeout=self._timeout
-            ):
-                if message.HasField("chunk"):
-                    chunks.append(message.chunk)
+            _, data = await download_bytes(self.assets(brand_id).api, object_id, deadline_s=self._timeout)
         except LikenessError as error:
             raise _peer_error(error) from None
-        return b"".join(chunks)
+        return data
 
     async def upload(
         self, brand_id: str, kind: StoredKind, data: bytes, filename: str, content_type: str
     ) -> str:
-        async def messages() -> AsyncIterator[assets_pb.UploadObjectRequest]:
-            yield assets_pb.UploadObjectRequest(
-                header=assets_pb.UploadObjectHeader(
-                    purpose=to_proto(assets_pb.ObjectPurpose, kind),
-                    filename_hint=filename,
-                    declared_content_type=content_type,
-                    declared_size_bytes=len(data),
-                )
-            )
-            for start in range(0, len(data), UPLOAD_CHUNK_BYTES):
-                yield assets_pb.UploadObjectRequest(chunk=data[start : start + UPLOAD_CHUNK_BYTES])
-
+        header = assets_pb.UploadObjectHeader(
+            purpose=to_proto(assets_pb.ObjectPurpose, kind),
+            filename_hint=filename,
+            declared_content_type=content_type,
+            declared_size_bytes=len(data),
+        )
         try:
-            response = await self.assets(brand_id).api.UploadObject(messages())
+            response = await self.assets(brand_id).api.UploadObject(upload_requests(header, chunks_of(data)))
         except LikenessError as error:
             raise _peer_error(error) from None
         return str(response.info.object_id)

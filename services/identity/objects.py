@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import grpc
 
-from likeness.api.assets.v1 import assets_service_pb2 as assets_pb
 from likeness.errors import (
     FieldViolation,
     InvalidArgument,
@@ -19,6 +18,7 @@ from likeness.errors import (
 from likeness.identity.settings import IdentitySettings
 from likeness.rpc.auth import ServiceTokens, current_principal, first_signing_key
 from likeness.sdk import AsyncAssetsClient, LikenessError
+from likeness.sdk.objects import ObjectTooLarge, download_bytes
 
 SERVICE_SUBJECT = "service:identity"
 SERVICE_TOKEN_TTL_S = 300.0
@@ -59,20 +59,10 @@ class ObjectReader:
             f"{field}: object {object_id} is larger than {max_bytes} bytes",
             [FieldViolation(field, f"the object is larger than {max_bytes} bytes")],
         )
-        chunks: list[bytes] = []
-        received = 0
         try:
-            async for message in self._client.api.DownloadObject(
-                assets_pb.DownloadObjectRequest(object_id=object_id)
-            ):
-                if message.HasField("info"):
-                    if message.info.size_bytes > max_bytes:
-                        raise too_large
-                    continue
-                received += len(message.chunk)
-                if received > max_bytes:
-                    raise too_large
-                chunks.append(message.chunk)
+            _, data = await download_bytes(self._client.api, object_id, max_bytes=max_bytes)
+        except ObjectTooLarge:
+            raise too_large from None
         except LikenessError as error:
             if error.code == grpc.StatusCode.NOT_FOUND:
                 raise NotFound(
@@ -83,4 +73,4 @@ class ObjectReader:
             raise Unavailable(
                 f"the assets service could not return object {object_id}: {error.message}"
             ) from None
-        return b"".join(chunks)
+        return data
