@@ -15,8 +15,10 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Mapping
-from typing import Any
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
 
 from likeness.errors import FieldViolation, InvalidArgument
 
@@ -65,14 +67,18 @@ def encode_page_token(position: Mapping[str, Any], filters: Mapping[str, Any]) -
     return f"{_b64(payload)}.{_b64(_signature(payload))}"
 
 
+def _invalid() -> InvalidArgument:
+    return InvalidArgument(
+        "page_token is not valid for this request; start again without one",
+        [FieldViolation("page_token", "not a token from a previous page of this listing")],
+    )
+
+
 def decode_page_token(token: str, filters: Mapping[str, Any]) -> dict[str, Any] | None:
     """The position a token names, or None for the first page; refuses tokens for other filters."""
     if not token:
         return None
-    invalid = InvalidArgument(
-        "page_token is not valid for this request; start again without one",
-        [FieldViolation("page_token", "not a token from a previous page of this listing")],
-    )
+    invalid = _invalid()
     body, _, signature = token.partition(".")
     try:
         payload_bytes, signature_bytes = _unb64(body), _unb64(signature)
@@ -90,3 +96,47 @@ def decode_page_token(token: str, filters: Mapping[str, Any]) -> dict[str, Any] 
     if not isinstance(position, dict):
         raise invalid
     return position
+
+
+R = TypeVar("R")
+
+
+class Keyset:
+    """How one listing pages: the fields of its last row that a page token carries, each with the
+    function that reads it back (``Keyset(t=datetime.fromisoformat, id=uuid.UUID)`` for newest first by
+    creation time and id). Every list call pages through one of these."""
+
+    def __init__(self, **fields: Callable[[Any], Any]) -> None:
+        self.fields = fields
+
+    def after(self, token: str, filters: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The typed position after which the page starts; None for the first page."""
+        position = decode_page_token(token, filters)
+        if position is None:
+            return None
+        try:
+            return {name: read(position[name]) for name, read in self.fields.items()}
+        except (KeyError, TypeError, ValueError):
+            raise _invalid() from None
+
+    def page(
+        self,
+        rows: Sequence[R],
+        size: int,
+        filters: Mapping[str, Any],
+        position: Callable[[R], Mapping[str, Any]],
+    ) -> tuple[list[R], str]:
+        """The page out of ``size + 1`` rows fetched, and the token of the next page ("" at the end);
+        ``position`` gives a row's token fields."""
+        if len(rows) <= size:
+            return list(rows), ""
+        return list(rows[:size]), encode_page_token(position(rows[size - 1]), filters)
+
+
+#: Newest first by creation time, then id.
+BY_TIME_AND_ID = Keyset(t=datetime.fromisoformat, id=uuid.UUID)
+
+
+def time_and_id(created_at: datetime, row_id: Any) -> dict[str, str]:
+    """A row's position in BY_TIME_AND_ID."""
+    return {"t": created_at.isoformat(), "id": str(row_id)}

@@ -14,7 +14,7 @@ from psycopg.types.json import Jsonb
 
 from likeness.assets.registry import Caller, Store, character_not_found
 from likeness.errors import Aborted, FailedPrecondition, PreconditionViolation
-from likeness.pagination import decode_page_token, encode_page_token
+from likeness.pagination import BY_TIME_AND_ID, time_and_id
 
 ACTIVE = "active"
 ARCHIVED = "archived"
@@ -116,7 +116,7 @@ class Characters(Store):
 
     async def list(self, caller: Caller, status: str, page_size: int, page_token: str) -> CharacterPage:
         filters = {"status": status}
-        position = decode_page_token(page_token, filters) or {}
+        position = BY_TIME_AND_ID.after(page_token, filters) or {}
         async with self.pool.connection() as connection:
             cursor = connection.cursor(row_factory=class_row(Character))
             await cursor.execute(
@@ -130,13 +130,10 @@ class Characters(Store):
                 },
             )
             rows = await cursor.fetchall()
-        token = ""
-        if len(rows) > page_size:
-            last = rows[page_size - 1]
-            token = encode_page_token(
-                {"t": last.created_at.isoformat(), "id": str(last.character_id)}, filters
-            )
-        return CharacterPage(rows[:page_size], token)
+        page, token = BY_TIME_AND_ID.page(
+            rows, page_size, filters, lambda row: time_and_id(row.created_at, row.character_id)
+        )
+        return CharacterPage(page, token)
 
     async def update(
         self, caller: Caller, character_id: uuid.UUID, changes: dict[str, Any], etag: str

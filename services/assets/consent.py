@@ -20,7 +20,7 @@ from likeness.errors import (
     NotFound,
     PreconditionViolation,
 )
-from likeness.pagination import decode_page_token, encode_page_token
+from likeness.pagination import BY_TIME_AND_ID, time_and_id
 
 WORLD = "WORLD"
 # ISO 3166-1 alpha-2 codes officially assigned.
@@ -318,7 +318,7 @@ class Consents(Store):
         self, caller: Caller, character_id: uuid.UUID, page_size: int, page_token: str
     ) -> tuple[list[ConsentRecord], str]:
         filters = {"character_id": str(character_id)}
-        position = decode_page_token(page_token, filters) or {}
+        position = BY_TIME_AND_ID.after(page_token, filters) or {}
         async with self.pool.connection() as connection:
             await self.characters.fetch(connection, caller.brand_id, character_id)
             cursor = connection.cursor(row_factory=class_row(ConsentRecord))
@@ -332,11 +332,9 @@ class Consents(Store):
                 },
             )
             rows = await cursor.fetchall()
-        token = ""
-        if len(rows) > page_size:
-            last = rows[page_size - 1]
-            token = encode_page_token({"t": last.created_at.isoformat(), "id": str(last.consent_id)}, filters)
-        return rows[:page_size], token
+        return BY_TIME_AND_ID.page(
+            rows, page_size, filters, lambda row: time_and_id(row.created_at, row.consent_id)
+        )
 
     async def check(
         self,

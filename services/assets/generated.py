@@ -19,7 +19,7 @@ from likeness.assets.identities import Identities
 from likeness.assets.objects import Objects
 from likeness.assets.registry import Caller, Store
 from likeness.errors import AlreadyExists, FailedPrecondition, NotFound, PreconditionViolation
-from likeness.pagination import decode_page_token, encode_page_token
+from likeness.pagination import BY_TIME_AND_ID, time_and_id
 
 
 @dataclass(frozen=True)
@@ -230,7 +230,7 @@ class GeneratedAssets(Store):
         page_token: str,
     ) -> tuple[list[GeneratedAsset], str]:
         filters = {"character_id": str(character_id or ""), "job_id": str(job_id or "")}
-        position = decode_page_token(page_token, filters) or {}
+        position = BY_TIME_AND_ID.after(page_token, filters) or {}
         async with self.pool.connection() as connection:
             cursor = connection.cursor(row_factory=class_row(GeneratedAsset))
             await cursor.execute(
@@ -245,10 +245,6 @@ class GeneratedAssets(Store):
                 },
             )
             rows = await cursor.fetchall()
-        token = ""
-        if len(rows) > page_size:
-            last = rows[page_size - 1]
-            token = encode_page_token(
-                {"t": last.created_at.isoformat(), "id": str(last.generated_asset_id)}, filters
-            )
-        return rows[:page_size], token
+        return BY_TIME_AND_ID.page(
+            rows, page_size, filters, lambda row: time_and_id(row.created_at, row.generated_asset_id)
+        )

@@ -23,7 +23,7 @@ from likeness.assets.objects import Objects
 from likeness.assets.registry import Caller, Store
 from likeness.db import single_statement_connection
 from likeness.errors import DomainError, FailedPrecondition, NotFound, PreconditionViolation
-from likeness.pagination import decode_page_token, encode_page_token
+from likeness.pagination import Keyset
 
 ACTIVE = "active"
 PENDING_REVIEW = "pending_review"
@@ -33,6 +33,9 @@ ERASED = "erased"
 REFERENCE_PURPOSES = frozenset({"reference_photo", "synthetic_reference"})
 
 Rendered = TypeVar("Rendered")
+
+#: Identity versions page newest first by version number.
+BY_VERSION = Keyset(v=int)
 
 
 @dataclass(frozen=True)
@@ -314,7 +317,7 @@ class Identities(Store):
         self, caller: Caller, character_id: uuid.UUID, page_size: int, page_token: str
     ) -> tuple[list[IdentityVersion], str]:
         filters = {"character_id": str(character_id)}
-        position = decode_page_token(page_token, filters) or {}
+        position = BY_VERSION.after(page_token, filters) or {}
         async with self.pool.connection() as connection:
             await self.characters.fetch(connection, caller.brand_id, character_id)
             cursor = connection.cursor(row_factory=class_row(IdentityVersion))
@@ -322,15 +325,12 @@ class Identities(Store):
                 self.queries["list_identity_versions"],
                 {
                     "character_id": character_id,
-                    "before_version": int(position.get("v", 2**31 - 1)),
+                    "before_version": position.get("v", 2**31 - 1),
                     "limit": page_size + 1,
                 },
             )
             rows = await cursor.fetchall()
-        token = ""
-        if len(rows) > page_size:
-            token = encode_page_token({"v": rows[page_size - 1].version}, filters)
-        return rows[:page_size], token
+        return BY_VERSION.page(rows, page_size, filters, lambda row: {"v": row.version})
 
     async def review(
         self, caller: Caller, character_id: uuid.UUID, version: int, approve: bool, reason: str

@@ -52,7 +52,7 @@ from likeness.assets.search import Search
 from likeness.assets.settings import AssetsSettings
 from likeness.db import load_queries, migrate, open_pool
 from likeness.errors import FieldViolation, InvalidArgument, PermissionDenied, Unavailable
-from likeness.pagination import decode_page_token, encode_page_token, page_size
+from likeness.pagination import Keyset, page_size
 from likeness.rpc.access import method_roles, refused_actions
 from likeness.rpc.auth import Principal, Role, current_principal
 from likeness.rpc.interceptors import Context
@@ -172,6 +172,8 @@ class Registry:
 
 # What a call refused for lack of a role is recorded as (the contract says, per RPC).
 REFUSED_ACTIONS = refused_actions(SERVICE)
+#: The audit log pages in chain order, after a sequence number.
+BY_SEQUENCE = Keyset(after=int)
 
 
 async def record_denied_call(
@@ -247,16 +249,16 @@ class AssetsServicer(assets_service_pb2_grpc.AssetsServiceServicer):
             end_time=_optional_time(request, "end_time"),
         )
         filters = dataclasses.asdict(audit_filter)
-        position = decode_page_token(request.page_token, filters) or {"after": 0}
+        position = BY_SEQUENCE.after(request.page_token, filters) or {"after": 0}
         limit = page_size(request.page_size)
         async with self._registry.pool.connection() as connection:
-            events = await self._registry.audit.list(
-                connection, brand_id, audit_filter, after_sequence=int(position["after"]), limit=limit + 1
+            rows = await self._registry.audit.list(
+                connection, brand_id, audit_filter, after_sequence=position["after"], limit=limit + 1
             )
-        response = pb.ListAuditEventsResponse(events=[audit_event_message(e) for e in events[:limit]])
-        if len(events) > limit:
-            response.next_page_token = encode_page_token({"after": events[limit - 1].sequence}, filters)
-        return response
+        events, token = BY_SEQUENCE.page(rows, limit, filters, lambda event: {"after": event.sequence})
+        return pb.ListAuditEventsResponse(
+            events=[audit_event_message(event) for event in events], next_page_token=token
+        )
 
     async def VerifyAuditChain(
         self, request: pb.VerifyAuditChainRequest, context: Context

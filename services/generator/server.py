@@ -60,7 +60,7 @@ from likeness.generator.submission import (
     model_description,
 )
 from likeness.generator.videomodel import ServeVideoModel
-from likeness.pagination import decode_page_token, encode_page_token, page_size
+from likeness.pagination import BY_TIME_AND_ID, page_size, time_and_id
 from likeness.rpc.access import method_roles
 from likeness.rpc.auth import ServiceTokens, current_principal, first_signing_key
 from likeness.rpc.enums import from_proto, to_proto
@@ -396,28 +396,14 @@ class GeneratorServicer(generator_service_pb2_grpc.GeneratorServiceServicer):
         brand_id = current_principal().brand_id
         state = from_proto(pb.JobState, request.state, JobState)
         filters = {"state": state.value if state else ""}
-        position = decode_page_token(request.page_token, filters)
-        after = None
-        if position is not None:
-            try:
-                after = (
-                    datetime.fromisoformat(str(position["t"])).astimezone(UTC),
-                    str(uuid.UUID(str(position["id"]))),
-                )
-            except (KeyError, ValueError):
-                raise InvalidArgument(
-                    "page_token is not valid for this request; start again without one",
-                    [FieldViolation("page_token", "not a token from a previous page of this listing")],
-                ) from None
+        position = BY_TIME_AND_ID.after(request.page_token, filters)
+        after = None if position is None else (position["t"].astimezone(UTC), str(position["id"]))
         limit = page_size(request.page_size)
-        jobs = await self._runtime.store.list_jobs(brand_id, state, after, limit + 1)
-        response = pb.ListJobsResponse(jobs=[job_message(job, full=False) for job in jobs[:limit]])
-        if len(jobs) > limit:
-            last = jobs[limit - 1]
-            response.next_page_token = encode_page_token(
-                {"t": last.created_at.isoformat(), "id": last.job_id}, filters
-            )
-        return response
+        rows = await self._runtime.store.list_jobs(brand_id, state, after, limit + 1)
+        jobs, token = BY_TIME_AND_ID.page(
+            rows, limit, filters, lambda job: time_and_id(job.created_at, job.job_id)
+        )
+        return pb.ListJobsResponse(jobs=[job_message(job, full=False) for job in jobs], next_page_token=token)
 
     async def WatchJob(
         self, request: pb.WatchJobRequest, context: Context
