@@ -6,12 +6,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from google.protobuf import json_format, timestamp_pb2
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
 
 from likeness.api.assets.v1 import assets_service_pb2 as pb
 from likeness.api.common.v1 import usage_pb2
+from likeness.assets.audit import AuditEvent, BreakKind, Outcome, Verification
+from likeness.assets.brands import Brand
 from likeness.assets.characters import Character
 from likeness.assets.consent import ConsentCheck, ConsentRecord
 from likeness.assets.erasure import Erasure
@@ -281,4 +283,70 @@ def likeness_match_message(match: LikenessMatch) -> pb.LikenessMatch:
         display_name=match.display_name,
         character_status=CHARACTER_STATUS.value(match.character_status),
         similarity=match.similarity,
+    )
+
+
+_OUTCOMES = {
+    Outcome.SUCCEEDED: pb.AUDIT_OUTCOME_SUCCEEDED,
+    Outcome.DENIED: pb.AUDIT_OUTCOME_DENIED,
+    Outcome.FAILED: pb.AUDIT_OUTCOME_FAILED,
+}
+_BREAK_KINDS = {
+    BreakKind.HASH_MISMATCH: pb.CHAIN_BREAK_KIND_HASH_MISMATCH,
+    BreakKind.PREV_HASH_MISMATCH: pb.CHAIN_BREAK_KIND_PREV_HASH_MISMATCH,
+    BreakKind.SEQUENCE_GAP: pb.CHAIN_BREAK_KIND_SEQUENCE_GAP,
+    BreakKind.TRUNCATED: pb.CHAIN_BREAK_KIND_TRUNCATED,
+    BreakKind.CHECKPOINT_MISMATCH: pb.CHAIN_BREAK_KIND_CHECKPOINT_MISMATCH,
+    BreakKind.CHECKPOINT_INVALID: pb.CHAIN_BREAK_KIND_CHECKPOINT_INVALID,
+}
+
+
+def audit_event_message(event: AuditEvent) -> pb.AuditEvent:
+    details = struct_pb2.Struct()
+    details.update(event.details)
+    return pb.AuditEvent(
+        sequence=event.sequence,
+        event_id=str(event.event_id),
+        event_time=timestamp(event.event_time),
+        actor_subject=event.actor_subject,
+        actor_roles=event.actor_roles,
+        action=event.action,
+        target_type=event.target_type,
+        target_id=event.target_id,
+        request_id=event.request_id,
+        outcome=_OUTCOMES[Outcome(event.outcome)],
+        details=details,
+        prev_hash=event.prev_hash,
+        hash=event.hash,
+    )
+
+
+def verification_message(verification: Verification) -> pb.VerifyAuditChainResponse:
+    response = pb.VerifyAuditChainResponse(
+        ok=verification.ok,
+        events_checked=verification.events_checked,
+        first_sequence=verification.first_sequence,
+        last_sequence=verification.last_sequence,
+        last_hash=verification.last_hash,
+    )
+    if verification.first_break is not None:
+        broken = verification.first_break
+        response.first_broken_link.CopyFrom(
+            pb.ChainBreak(
+                sequence=broken.sequence,
+                event_id=broken.event_id,
+                kind=_BREAK_KINDS[broken.kind],
+                expected_hash=broken.expected_hash,
+                found_hash=broken.found_hash,
+            )
+        )
+    return response
+
+
+def brand_message(brand: Brand) -> pb.Brand:
+    return pb.Brand(
+        brand_id=brand.brand_id,
+        display_name=brand.display_name,
+        create_time=timestamp(brand.created_at),
+        created_by=brand.created_by,
     )

@@ -6,13 +6,26 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psycopg_pool import AsyncConnectionPool
 
 from likeness.assets.audit import Actor, AuditLog, Outcome
 from likeness.db import single_statement_connection
 from likeness.errors import DomainError, FailedPrecondition, NotFound, PermissionDenied
+
+if TYPE_CHECKING:  # the domain modules import this one
+    from likeness.assets.brands import Brands
+    from likeness.assets.cache import IdentityCache
+    from likeness.assets.characters import Characters
+    from likeness.assets.checkpoints import Checkpointer
+    from likeness.assets.consent import Consents
+    from likeness.assets.erasure import Eraser
+    from likeness.assets.generated import GeneratedAssets
+    from likeness.assets.identities import Identities
+    from likeness.assets.objects import Objects
+    from likeness.assets.objectstore import ObjectStore
+    from likeness.assets.search import Search
 
 
 @dataclass(frozen=True)
@@ -71,3 +84,23 @@ class Store:
                 outcome,
                 details={**(details or {}), "error": error.message},
             )
+
+
+@dataclass
+class Registry:
+    """The whole registry, as the service wires it at start-up and its handlers use it."""
+
+    pool: AsyncConnectionPool
+    objects_store: ObjectStore
+    audit: AuditLog
+    brands: Brands
+    characters: Characters
+    objects: Objects
+    consents: Consents
+    identities: Identities
+    search: Search
+    generated: GeneratedAssets
+    eraser: Eraser
+    cache: IdentityCache
+    #: None when no checkpoint key is configured (the chain is then its own only evidence).
+    checkpointer: Checkpointer | None = None

@@ -31,6 +31,7 @@ from likeness.identity.quality import Thresholds
 from likeness.identity.settings import IdentitySettings
 from likeness.identity.video import VideoScore, score_video
 from likeness.rpc.access import method_roles
+from likeness.rpc.enums import to_proto
 from likeness.rpc.server import ServiceSpec
 
 logger = logging.getLogger("likeness.identity")
@@ -87,7 +88,7 @@ def encode_response(result: EncodedIdentity) -> pb.EncodeIdentityResponse:
             index=report.index,
             label=report.label,
             accepted=report.accepted,
-            rejection_reason=int(report.rejection) if report.rejection is not None else 0,  # type: ignore[arg-type]
+            rejection_reason=to_proto(pb.PhotoRejectionReason, report.rejection),
             rejection_message=report.rejection_message,
             image_width_px=report.width_px,
             image_height_px=report.height_px,

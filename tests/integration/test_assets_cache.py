@@ -35,7 +35,7 @@ async def _eventually(check, timeout_s: float = 10.0):
 def rendered(monkeypatch) -> list[int]:
     """The identity versions the assets servers of this process render into messages (a cached
     identity is served as rendered, so a read that renders nothing was served from the cache)."""
-    from likeness.assets import server as assets_server_module
+    from likeness.assets import servicer as assets_server_module
 
     versions: list[int] = []
     original = assets_server_module.identity_message
