@@ -12,7 +12,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from likeness.assets.registry import Caller, Store, character_not_found
+from likeness.assets.registry import Caller, Store, character_not_found, fetch_one
 from likeness.errors import Aborted, FailedPrecondition, PreconditionViolation
 from likeness.pagination import BY_TIME_AND_ID, time_and_id
 
@@ -68,13 +68,9 @@ class Characters(Store):
         self, connection: AsyncConnection[Any], brand_id: str, character_id: uuid.UUID, *, lock: bool = False
     ) -> Character:
         """The brand's character, locked for the transaction when ``lock``; NOT_FOUND otherwise."""
-        cursor = connection.cursor(row_factory=class_row(Character))
         query = self.queries["lock_character" if lock else "get_character"]
-        await cursor.execute(query, {"brand_id": brand_id, "character_id": character_id})
-        character = await cursor.fetchone()
-        if character is None:
-            raise character_not_found(character_id)
-        return character
+        params = {"brand_id": brand_id, "character_id": character_id}
+        return await fetch_one(connection, Character, query, params, character_not_found(character_id))
 
     async def create(
         self,

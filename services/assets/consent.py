@@ -12,7 +12,7 @@ from psycopg.rows import class_row
 
 from likeness.assets.characters import ARCHIVED, ERASED, Characters, character_unusable
 from likeness.assets.objects import Objects
-from likeness.assets.registry import Caller, Store
+from likeness.assets.registry import Caller, Store, fetch_one
 from likeness.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -194,13 +194,9 @@ class Consents(Store):
     async def fetch(
         self, connection: AsyncConnection[Any], brand_id: str, consent_id: uuid.UUID, *, lock: bool = False
     ) -> ConsentRecord:
-        cursor = connection.cursor(row_factory=class_row(ConsentRecord))
         query = self.queries["lock_consent" if lock else "get_consent"]
-        await cursor.execute(query, {"brand_id": brand_id, "consent_id": consent_id})
-        record = await cursor.fetchone()
-        if record is None:
-            raise consent_not_found(consent_id)
-        return record
+        params = {"brand_id": brand_id, "consent_id": consent_id}
+        return await fetch_one(connection, ConsentRecord, query, params, consent_not_found(consent_id))
 
     async def for_character(
         self, connection: AsyncConnection[Any], character_id: uuid.UUID

@@ -17,7 +17,7 @@ from likeness.assets.characters import ERASED, Characters, character_unusable
 from likeness.assets.consent import Consents
 from likeness.assets.identities import Identities
 from likeness.assets.objects import Objects
-from likeness.assets.registry import Caller, Store
+from likeness.assets.registry import Caller, Store, fetch_one
 from likeness.errors import AlreadyExists, FailedPrecondition, NotFound, PreconditionViolation
 from likeness.pagination import BY_TIME_AND_ID, time_and_id
 
@@ -211,15 +211,11 @@ class GeneratedAssets(Store):
 
     async def get(self, caller: Caller, generated_asset_id: uuid.UUID) -> GeneratedAsset:
         async with self.pool.connection() as connection:
-            cursor = connection.cursor(row_factory=class_row(GeneratedAsset))
-            await cursor.execute(
-                self.queries["get_generated_asset"],
+            return await fetch_one(
+                connection, GeneratedAsset, self.queries["get_generated_asset"],
                 {"brand_id": caller.brand_id, "generated_asset_id": generated_asset_id},
-            )
-            found = await cursor.fetchone()
-        if found is None:
-            raise generated_asset_not_found(generated_asset_id)
-        return found
+                generated_asset_not_found(generated_asset_id),
+            )  # fmt: skip
 
     async def list(
         self,

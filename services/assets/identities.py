@@ -20,7 +20,7 @@ from likeness.assets.characters import ERASED as CHARACTER_ERASED
 from likeness.assets.characters import Characters, character_unusable
 from likeness.assets.consent import Consents
 from likeness.assets.objects import Objects
-from likeness.assets.registry import Caller, Store
+from likeness.assets.registry import Caller, Store, fetch_one
 from likeness.db import single_statement_connection
 from likeness.errors import DomainError, FailedPrecondition, NotFound, PreconditionViolation
 from likeness.pagination import Keyset
@@ -107,13 +107,10 @@ class Identities(Store):
     async def fetch_version(
         self, connection: AsyncConnection[Any], character_id: uuid.UUID, version: int, *, lock: bool = False
     ) -> IdentityVersion:
-        cursor = connection.cursor(row_factory=class_row(IdentityVersion))
         query = self.queries["lock_identity_version" if lock else "get_identity_version"]
-        await cursor.execute(query, {"character_id": character_id, "version": version})
-        found = await cursor.fetchone()
-        if found is None:
-            raise version_not_found(character_id, version)
-        return found
+        params = {"character_id": character_id, "version": version}
+        missing = version_not_found(character_id, version)
+        return await fetch_one(connection, IdentityVersion, query, params, missing)
 
     async def _collides(self, connection: AsyncConnection[Any], brand_id: str, draft: IdentityDraft) -> bool:
         """True when another brand holds a live identity at least as similar as the threshold."""

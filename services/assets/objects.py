@@ -19,7 +19,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import class_row
 
 from likeness.assets.objectstore import ObjectStore
-from likeness.assets.registry import Caller, Store
+from likeness.assets.registry import Caller, Store, fetch_one
 from likeness.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -117,12 +117,10 @@ class Objects(Store):
     async def fetch(
         self, connection: AsyncConnection[Any], brand_id: str, object_id: uuid.UUID
     ) -> ObjectInfo:
-        cursor = connection.cursor(row_factory=class_row(ObjectInfo))
-        await cursor.execute(self.queries["get_object"], {"brand_id": brand_id, "object_id": object_id})
-        info = await cursor.fetchone()
-        if info is None:
-            raise object_not_found(object_id)
-        return info
+        params = {"brand_id": brand_id, "object_id": object_id}
+        return await fetch_one(
+            connection, ObjectInfo, self.queries["get_object"], params, object_not_found(object_id)
+        )
 
     async def upload(self, caller: Caller, header: UploadHeader, chunks: AsyncIterator[bytes]) -> ObjectInfo:
         """Read the whole stream within the cap, check it, store the bytes, then the row."""

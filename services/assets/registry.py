@@ -6,8 +6,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from psycopg import AsyncConnection
+from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
 from likeness.assets.audit import Actor, AuditLog, Outcome
@@ -44,6 +46,26 @@ def parse_uuid(value: str, resource_type: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise NotFound(f"{resource_type} {value!r} not found", resource_type, value) from None
+
+
+T = TypeVar("T")
+
+
+async def fetch_one(
+    connection: AsyncConnection[Any],
+    row_type: type[T],
+    query: str,
+    params: Mapping[str, Any],
+    missing: NotFound,
+) -> T:
+    """The one row ``query`` finds, as ``row_type``; ``missing`` when there is none (the same answer for an
+    unknown id and another brand's)."""
+    cursor = connection.cursor(row_factory=class_row(row_type))
+    await cursor.execute(query, params)
+    row = await cursor.fetchone()
+    if row is None:
+        raise missing
+    return row
 
 
 def character_not_found(character_id: object) -> NotFound:
