@@ -15,7 +15,7 @@ from google.protobuf import timestamp_pb2
 from rich.table import Table
 
 from likeness.api.assets.v1 import assets_service_pb2 as assets_pb
-from likeness.api.common.v1 import usage_pb2
+from likeness.api.common.v1 import faces_pb2, usage_pb2
 from likeness.api.identity.v1 import identity_service_pb2 as identity_pb
 from likeness.cli.common import (
     EXIT_USAGE,
@@ -161,7 +161,7 @@ def _attributes_line(attributes: Any) -> str:
             f"confidence {age.confidence:.2f})"
         )
     if attributes.HasField("gender") and attributes.gender.value:
-        gender = enum_name(assets_pb.Gender, attributes.gender.value, "GENDER_")
+        gender = enum_name(faces_pb2.Gender, attributes.gender.value, "GENDER_")
         parts.append(f"gender {gender} (confidence {attributes.gender.confidence:.2f})")
     return "; ".join(parts) or "no estimate"
 
@@ -301,7 +301,7 @@ def character_create(
         )
     attributes = assets_pb.DeclaredAttributes(tags=tag)
     if gender:
-        attributes.gender = enum_value(assets_pb.Gender, gender, "GENDER_")
+        attributes.gender = enum_value(faces_pb2.Gender, gender, "GENDER_")
     if age:
         low, _, high = age.partition("-")
         try:

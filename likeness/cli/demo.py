@@ -22,6 +22,7 @@ import typer
 from rich.table import Table
 
 from likeness.api.assets.v1 import assets_service_pb2 as assets_pb
+from likeness.api.common.v1 import faces_pb2
 from likeness.api.generator.v1 import generator_service_pb2 as generator_pb
 from likeness.cli.characters import add_identity, record_consent
 from likeness.cli.common import EXIT_CHECK_FAILED, Cli, CliFailure, out_console, to_dict
@@ -210,7 +211,7 @@ def _run_steps(cli: Cli, work: Path) -> dict[str, Any]:
                 display_name="Demo astronaut",
                 description="Registered by `likeness demo` from scikit-image's public-domain "
                 "astronaut portrait.",
-                declared_attributes=assets_pb.DeclaredAttributes(gender=assets_pb.GENDER_FEMALE),
+                declared_attributes=assets_pb.DeclaredAttributes(gender=faces_pb2.GENDER_FEMALE),
             )
         ).character
         cli.info(f"character: {character.character_id}")

@@ -11,7 +11,7 @@ from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
 
 from likeness.api.assets.v1 import assets_service_pb2 as pb
-from likeness.api.common.v1 import usage_pb2
+from likeness.api.common.v1 import faces_pb2, usage_pb2
 from likeness.assets.audit import AuditEvent, BreakKind, Outcome, Verification
 from likeness.assets.brands import Brand
 from likeness.assets.characters import Character
@@ -124,7 +124,7 @@ def declared_attributes_changes(request: pb.UpdateCharacterRequest) -> dict[str,
         elif path == "declared_attributes.age_range":
             changes[path] = to_dict(attributes.age_range) if attributes.HasField("age_range") else None
         elif path == "declared_attributes.gender":
-            changes[path] = pb.Gender.Name(attributes.gender) if attributes.gender else None
+            changes[path] = faces_pb2.Gender.Name(attributes.gender) if attributes.gender else None
         elif path == "declared_attributes.tags":
             changes[path] = list(attributes.tags) or None
     return changes

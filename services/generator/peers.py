@@ -14,7 +14,7 @@ import grpc
 import numpy as np
 
 from likeness.api.assets.v1 import assets_service_pb2 as assets_pb
-from likeness.api.common.v1 import usage_pb2
+from likeness.api.common.v1 import faces_pb2, usage_pb2
 from likeness.api.identity.v1 import identity_service_pb2 as identity_pb
 from likeness.errors import NotFound, Unavailable
 from likeness.generator.attributes import FEMALE, MALE, NON_BINARY, CharacterAttributes
@@ -27,9 +27,9 @@ from likeness.sdk.objects import chunks_of, download_bytes, upload_requests
 SERVICE_SUBJECT = "service:generator"
 
 _GENDERS = {
-    assets_pb.GENDER_FEMALE: FEMALE,
-    assets_pb.GENDER_MALE: MALE,
-    assets_pb.GENDER_NON_BINARY: NON_BINARY,
+    faces_pb2.GENDER_FEMALE: FEMALE,
+    faces_pb2.GENDER_MALE: MALE,
+    faces_pb2.GENDER_NON_BINARY: NON_BINARY,
 }
 
 

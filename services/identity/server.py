@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import numpy as np
 from google.protobuf import duration_pb2
 
+from likeness.api.common.v1 import faces_pb2
 from likeness.api.identity.v1 import identity_service_pb2 as pb
 from likeness.api.identity.v1 import identity_service_pb2_grpc
 from likeness.errors import (
@@ -41,7 +42,7 @@ SERVICE = pb.DESCRIPTOR.services_by_name["IdentityService"]
 ROLES = method_roles(SERVICE)
 EMBEDDING_SIZE = 512
 NORM_TOLERANCE = 1e-3
-_GENDERS = {"female": pb.GENDER_FEMALE, "male": pb.GENDER_MALE}
+_GENDERS = {"female": faces_pb2.GENDER_FEMALE, "male": faces_pb2.GENDER_MALE}
 
 
 def embedding_from(values: Iterable[float], field: str) -> np.ndarray:
@@ -88,7 +89,7 @@ def encode_response(result: EncodedIdentity) -> pb.EncodeIdentityResponse:
             index=report.index,
             label=report.label,
             accepted=report.accepted,
-            rejection_reason=to_proto(pb.PhotoRejectionReason, report.rejection),
+            rejection_reason=to_proto(faces_pb2.PhotoRejectionReason, report.rejection),
             rejection_message=report.rejection_message,
             image_width_px=report.width_px,
             image_height_px=report.height_px,
@@ -135,7 +136,7 @@ def encode_response(result: EncodedIdentity) -> pb.EncodeIdentityResponse:
     if result.gender is not None:
         attributes.gender.CopyFrom(
             pb.GenderEstimate(
-                value=_GENDERS.get(result.gender.value, pb.GENDER_UNSPECIFIED),
+                value=_GENDERS.get(result.gender.value, faces_pb2.GENDER_UNSPECIFIED),
                 confidence=result.gender.confidence,
             )
         )

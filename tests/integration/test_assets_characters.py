@@ -8,6 +8,7 @@ import pytest
 from google.protobuf import field_mask_pb2
 
 from likeness.api.assets.v1 import assets_service_pb2 as pb
+from likeness.api.common.v1 import faces_pb2
 from likeness.rpc.auth import Role
 from likeness.sdk import AsyncAssetsClient, LikenessError
 from tests.assets_support import create_brand, create_character
@@ -30,7 +31,7 @@ async def test_create_get_update_archive(assets_server, make_token) -> None:
                 description="barista",
                 declared_attributes=pb.DeclaredAttributes(
                     age_range=pb.AgeRange(min_years=25, max_years=35),
-                    gender=pb.GENDER_FEMALE,
+                    gender=faces_pb2.GENDER_FEMALE,
                     tags=["freckles"],
                 ),
             )
@@ -84,7 +85,7 @@ async def test_create_get_update_archive(assets_server, make_token) -> None:
     assert fetched == created
     assert updated.display_name == "Mia B." and updated.description == "barista"
     assert list(updated.declared_attributes.tags) == ["red hair"]
-    assert updated.declared_attributes.gender == pb.GENDER_FEMALE
+    assert updated.declared_attributes.gender == faces_pb2.GENDER_FEMALE
     assert updated.declared_attributes.age_range.max_years == 35
     assert updated.etag != created.etag
     assert stale.value.code == grpc.StatusCode.ABORTED

@@ -16,6 +16,7 @@ import pytest
 from google.rpc import error_details_pb2
 
 from likeness.api.assets.v1 import assets_service_pb2 as assets_pb
+from likeness.api.common.v1 import faces_pb2
 from likeness.api.generator.v1 import generator_service_pb2 as pb
 from likeness.generator import provenance, stitching
 from likeness.generator.serve_app import APP_NAME, ReplicaStats
@@ -150,7 +151,7 @@ async def test_submissions_that_may_not_run_are_refused_before_any_gpu_work(
         registry,
         "Walter",
         declared_attributes=assets_pb.DeclaredAttributes(
-            gender=assets_pb.GENDER_MALE, age_range=assets_pb.AgeRange(min_years=58, max_years=64)
+            gender=faces_pb2.GENDER_MALE, age_range=assets_pb.AgeRange(min_years=58, max_years=64)
         ),
     )
     # Not a wait on the system: the consent's validity ends at a wall-clock time, which must pass.

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from google.rpc import error_details_pb2
 
+from likeness.api.common.v1 import faces_pb2
 from likeness.api.identity.v1 import identity_service_pb2 as pb
 from likeness.identity.encode import Photo, encode_identity
 from likeness.identity.quality import Thresholds
@@ -112,7 +113,7 @@ async def test_encode_rejects_the_outlier_and_aggregates_the_rest(
     assert response.accepted_count == 3
     assert [report.accepted for report in response.photo_reports] == [True, True, True, False]
     outlier = response.photo_reports[3]
-    assert outlier.rejection_reason == pb.PHOTO_REJECTION_REASON_OUTLIER
+    assert outlier.rejection_reason == faces_pb2.PHOTO_REJECTION_REASON_OUTLIER
     assert "does not match the other photos" in outlier.rejection_message
     assert outlier.label == "someone else" and outlier.face_count == 1
     assert outlier.similarity_to_aggregate < response.thresholds.outlier_similarity_threshold
@@ -143,7 +144,7 @@ async def test_encode_rejects_the_outlier_and_aggregates_the_rest(
     assert 40 < first.exposure.mean_luminance < 220
     assert abs(first.head_pose.yaw_degrees) < 20
     attributes = response.estimated_attributes
-    assert attributes.gender.value == pb.GENDER_FEMALE
+    assert attributes.gender.value == faces_pb2.GENDER_FEMALE
     assert 18 <= attributes.age.years <= 60
     assert attributes.age.low_years < attributes.age.years < attributes.age.high_years
 

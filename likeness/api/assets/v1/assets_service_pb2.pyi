@@ -2,6 +2,7 @@ import datetime
 
 from likeness.api.buf.validate import validate_pb2 as _validate_pb2
 from likeness.api.common.v1 import access_pb2 as _access_pb2
+from likeness.api.common.v1 import faces_pb2 as _faces_pb2
 from likeness.api.common.v1 import usage_pb2 as _usage_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
@@ -23,13 +24,6 @@ class CharacterStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CHARACTER_STATUS_ARCHIVED: _ClassVar[CharacterStatus]
     CHARACTER_STATUS_ERASED: _ClassVar[CharacterStatus]
 
-class Gender(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
-    __slots__ = ()
-    GENDER_UNSPECIFIED: _ClassVar[Gender]
-    GENDER_FEMALE: _ClassVar[Gender]
-    GENDER_MALE: _ClassVar[Gender]
-    GENDER_NON_BINARY: _ClassVar[Gender]
-
 class IdentityVersionStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     IDENTITY_VERSION_STATUS_UNSPECIFIED: _ClassVar[IdentityVersionStatus]
@@ -38,19 +32,6 @@ class IdentityVersionStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     IDENTITY_VERSION_STATUS_REJECTED: _ClassVar[IdentityVersionStatus]
     IDENTITY_VERSION_STATUS_SUPERSEDED: _ClassVar[IdentityVersionStatus]
     IDENTITY_VERSION_STATUS_ERASED: _ClassVar[IdentityVersionStatus]
-
-class PhotoRejectionReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
-    __slots__ = ()
-    PHOTO_REJECTION_REASON_UNSPECIFIED: _ClassVar[PhotoRejectionReason]
-    PHOTO_REJECTION_REASON_NO_FACE: _ClassVar[PhotoRejectionReason]
-    PHOTO_REJECTION_REASON_MULTIPLE_FACES: _ClassVar[PhotoRejectionReason]
-    PHOTO_REJECTION_REASON_FACE_TOO_SMALL: _ClassVar[PhotoRejectionReason]
-    PHOTO_REJECTION_REASON_LOW_DETECTOR_SCORE: _ClassVar[PhotoRejectionReason]
-    PHOTO_REJECTION_REASON_BLURRY: _ClassVar[PhotoRejectionReason]
-    PHOTO_REJECTION_REASON_UNDEREXPOSED: _ClassVar[PhotoRejectionReason]
-    PHOTO_REJECTION_REASON_OVEREXPOSED: _ClassVar[PhotoRejectionReason]
-    PHOTO_REJECTION_REASON_EXTREME_POSE: _ClassVar[PhotoRejectionReason]
-    PHOTO_REJECTION_REASON_OUTLIER: _ClassVar[PhotoRejectionReason]
 
 class ConsentState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -103,26 +84,12 @@ CHARACTER_STATUS_UNSPECIFIED: CharacterStatus
 CHARACTER_STATUS_ACTIVE: CharacterStatus
 CHARACTER_STATUS_ARCHIVED: CharacterStatus
 CHARACTER_STATUS_ERASED: CharacterStatus
-GENDER_UNSPECIFIED: Gender
-GENDER_FEMALE: Gender
-GENDER_MALE: Gender
-GENDER_NON_BINARY: Gender
 IDENTITY_VERSION_STATUS_UNSPECIFIED: IdentityVersionStatus
 IDENTITY_VERSION_STATUS_ACTIVE: IdentityVersionStatus
 IDENTITY_VERSION_STATUS_PENDING_REVIEW: IdentityVersionStatus
 IDENTITY_VERSION_STATUS_REJECTED: IdentityVersionStatus
 IDENTITY_VERSION_STATUS_SUPERSEDED: IdentityVersionStatus
 IDENTITY_VERSION_STATUS_ERASED: IdentityVersionStatus
-PHOTO_REJECTION_REASON_UNSPECIFIED: PhotoRejectionReason
-PHOTO_REJECTION_REASON_NO_FACE: PhotoRejectionReason
-PHOTO_REJECTION_REASON_MULTIPLE_FACES: PhotoRejectionReason
-PHOTO_REJECTION_REASON_FACE_TOO_SMALL: PhotoRejectionReason
-PHOTO_REJECTION_REASON_LOW_DETECTOR_SCORE: PhotoRejectionReason
-PHOTO_REJECTION_REASON_BLURRY: PhotoRejectionReason
-PHOTO_REJECTION_REASON_UNDEREXPOSED: PhotoRejectionReason
-PHOTO_REJECTION_REASON_OVEREXPOSED: PhotoRejectionReason
-PHOTO_REJECTION_REASON_EXTREME_POSE: PhotoRejectionReason
-PHOTO_REJECTION_REASON_OUTLIER: PhotoRejectionReason
 CONSENT_STATE_UNSPECIFIED: ConsentState
 CONSENT_STATE_ACTIVE: ConsentState
 CONSENT_STATE_NOT_YET_VALID: ConsentState
@@ -231,9 +198,9 @@ class DeclaredAttributes(_message.Message):
     GENDER_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     age_range: AgeRange
-    gender: Gender
+    gender: _faces_pb2.Gender
     tags: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, age_range: _Optional[_Union[AgeRange, _Mapping]] = ..., gender: _Optional[_Union[Gender, str]] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, age_range: _Optional[_Union[AgeRange, _Mapping]] = ..., gender: _Optional[_Union[_faces_pb2.Gender, str]] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AgeRange(_message.Message):
     __slots__ = ("min_years", "max_years")
@@ -390,7 +357,7 @@ class PhotoQualityReport(_message.Message):
     index: int
     label: str
     accepted: bool
-    rejection_reason: PhotoRejectionReason
+    rejection_reason: _faces_pb2.PhotoRejectionReason
     rejection_message: str
     image_width_px: int
     image_height_px: int
@@ -403,7 +370,7 @@ class PhotoQualityReport(_message.Message):
     head_pose: HeadPose
     mean_similarity_to_others: float
     similarity_to_aggregate: float
-    def __init__(self, index: _Optional[int] = ..., label: _Optional[str] = ..., accepted: _Optional[bool] = ..., rejection_reason: _Optional[_Union[PhotoRejectionReason, str]] = ..., rejection_message: _Optional[str] = ..., image_width_px: _Optional[int] = ..., image_height_px: _Optional[int] = ..., face_count: _Optional[int] = ..., face_box: _Optional[_Union[FaceBox, _Mapping]] = ..., face_size_px: _Optional[int] = ..., detector_score: _Optional[float] = ..., blur_variance: _Optional[float] = ..., exposure: _Optional[_Union[Exposure, _Mapping]] = ..., head_pose: _Optional[_Union[HeadPose, _Mapping]] = ..., mean_similarity_to_others: _Optional[float] = ..., similarity_to_aggregate: _Optional[float] = ...) -> None: ...
+    def __init__(self, index: _Optional[int] = ..., label: _Optional[str] = ..., accepted: _Optional[bool] = ..., rejection_reason: _Optional[_Union[_faces_pb2.PhotoRejectionReason, str]] = ..., rejection_message: _Optional[str] = ..., image_width_px: _Optional[int] = ..., image_height_px: _Optional[int] = ..., face_count: _Optional[int] = ..., face_box: _Optional[_Union[FaceBox, _Mapping]] = ..., face_size_px: _Optional[int] = ..., detector_score: _Optional[float] = ..., blur_variance: _Optional[float] = ..., exposure: _Optional[_Union[Exposure, _Mapping]] = ..., head_pose: _Optional[_Union[HeadPose, _Mapping]] = ..., mean_similarity_to_others: _Optional[float] = ..., similarity_to_aggregate: _Optional[float] = ...) -> None: ...
 
 class FaceBox(_message.Message):
     __slots__ = ("x", "y", "width", "height")
@@ -483,9 +450,9 @@ class GenderEstimate(_message.Message):
     __slots__ = ("value", "confidence")
     VALUE_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
-    value: Gender
+    value: _faces_pb2.Gender
     confidence: float
-    def __init__(self, value: _Optional[_Union[Gender, str]] = ..., confidence: _Optional[float] = ...) -> None: ...
+    def __init__(self, value: _Optional[_Union[_faces_pb2.Gender, str]] = ..., confidence: _Optional[float] = ...) -> None: ...
 
 class AddIdentityVersionRequest(_message.Message):
     __slots__ = ("character_id", "z_id", "model_pack_id", "quality", "reference_photo_object_ids", "estimated_attributes")

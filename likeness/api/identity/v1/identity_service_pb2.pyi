@@ -2,47 +2,15 @@ import datetime
 
 from likeness.api.buf.validate import validate_pb2 as _validate_pb2
 from likeness.api.common.v1 import access_pb2 as _access_pb2
+from likeness.api.common.v1 import faces_pb2 as _faces_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf.internal import containers as _containers
-from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
-
-class PhotoRejectionReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
-    __slots__ = ()
-    PHOTO_REJECTION_REASON_UNSPECIFIED: _ClassVar[PhotoRejectionReason]
-    PHOTO_REJECTION_REASON_NO_FACE: _ClassVar[PhotoRejectionReason]
-    PHOTO_REJECTION_REASON_MULTIPLE_FACES: _ClassVar[PhotoRejectionReason]
-    PHOTO_REJECTION_REASON_FACE_TOO_SMALL: _ClassVar[PhotoRejectionReason]
-    PHOTO_REJECTION_REASON_LOW_DETECTOR_SCORE: _ClassVar[PhotoRejectionReason]
-    PHOTO_REJECTION_REASON_BLURRY: _ClassVar[PhotoRejectionReason]
-    PHOTO_REJECTION_REASON_UNDEREXPOSED: _ClassVar[PhotoRejectionReason]
-    PHOTO_REJECTION_REASON_OVEREXPOSED: _ClassVar[PhotoRejectionReason]
-    PHOTO_REJECTION_REASON_EXTREME_POSE: _ClassVar[PhotoRejectionReason]
-    PHOTO_REJECTION_REASON_OUTLIER: _ClassVar[PhotoRejectionReason]
-
-class Gender(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
-    __slots__ = ()
-    GENDER_UNSPECIFIED: _ClassVar[Gender]
-    GENDER_FEMALE: _ClassVar[Gender]
-    GENDER_MALE: _ClassVar[Gender]
-PHOTO_REJECTION_REASON_UNSPECIFIED: PhotoRejectionReason
-PHOTO_REJECTION_REASON_NO_FACE: PhotoRejectionReason
-PHOTO_REJECTION_REASON_MULTIPLE_FACES: PhotoRejectionReason
-PHOTO_REJECTION_REASON_FACE_TOO_SMALL: PhotoRejectionReason
-PHOTO_REJECTION_REASON_LOW_DETECTOR_SCORE: PhotoRejectionReason
-PHOTO_REJECTION_REASON_BLURRY: PhotoRejectionReason
-PHOTO_REJECTION_REASON_UNDEREXPOSED: PhotoRejectionReason
-PHOTO_REJECTION_REASON_OVEREXPOSED: PhotoRejectionReason
-PHOTO_REJECTION_REASON_EXTREME_POSE: PhotoRejectionReason
-PHOTO_REJECTION_REASON_OUTLIER: PhotoRejectionReason
-GENDER_UNSPECIFIED: Gender
-GENDER_FEMALE: Gender
-GENDER_MALE: Gender
 
 class EncodeIdentityRequest(_message.Message):
     __slots__ = ("reference_photos", "options")
@@ -109,7 +77,7 @@ class PhotoQualityReport(_message.Message):
     index: int
     label: str
     accepted: bool
-    rejection_reason: PhotoRejectionReason
+    rejection_reason: _faces_pb2.PhotoRejectionReason
     rejection_message: str
     image_width_px: int
     image_height_px: int
@@ -122,7 +90,7 @@ class PhotoQualityReport(_message.Message):
     head_pose: HeadPose
     mean_similarity_to_others: float
     similarity_to_aggregate: float
-    def __init__(self, index: _Optional[int] = ..., label: _Optional[str] = ..., accepted: _Optional[bool] = ..., rejection_reason: _Optional[_Union[PhotoRejectionReason, str]] = ..., rejection_message: _Optional[str] = ..., image_width_px: _Optional[int] = ..., image_height_px: _Optional[int] = ..., face_count: _Optional[int] = ..., face_box: _Optional[_Union[FaceBox, _Mapping]] = ..., face_size_px: _Optional[int] = ..., detector_score: _Optional[float] = ..., blur_variance: _Optional[float] = ..., exposure: _Optional[_Union[Exposure, _Mapping]] = ..., head_pose: _Optional[_Union[HeadPose, _Mapping]] = ..., mean_similarity_to_others: _Optional[float] = ..., similarity_to_aggregate: _Optional[float] = ...) -> None: ...
+    def __init__(self, index: _Optional[int] = ..., label: _Optional[str] = ..., accepted: _Optional[bool] = ..., rejection_reason: _Optional[_Union[_faces_pb2.PhotoRejectionReason, str]] = ..., rejection_message: _Optional[str] = ..., image_width_px: _Optional[int] = ..., image_height_px: _Optional[int] = ..., face_count: _Optional[int] = ..., face_box: _Optional[_Union[FaceBox, _Mapping]] = ..., face_size_px: _Optional[int] = ..., detector_score: _Optional[float] = ..., blur_variance: _Optional[float] = ..., exposure: _Optional[_Union[Exposure, _Mapping]] = ..., head_pose: _Optional[_Union[HeadPose, _Mapping]] = ..., mean_similarity_to_others: _Optional[float] = ..., similarity_to_aggregate: _Optional[float] = ...) -> None: ...
 
 class FaceBox(_message.Message):
     __slots__ = ("x", "y", "width", "height")
@@ -202,9 +170,9 @@ class GenderEstimate(_message.Message):
     __slots__ = ("value", "confidence")
     VALUE_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
-    value: Gender
+    value: _faces_pb2.Gender
     confidence: float
-    def __init__(self, value: _Optional[_Union[Gender, str]] = ..., confidence: _Optional[float] = ...) -> None: ...
+    def __init__(self, value: _Optional[_Union[_faces_pb2.Gender, str]] = ..., confidence: _Optional[float] = ...) -> None: ...
 
 class CompareIdentitiesRequest(_message.Message):
     __slots__ = ("first_z_id", "second_z_id", "model_pack_id")
