@@ -201,6 +201,14 @@ class AuditLog:
         )
         return await cursor.fetchall()
 
+    async def stored_hash(self, connection: AsyncConnection[Any], brand_id: str, sequence: int) -> str | None:
+        """The hash stored on the brand's event at ``sequence``; None when there is no such event."""
+        cursor = await connection.execute(
+            self._queries["audit_event_hash"], {"brand_id": brand_id, "sequence": sequence}
+        )
+        row = await cursor.fetchone()
+        return str(row[0]) if row else None
+
     async def verify(
         self, connection: AsyncConnection[Any], brand_id: str, from_sequence: int = 1, to_sequence: int = 0
     ) -> Verification:
@@ -208,11 +216,7 @@ class AuditLog:
         from_sequence = max(from_sequence, 1)
         expected_prev = GENESIS_HASH
         if from_sequence > 1:
-            cursor = await connection.execute(
-                self._queries["audit_event_hash"], {"brand_id": brand_id, "sequence": from_sequence - 1}
-            )
-            previous = await cursor.fetchone()
-            expected_prev = previous[0] if previous else ""
+            expected_prev = await self.stored_hash(connection, brand_id, from_sequence - 1) or ""
         result = Verification()
         reader = connection.cursor(row_factory=class_row(AuditEvent))
         await reader.execute(

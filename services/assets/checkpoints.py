@@ -111,18 +111,8 @@ class CheckpointStore:
         return checkpoint
 
 
-async def _stored_hash(
-    connection: Any, queries: Mapping[str, str], brand_id: str, sequence: int
-) -> str | None:
-    cursor = await connection.execute(
-        queries["audit_event_hash"], {"brand_id": brand_id, "sequence": sequence}
-    )
-    row = await cursor.fetchone()
-    return str(row[0]) if row else None
-
-
 async def check_against_checkpoint(
-    connection: Any, queries: Mapping[str, str], checkpoints: CheckpointStore, brand_id: str
+    connection: Any, audit: AuditLog, checkpoints: CheckpointStore, brand_id: str
 ) -> tuple[ChainBreak | None, int]:
     """(the break the brand's latest checkpoint reveals or None, that checkpoint's sequence or 0)."""
     try:
@@ -132,7 +122,7 @@ async def check_against_checkpoint(
         return ChainBreak(invalid.sequence, "", BreakKind.CHECKPOINT_INVALID), invalid.sequence
     if checkpoint is None:
         return None, 0
-    stored = await _stored_hash(connection, queries, brand_id, checkpoint.sequence)
+    stored = await audit.stored_hash(connection, brand_id, checkpoint.sequence)
     if stored is None:
         return ChainBreak(checkpoint.sequence, "", BreakKind.TRUNCATED, checkpoint.hash), checkpoint.sequence
     if stored != checkpoint.hash:
@@ -170,7 +160,7 @@ class Checkpointer:
             start = previous.sequence + 1 if previous else 1
             async with self.pool.connection() as connection, connection.transaction():
                 if previous is not None:
-                    stored = await _stored_hash(connection, self.queries, brand_id, previous.sequence)
+                    stored = await self.audit.stored_hash(connection, brand_id, previous.sequence)
                     if stored != previous.hash:
                         logger.error(
                             "audit chain no longer matches its checkpoint",

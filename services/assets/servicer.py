@@ -121,7 +121,7 @@ class AssetsServicer(assets_service_pb2_grpc.AssetsServiceServicer):
                 )
                 if checkpointer is not None:
                     found, checkpoint_sequence = await check_against_checkpoint(
-                        connection, checkpointer.queries, checkpointer.checkpoints, brand_id
+                        connection, checkpointer.audit, checkpointer.checkpoints, brand_id
                     )
                     # A break in the links comes first: it is earlier, or the cause of this one.
                     if verification.ok and found is not None:
