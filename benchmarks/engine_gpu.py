@@ -18,7 +18,13 @@ measures, in one process on one card:
   with A14B's scheduler (found by running its hooks on the tiny model: the skip decisions depend on the
   step counter and the curve, never on the weights) times the measured final step, plus the decode;
 - **a replica restart** (``--restart-check``): a fresh process with the same inductor cache
-  (``TORCHINDUCTOR_CACHE_DIR``) builds the model, compiles and times its first and second step.
+  (``TORCHINDUCTOR_CACHE_DIR``) builds the model, compiles and times its first and second step;
+- **a whole replica** (``--replica``): a fresh process builds both experts, the identity adapter, the
+  VAE and a text encoder cut to 2 layers (its time is not measured; its memory goes to the experts) as
+  :class:`WanVideoModel`, compiles and warms it up as a Serve replica does at start (the inductor cache
+  the first process filled), then runs requests through the model's own ``denoise``: the first request
+  after the start against the same request again (warm), and a ``fast`` clip (``--steps`` steps with
+  MagCache, decode included) end to end, with the passes it skipped.
 
 A clip at ``final`` is ``--steps`` (40) guided steps plus the VAE decode, computed from the measured step
 and decode times. TFLOP/s count the transformer's matrix products (attention included).
@@ -32,6 +38,7 @@ path on the tiny model on CPU ranks (gloo): a code-path check, not a measurement
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -341,10 +348,11 @@ def one_gpu(args: argparse.Namespace) -> int:
             except Exception as error:  # noqa: BLE001 - reported, and the other results stand
                 report.add("ours FP8 step", error=f"{type(error).__name__}: {error}")
         del eager_reference
-    if args.restart_check:
+    if args.restart_check or args.replica:
         del expert, vae, installed, adapter
         if device.type == "cuda":
             torch.cuda.empty_cache()
+    if args.restart_check:
         command = [sys.executable, str(Path(__file__).resolve()), "--restart-probe", *probe_args(args)]
         probe = subprocess.run(command, capture_output=True, text=True, check=False)
         if probe.returncode != 0:
@@ -360,7 +368,103 @@ def one_gpu(args: argparse.Namespace) -> int:
                 first_vs_warm=first / warm,
                 first_clip_vs_warm_clip=first_clip / warm_clip,
             )
+    if args.replica:
+        replica(args, report, decode)
     print("weights are random: frames would be noise; only the timings mean anything")
+    return 0
+
+
+def replica(args: argparse.Namespace, report: Report, decode_s: float) -> None:
+    """Run the --replica probe in a fresh process and report what it measured."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--replica-probe", *probe_args(args)]
+    probe = subprocess.run(command, capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        report.add("replica", error=probe.stderr[-3000:])
+        return
+    values = json.loads(probe.stdout.strip().splitlines()[-1])
+    report.add("replica start (build, compile, warm-up; fresh process, same inductor cache)",
+               build_s=values["build_s"], compile_and_warm_up_s=values["warm_up_s"],
+               flash_kernel=values["flash_kernel"] or "PyTorch's own")  # fmt: skip
+    first, warm = values["first_request_s"], values["warm_request_s"]
+    report.add(f"first request after the start ({values['request_steps']} final steps) vs the same again",
+               first_s=first, warm_s=warm, first_vs_warm=first / warm)  # fmt: skip
+    final_step = values["final_step_s"]
+    final_clip = args.steps * final_step + decode_s
+    fast_clip = values["fast_clip_s"]
+    report.add(f"fast clip ({args.steps} steps with MagCache, decode; measured end to end)",
+               clip_s=fast_clip, computed_passes_fraction=values["fast_computed_fraction"],
+               skipped_passes=values["fast_skipped_passes"], step_s=values["fast_steps_s"],
+               peak_gib=values["peak_gib"])  # fmt: skip
+    report.data["summary"].update(
+        replica_final_step_s=final_step, replica_final_clip_s=final_clip, fast_clip_s=fast_clip,
+        fast_vs_final_clip=fast_clip / final_clip, first_request_vs_warm=first / warm,
+    )  # fmt: skip
+    report.save()
+    print(
+        f"replica: final step {final_step:.3f} s, final clip {final_clip:.1f} s (computed), fast clip "
+        f"{fast_clip:.1f} s measured ({fast_clip / final_clip:.2f} of final); first request after start "
+        f"{first / warm:.2f}x a warm one",
+        flush=True,
+    )
+
+
+def replica_probe(args: argparse.Namespace) -> int:
+    """A replica as serving builds one (both experts, adapter, VAE; the text encoder cut to 2 layers),
+    compiled and warmed up, then requests through :meth:`WanVideoModel.denoise`."""
+    import torch
+    from generator_gpu import build_pipeline
+
+    from likeness.generator.model import fastcache
+    from likeness.generator.model.adapter import IdentityAdapter
+    from likeness.generator.model.video import WanVideoModel, randomize_values
+    from likeness.generator.shots import CharacterConditioning, ShotRequest
+
+    device, dtype, (frames, height, width), _ = sizes(args)
+    started = now(device)
+    pipeline = build_pipeline(args.tiny, device, dtype, args.layers, text_layers=2)
+    torch.manual_seed(2)
+    with building_on(device, dtype):
+        adapter = IdentityAdapter.for_transformer(pipeline.transformer)
+    randomize_values(adapter)
+    model = WanVideoModel(
+        pipeline, adapter=adapter, model_id="random A14B architecture", random_weights=True,
+        fast_ratios=fastcache.expert_ratios(),
+    )  # fmt: skip
+    build_s = now(device) - started
+    started = now(device)
+    kernel = model.optimise(compile=True, flash_attention=args.flash)
+    model.warm_up(height=height, width=width, num_frames=frames)
+    warm_up_s = now(device) - started
+
+    unit = np.full(512, 512**-0.5, dtype=np.float32)
+
+    def request(preset: str, steps: int) -> ShotRequest:
+        return ShotRequest(
+            request_id=preset, prompt="a person walks through a market", negative_prompt="", seed=7,
+            num_frames=frames, height=height, width=width, num_inference_steps=steps,
+            guidance_scale=GUIDANCE, characters=(CharacterConditioning("c", unit, STRENGTH),), preset=preset,
+        )  # fmt: skip
+
+    def run(shot: ShotRequest, output_type: str) -> tuple[float, list[float]]:
+        marks = [now(device)]
+        model.denoise([shot], on_step=lambda *_: marks.append(now(device)), output_type=output_type)
+        ended = now(device)
+        return ended - marks[0], [later - earlier for earlier, later in itertools.pairwise(marks)]
+
+    request_steps = 3
+    first, _ = run(request("final", request_steps), "latent")
+    warm, warm_steps = run(request("final", request_steps), "latent")
+    fast, fast_steps = run(request("fast", args.steps), "np")
+    skipped = fastcache.skipped_passes(pipeline)
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0.0
+    values = {
+        "build_s": build_s, "warm_up_s": warm_up_s, "flash_kernel": kernel, "request_steps": request_steps,
+        "first_request_s": first, "warm_request_s": warm, "final_step_s": statistics.mean(warm_steps[1:]),
+        "fast_clip_s": fast, "fast_steps_s": fast_steps, "fast_skipped_passes": skipped,
+        "fast_computed_fraction": (2 * args.steps - sum(skipped.values())) / (2 * args.steps),
+        "peak_gib": peak,
+    }  # fmt: skip
+    print(json.dumps(values))
     return 0
 
 
@@ -399,7 +503,7 @@ def probe_args(args: argparse.Namespace) -> list[str]:
         values += ["--layers", str(args.layers)]
     if args.flash:
         values += ["--flash", args.flash]
-    return values
+    return [*values, "--steps", str(args.steps)]
 
 
 def restart_probe(args: argparse.Namespace) -> int:
@@ -532,6 +636,10 @@ def engine_main(argv: Sequence[str]) -> int:
     parser.add_argument("--fp8-only", action="store_true", help="stock and FP8 only (no bf16 compile, draft)")
     parser.add_argument("--restart-check", action="store_true", help="time a fresh process's first step")
     parser.add_argument("--restart-probe", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--replica", action="store_true", help="a fresh whole replica: start, first request, a fast clip"
+    )
+    parser.add_argument("--replica-probe", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--gpus", help="comma-separated rank counts for the scaling run, e.g. 1,2,4,8")
     parser.add_argument("--no-cfg-parallel", action="store_true", help="context parallel only")
     parser.add_argument("--compile", action="store_true", help="compile the blocks in the scaling run")
@@ -547,6 +655,8 @@ def engine_main(argv: Sequence[str]) -> int:
         )
     if args.restart_probe:
         return restart_probe(args)
+    if args.replica_probe:
+        return replica_probe(args)
     if args.gpus:
         return many_gpus(args)
     return one_gpu(args)

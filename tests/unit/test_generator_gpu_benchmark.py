@@ -40,7 +40,8 @@ def run_benchmark(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str
 
 def test_the_engine_benchmark_measures_every_configuration_on_the_tiny_model(tmp_path: Path) -> None:
     results = tmp_path / "engine.json"
-    completed = run_benchmark(tmp_path, "--tiny", "--reps", "1", "--restart-check", "--json", str(results))
+    arguments = ["--tiny", "--reps", "1", "--steps", "8", "--restart-check", "--replica"]
+    completed = run_benchmark(tmp_path, *arguments, "--json", str(results))
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "weights are random" in completed.stdout
     summary = json.loads(results.read_text())
@@ -51,6 +52,11 @@ def test_the_engine_benchmark_measures_every_configuration_on_the_tiny_model(tmp
     compiled = summary["results"]["ours compiled vs eager output"]["relative_difference"]
     assert compiled < 1e-3  # float32 on the CPU: compilation keeps the output
     assert summary["summary"]["final_step_s"] > 0 and summary["summary"]["draft_clip_s"] > 0
+    fast = summary["results"]["fast clip (8 steps with MagCache, decode; measured end to end)"]
+    # The replica's own fast clip skipped passes through the model's denoise, in both experts.
+    assert fast["clip_s"] > 0 and all(count > 0 for count in fast["skipped_passes"].values())
+    assert 0 < fast["computed_passes_fraction"] < 1 and len(fast["step_s"]) == 8
+    assert summary["summary"]["first_request_vs_warm"] > 0
 
 
 def test_the_scaling_run_matches_one_rank_on_cpu_ranks(tmp_path: Path) -> None:
