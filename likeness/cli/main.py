@@ -15,6 +15,7 @@ from typer.core import TyperOption
 from likeness.cli.characters import character_app, consent_app
 from likeness.cli.common import Cli, ClientSettings
 from likeness.cli.jobs import generate_command, job_app
+from likeness.cli.model import model_app
 from likeness.cli.provenance import provenance_app
 from likeness.cli.registry import asset_app, audit_app, brand_app
 from likeness.cli.train import train_app
@@ -51,6 +52,7 @@ app.add_typer(asset_app, name="asset")
 app.add_typer(job_app, name="job")
 app.add_typer(provenance_app, name="provenance")
 app.add_typer(train_app, name="train")
+app.add_typer(model_app, name="model")
 app.command("generate")(generate_command)
 console = Console(stderr=True)
 

@@ -100,3 +100,94 @@ def test_the_curves_are_cut_per_expert_and_a_calibrated_file_replaces_them(tmp_p
     (tmp_path / fastcache.FAST_CACHE_FILE).write_text(json.dumps({"transformer": []}))
     with pytest.raises(ValueError, match="expected"):
         fastcache.load_ratios(tmp_path)
+
+
+def residual_ratios(model: WanVideoModel, request: ShotRequest) -> dict[str, list[list[float]]]:
+    """Per expert, per step, the ratio MagCache's calibration defines, computed here from the blocks'
+    own input and output (torch hooks): mean over tokens of |residual now| / |residual a step ago|, for
+    the conditional and the unconditional pass apart ([cond, uncond] per step)."""
+    import torch
+
+    residuals: dict[str, list[torch.Tensor]] = {name: [] for name in fastcache.EXPERTS}
+    handles = []
+    for name in fastcache.EXPERTS:
+        expert = getattr(model.pipeline, name)
+        entering: list[torch.Tensor] = []
+        handles.append(expert.blocks[0].register_forward_pre_hook(
+            lambda _m, args, kwargs, entering=entering: entering.append(args[0]), with_kwargs=True
+        ))  # fmt: skip
+        handles.append(expert.blocks[-1].register_forward_hook(
+            lambda _m, _a, output, name=name, entering=entering: residuals[name].append(
+                (output[0] if isinstance(output, tuple) else output) - entering.pop()
+            )
+        ))  # fmt: skip
+    try:
+        model.denoise([request], output_type="latent")
+    finally:
+        for handle in handles:
+            handle.remove()
+    ratios: dict[str, list[list[float]]] = {}
+    for name, found in residuals.items():
+        passes = [found[0::2], found[1::2]]  # the pipeline runs cond then uncond at every step
+        ratios[name] = [[1.0, 1.0]] + [
+            [
+                float((each[step].float().norm(dim=-1) / (each[step - 1].float().norm(dim=-1) + 1e-8)).mean())
+                for each in passes
+            ]
+            for step in range(1, len(passes[0]))
+        ]
+    return ratios
+
+
+def test_calibration_measures_each_experts_residual_ratios_and_changes_nothing_served(
+    model: WanVideoModel,
+) -> None:
+    requests = [shot(character(1), steps=STEPS, seed=seed) for seed in (3, 4)]
+    served = {name: list(values) for name, values in model.fast_ratios.items()}
+    curves = model.calibrate_fast(requests)
+
+    high = fastcache.high_noise_steps(model.pipeline, STEPS)
+    assert len(curves["transformer"]) == high and len(curves["transformer_2"]) == STEPS - high
+    measured = [residual_ratios(model, request) for request in requests]
+    for name in fastcache.EXPERTS:
+        expected = np.mean([[np.mean(step) for step in run[name]] for run in measured], axis=0)
+        assert np.allclose(curves[name], expected, rtol=1e-5), name
+        assert curves[name][0] == 1.0 and len(set(curves[name])) > 2  # a real curve, not a constant
+    # What the model serves is untouched: its curve, final exactly, fast still skipping.
+    assert model.fast_ratios == served
+    request = shot(character(1), steps=STEPS)
+    (before,) = WanVideoModel.tiny(seed=0, draft=False).denoise([request], output_type="latent")
+    (after,) = model.denoise([request], output_type="latent")
+    assert max_difference(np.asarray(before), np.asarray(after)) == 0.0
+    model.denoise([fast(request)], output_type="latent")
+    assert all(count > 0 for count in fastcache.skipped_passes(model.pipeline).values())
+
+
+def test_calibration_is_refused_where_it_would_measure_the_wrong_thing(
+    model: WanVideoModel, plain: WanVideoModel
+) -> None:
+    with pytest.raises(ValueError, match="without the fast preset"):
+        plain.calibrate_fast([shot(character(1))])
+    with pytest.raises(ValueError, match="runs the final preset"):
+        model.calibrate_fast([fast(shot(character(1)))])
+
+
+def test_likeness_model_calibrate_fast_writes_the_curve_a_replica_then_serves(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from likeness.cli.main import app
+
+    model_dir = WanVideoModel.tiny(seed=0, draft=False, vace=False).save_pretrained(tmp_path / "model")
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a person waves\n\na person nods\n")
+    arguments = ["model", "calibrate-fast", str(model_dir), "--prompts", str(prompts), "--device", "cpu",
+                 "--steps", "8", "--height", "64", "--width", "64", "--frames", "9"]  # fmt: skip
+    result = CliRunner().invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    assert "weights are random" in result.output and "from 2 prompts" in result.output
+    written = json.loads((model_dir / fastcache.FAST_CACHE_FILE).read_text())
+    loaded = WanVideoModel.from_pretrained(model_dir, placement=None)
+    assert loaded.fast_ratios == written
+    high = fastcache.high_noise_steps(loaded.pipeline, 8)
+    assert len(written["transformer"]) == high and len(written["transformer_2"]) == 8 - high
+    assert written != fastcache.expert_ratios()

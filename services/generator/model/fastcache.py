@@ -29,7 +29,10 @@ interleaved, over the whole schedule (the first step left out), with the jump at
 26 high-noise steps. :func:`expert_ratios` cuts it into one curve per expert (diffusers keeps one state per
 expert, counting that expert's own steps). A deployment calibrated on its own checkpoint and scheduler puts
 ``fast_cache.json`` (``{"transformer": [...], "transformer_2": [...]}``, from diffusers'
-``MagCacheConfig(calibrate=True)``) in its model directory, and that curve is used instead.
+``MagCacheConfig(calibrate=True)``) in its model directory, and that curve is used instead:
+``likeness model calibrate-fast MODEL_DIR`` runs the checkpoint on a few prompts with every step computed
+(:meth:`WanVideoModel.calibrate_fast`), records each expert's ratio per step for the conditional and
+unconditional passes, and writes their mean.
 
 Thresholds (the authors' default setting, "E006K2R02"): the accumulated error bound 0.06, at most 2
 consecutive skipped steps, and the first 20 % of each expert's steps always computed.
@@ -190,11 +193,19 @@ class _GatedHead(MagCacheHeadHook):
 
 class _GatedBlock(MagCacheBlockHook):
     active = False
+    #: While calibrating, the tail block's ratio of each step, per cache context ("cond", "uncond").
+    recorded: dict[str, list[float]] | None = None
 
     def new_forward(self, module: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
         if not self.active:
             return self.fn_ref.original_forward(*args, **kwargs)  # type: ignore[misc]
         return super().new_forward(module, *args, **kwargs)
+
+    def _perform_calibration_step(self, state: MagCacheState, current_residual: torch.Tensor) -> None:
+        super()._perform_calibration_step(state, current_residual)
+        if self.recorded is not None:
+            context = self.state_manager.context.name
+            self.recorded.setdefault(context, []).append(state.calibration_ratios[-1])
 
 
 def _hooks(expert: torch.nn.Module) -> list[Any]:
@@ -245,33 +256,80 @@ def high_noise_steps(pipeline: Any, num_inference_steps: int) -> int:
 
 
 def configure(
-    pipeline: Any, num_inference_steps: int, ratios: dict[str, list[float]] | None
+    pipeline: Any,
+    num_inference_steps: int,
+    ratios: dict[str, list[float]] | None,
+    *,
+    calibrate: bool = False,
 ) -> dict[str, MagCacheConfig]:
     """At the start of every request: reset both experts' cache state, then switch the hooks on with each
-    expert's curve stretched to its steps in this request (``ratios``), or off (None)."""
+    expert's curve stretched to its steps in this request (``ratios``), or off (None). ``calibrate``
+    switches them on computing every step and recording its ratio instead (:func:`recorded`)."""
     experts = {name: getattr(pipeline, name) for name in EXPERTS}
     for expert in experts.values():
         expert._reset_stateful_cache()
     configs: dict[str, MagCacheConfig] = {}
-    if ratios is not None:
+    if ratios is not None or calibrate:
         high = high_noise_steps(pipeline, num_inference_steps)
         for name, steps in (("transformer", high), ("transformer_2", num_inference_steps - high)):
-            if steps > 0:
-                curve = nearest_interp(torch.tensor(ratios[name], dtype=torch.float32), steps)
-                configs[name] = MagCacheConfig(
-                    threshold=FAST_THRESHOLD,
-                    max_skip_steps=FAST_MAX_SKIP_STEPS,
-                    retention_ratio=FAST_RETENTION_RATIO,
-                    num_inference_steps=steps,
-                    mag_ratios=curve,
-                )
+            if steps <= 0:
+                continue
+            if calibrate:
+                configs[name] = MagCacheConfig(calibrate=True, num_inference_steps=steps)
+                continue
+            assert ratios is not None
+            curve = nearest_interp(torch.tensor(ratios[name], dtype=torch.float32), steps)
+            configs[name] = MagCacheConfig(
+                threshold=FAST_THRESHOLD,
+                max_skip_steps=FAST_MAX_SKIP_STEPS,
+                retention_ratio=FAST_RETENTION_RATIO,
+                num_inference_steps=steps,
+                mag_ratios=curve,
+            )
     for name, expert in experts.items():
         for hook in _hooks(expert):
             hook.active = name in configs
             hook.skipped = 0
+            if isinstance(hook, _GatedBlock):
+                hook.recorded = {} if calibrate and name in configs else None
             if name in configs:
                 hook.config = configs[name]
     return configs
+
+
+def recorded(pipeline: Any) -> dict[str, dict[str, list[float]]]:
+    """Per expert, the ratios its tail block recorded per cache context since a calibrating
+    :func:`configure` (an expert that took no step has none)."""
+    found: dict[str, dict[str, list[float]]] = {}
+    for name in EXPERTS:
+        for hook in _hooks(getattr(pipeline, name)):
+            if isinstance(hook, _GatedBlock) and hook.is_tail and hook.recorded:
+                found[name] = {context: list(values) for context, values in hook.recorded.items()}
+    return found
+
+
+def mean_curve(runs: list[dict[str, dict[str, list[float]]]]) -> dict[str, list[float]]:
+    """Calibration runs (:func:`recorded` of each) as one curve per expert: per step, the mean over the
+    runs and over their conditional and unconditional passes (the two differ in the third decimal; the
+    hooks keep one curve for both). Every run must have the same steps."""
+    curves: dict[str, list[float]] = {}
+    for name in EXPERTS:
+        passes = [values for run in runs for values in run.get(name, {}).values()]
+        if not passes:
+            raise ValueError(f"no calibration ratios were recorded for {name}")
+        if len({len(values) for values in passes}) != 1:
+            raise ValueError(f"the calibration runs of {name} took different numbers of steps")
+        curves[name] = [float(value) for value in torch.tensor(passes, dtype=torch.float64).mean(0)]
+    return curves
+
+
+def save_ratios(model_dir: Path, curves: dict[str, list[float]]) -> Path:
+    """Write a calibrated curve where :func:`load_ratios` reads it (written whole, then renamed)."""
+    path = model_dir / FAST_CACHE_FILE
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps({name: curves[name] for name in EXPERTS}, indent=1))
+    partial.replace(path)
+    return path
 
 
 def skipped_passes(pipeline: Any) -> dict[str, int]:

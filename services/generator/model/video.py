@@ -13,6 +13,7 @@ with random weights, for tests and CPUs; everything it makes says ``random_weigh
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import shutil
@@ -184,6 +185,8 @@ class WanVideoModel:
         self.draft_sources = draft_lora
         self.draft_lora = draft_lora is not None
         self._lock = threading.Lock()
+        #: While :meth:`calibrate_fast` runs: the step cache's hooks record instead of skipping.
+        self._calibrating = False
         #: Set on each rank of a replica that spans several (``enable_parallelism``).
         self.parallel: ParallelRuntime | None = None
 
@@ -509,7 +512,8 @@ class WanVideoModel:
                 pipeline.enable_lora() if draft else pipeline.disable_lora()
             if self.fast_ratios is not None and not use_vace:
                 # Every request, on every rank: reset the cache, then on for fast, off otherwise.
-                fastcache.configure(pipeline, total, self.fast_ratios if first.preset == "fast" else None)
+                ratios = self.fast_ratios if first.preset == "fast" else None
+                fastcache.configure(pipeline, total, ratios, calibrate=self._calibrating)
             device = pipeline._execution_device
             guided = first.guidance_scale > 1.0
             prompt_embeds, negative_embeds = pipeline.encode_prompt(
@@ -539,6 +543,30 @@ class WanVideoModel:
                     **extra,
                 )
         return output.frames
+
+    def calibrate_fast(self, requests: Sequence[ShotRequest]) -> dict[str, list[float]]:
+        """The fast preset's MagCache curve measured on this checkpoint (fastcache.py): each ``final``
+        request (all with the same steps) runs with every step computed while the step cache's hooks
+        record, per expert and step, the ratio of the blocks' residual to the last step's; returns the
+        mean per expert and step, as ``fast_cache.json`` holds it. What the model serves is unchanged."""
+        if self.fast_ratios is None:
+            raise ValueError("this model was built without the fast preset's step cache")
+        if self.parallel is not None:
+            raise ValueError("calibrate in one process: a rank's ratios would be those of its shard alone")
+        if any(request.preset != "final" for request in requests):
+            raise ValueError("calibration runs the final preset")
+        runs = []
+        self._calibrating = True
+        try:
+            for request in requests:
+                # diffusers prints each expert's ratios when its last step ends; they are returned instead.
+                with contextlib.redirect_stdout(io.StringIO()):
+                    self.denoise([request], output_type="latent")
+                runs.append(fastcache.recorded(self.pipeline))
+        finally:
+            self._calibrating = False
+            fastcache.configure(self.pipeline, 1, None)
+        return fastcache.mean_curve(runs)
 
     @staticmethod
     def _vace_noise(
