@@ -211,7 +211,8 @@ def with_identity(expert: Any, config: dict[str, Any], device: Any, dtype: Any) 
     return adapter, installed, tokens, strengths
 
 
-def one_gpu(args: argparse.Namespace) -> int:
+def one_gpu(args: argparse.Namespace) -> tuple[Report, float]:
+    """The one-card measurements; returns the report and the measured decode time."""
     import diffusers
     import torch
     from diffusers import AutoencoderKLWan
@@ -282,7 +283,7 @@ def one_gpu(args: argparse.Namespace) -> int:
                            relative_difference=relative_difference(output, eager_reference))  # fmt: skip
                 del output
 
-        adapter, installed, tokens, strengths = with_identity(expert, config, device, dtype)
+        _adapter, installed, tokens, strengths = with_identity(expert, config, device, dtype)
         backend = args.backend
         with attention_backend(backend), installed.context.use(tokens, strengths, inputs.negative):
             eager_ours = inputs.forward(expert, inputs.positive)
@@ -304,6 +305,23 @@ def one_gpu(args: argparse.Namespace) -> int:
                 draft = measure(
                     "draft clip (4 steps, no guidance, decode)", draft_clip, 4 * flops / 2, reps=1
                 )
+            if args.tuned:
+                # Inductor's coordinate-descent tuning of the generated kernels' launch settings (the
+                # norms, modulations and the rest around the matrix products and attention).
+                import torch._inductor.config as inductor_config
+
+                torch._dynamo.reset()
+                inductor_config.coordinate_descent_tuning = True
+                with attention_backend(backend), installed.context.use(tokens, strengths, inputs.negative):
+                    expert.compile_repeated_blocks(fullgraph=True)
+                    label = f"ours final step (adapter {STRENGTH}, compiled, tuned kernels, {backend})"
+                    tuned = measure(label, lambda: inputs.guided_step(expert), flops)
+                    tuned_output = inputs.forward(expert, inputs.positive)
+                inductor_config.coordinate_descent_tuning = False
+                report.add("ours tuned vs eager output",
+                           relative_difference=relative_difference(tuned_output, eager_ours))  # fmt: skip
+                report.data["summary"]["tuned_final_step_s"] = tuned
+                del tuned_output
             clip_final = args.steps * final + decode
             clip_stock = args.steps * baseline + decode
             computed = fast_computed_fraction(args.steps)
@@ -348,10 +366,21 @@ def one_gpu(args: argparse.Namespace) -> int:
             except Exception as error:  # noqa: BLE001 - reported, and the other results stand
                 report.add("ours FP8 step", error=f"{type(error).__name__}: {error}")
         del eager_reference
-    if args.restart_check or args.replica:
-        del expert, vae, installed, adapter
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
+    return report, decode
+
+
+def fresh_processes(args: argparse.Namespace, report: Report, decode: float) -> None:
+    """The runs that start fresh processes, once this one's model is gone from the card (compiled code
+    holds the weights it was traced with until dynamo lets go of it)."""
+    import gc
+
+    import torch
+
+    torch._dynamo.reset()
+    gc.collect()
+    if torch.cuda.is_available() and not args.tiny:
+        torch.cuda.empty_cache()
+        print(f"this process now holds {torch.cuda.memory_allocated() / 2**30:.2f} GiB", flush=True)
     if args.restart_check:
         command = [sys.executable, str(Path(__file__).resolve()), "--restart-probe", *probe_args(args)]
         probe = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -370,8 +399,6 @@ def one_gpu(args: argparse.Namespace) -> int:
             )
     if args.replica:
         replica(args, report, decode)
-    print("weights are random: frames would be noise; only the timings mean anything")
-    return 0
 
 
 def replica(args: argparse.Namespace, report: Report, decode_s: float) -> None:
@@ -633,6 +660,7 @@ def engine_main(argv: Sequence[str]) -> int:
         "--flash", default="", help="after stock: SDPA's flash kernel for the rest (FA4, FA3, auto)"
     )
     parser.add_argument("--fp8", action="store_true", help="also torchao float8 row-wise linears")
+    parser.add_argument("--tuned", action="store_true", help="also final with inductor's tuned kernels")
     parser.add_argument("--fp8-only", action="store_true", help="stock and FP8 only (no bf16 compile, draft)")
     parser.add_argument("--restart-check", action="store_true", help="time a fresh process's first step")
     parser.add_argument("--restart-probe", action="store_true", help=argparse.SUPPRESS)
@@ -659,7 +687,10 @@ def engine_main(argv: Sequence[str]) -> int:
         return replica_probe(args)
     if args.gpus:
         return many_gpus(args)
-    return one_gpu(args)
+    report, decode = one_gpu(args)
+    fresh_processes(args, report, decode)
+    print("weights are random: frames would be noise; only the timings mean anything")
+    return 0
 
 
 if __name__ == "__main__":
