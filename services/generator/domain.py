@@ -42,8 +42,26 @@ class JobState(enum.StrEnum):
     def terminal(self) -> bool:
         return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 
+    def may_become(self, new: JobState) -> bool:
+        """Whether a job in this state may change to ``new`` (staying is not a change)."""
+        return new in _NEXT_STATES[self]
+
 
 ACTIVE_STATES = (JobState.QUEUED, JobState.CHECKING, JobState.RUNNING, JobState.SCORING)
+
+#: A job's life: the claim moves a queued job to checking (the gates); checking leads to its shots
+#: (running) or straight to scoring when every shot was done by an earlier attempt; scoring publishes the
+#: clip. An unfinished job may be cancelled or fail at any point; an attempt given back keeps the state,
+#: and the next attempt resumes from it. A finished job never changes again.
+_NEXT_STATES: dict[JobState, frozenset[JobState]] = {
+    JobState.QUEUED: frozenset({JobState.CHECKING, JobState.CANCELLED, JobState.FAILED}),
+    JobState.CHECKING: frozenset({JobState.RUNNING, JobState.SCORING, JobState.CANCELLED, JobState.FAILED}),
+    JobState.RUNNING: frozenset({JobState.SCORING, JobState.CANCELLED, JobState.FAILED}),
+    JobState.SCORING: frozenset({JobState.SUCCEEDED, JobState.CANCELLED, JobState.FAILED}),
+    JobState.SUCCEEDED: frozenset(),
+    JobState.FAILED: frozenset(),
+    JobState.CANCELLED: frozenset(),
+}
 
 
 class EventType(enum.StrEnum):

@@ -311,7 +311,7 @@ class JobStore:
                 job = await self._get(connection, brand_id, job_id, lock=True)
                 if job.state is JobState.CANCELLED:
                     return job
-                if job.state.terminal:
+                if not job.state.may_become(JobState.CANCELLED):
                     raise FailedPrecondition(
                         f"job {job_id} already {job.state.value}; only unfinished jobs can be cancelled"
                     )
@@ -488,6 +488,8 @@ class JobStore:
         ``events`` are keyword sets for one event each (``type``, ``message``, ``shot_index``,
         ``warning``, ``shot_result``, ``error``); each records the state and progress after the change.
         """
+        if state is not None and state is not job.state and not job.state.may_become(state):
+            raise ValueError(f"job {job.job_id} cannot go from {job.state.value} to {state.value}")
         assignments: dict[str, Any] = {key: value for key, value in columns.items()}
         if state is not None:
             assignments["state"] = state.value

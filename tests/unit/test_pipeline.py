@@ -70,6 +70,8 @@ class FakeStore:
         self.events.extend(events)
         changes = dict(columns, last_event_sequence=job.last_event_sequence + len(events))
         if state is not None:
+            # The state machine the real store enforces (JobState.may_become).
+            assert state is job.state or job.state.may_become(state), f"{job.state} -> {state}"
             changes["state"] = state
             self.states.append(state)
         if progress is not None:
