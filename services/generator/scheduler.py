@@ -195,6 +195,10 @@ class WorkerPool:
             await self._fail(attempt, JobError(code=ErrorCode.INTERNAL, message=f"unexpected error: {error}"))
 
     async def _fail(self, attempt: Attempt, error: JobError) -> None:
+        if attempt.job.state.terminal:
+            # It finished before the error (the lease ended with it): nothing is left to fail.
+            logger.warning("error after the job finished", extra={"job_id": attempt.job.job_id})
+            return
         with contextlib.suppress(LeaseLost):
             attempt.job = await self.store.update(
                 attempt.job,
