@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel
 
-from likeness.errors import AlreadyExists, FailedPrecondition, NotFound, QuotaViolation, ResourceExhausted
+from likeness.errors import AlreadyExists, FailedPrecondition, NotFound
+from likeness.generator.admission import QueueLimits, queue_refusal
 from likeness.generator.domain import (
     BrandQuota,
     EventType,
@@ -38,6 +37,7 @@ from likeness.generator.domain import (
     UsageChannel,
     UsagePurpose,
 )
+from likeness.generator.jobrows import NOW, event_from_row, job_from_row, to_json, update_columns
 
 
 class LeaseLost(Exception):
@@ -51,27 +51,6 @@ EVENTS_PER_READ = 500
 def job_not_found(job_id: str) -> NotFound:
     # The same answer for an unknown id and another brand's job.
     return NotFound(f"job {job_id!r} not found", "job", job_id)
-
-
-def _json(value: Any) -> Jsonb | None:
-    if value is None:
-        return None
-    if isinstance(value, BaseModel):
-        return Jsonb(value.model_dump(mode="json"))
-    if isinstance(value, (list, tuple)):
-        return Jsonb(
-            [item.model_dump(mode="json") if isinstance(item, BaseModel) else item for item in value]
-        )
-    return Jsonb(value)
-
-
-def _job(row: Mapping[str, Any]) -> Job:
-    fields = {key: row[key] for key in Job.model_fields if key in row}
-    return Job.model_validate(fields)
-
-
-def _event(row: Mapping[str, Any]) -> JobEvent:
-    return JobEvent.model_validate(dict(row))
 
 
 @dataclass(frozen=True)
@@ -124,9 +103,7 @@ class JobStore:
             for name, sql in queries.items()
             if name != "job_columns"
         }
-        self._max_queued = max_queued_jobs
-        #: One brand's share of the queue, so that no brand can fill it for the others.
-        self._max_queued_per_brand = max_queued_jobs_per_brand or max_queued_jobs
+        self._limits = QueueLimits(max_queued_jobs, max_queued_jobs_per_brand or max_queued_jobs)
         #: How many of one brand's jobs run at once by default (0: no limit); brands may have their own.
         self._max_running_per_brand = max_running_jobs_per_brand
         self._watch_poll_s = watch_poll_s
@@ -158,7 +135,7 @@ class JobStore:
                 "job",
                 str(row["job_id"]),
             )
-        return _job(row)
+        return job_from_row(row)
 
     async def submit(
         self, new: NewJob, *, lease_to: str | None = None, lease_s: float = 0.0
@@ -192,12 +169,12 @@ class JobStore:
                         "channel": new.channel,
                         "territory": new.territory,
                         "strict_attribute_check": new.strict_attribute_check,
-                        "storyboard": _json(new.storyboard),
-                        "characters": _json(new.characters),
+                        "storyboard": to_json(new.storyboard),
+                        "characters": to_json(new.characters),
                         "created_by": new.created_by,
-                        "progress": _json(progress),
-                        "warnings": _json(new.warnings),
-                        "model": _json(new.model),
+                        "progress": to_json(progress),
+                        "warnings": to_json(new.warnings),
+                        "model": to_json(new.model),
                         "lease_owner": lease_to,
                         "lease_s": lease_s,
                         "max_running_per_brand": self._max_running_per_brand,
@@ -207,23 +184,10 @@ class JobStore:
                 inserted = await inserter.fetchone()
                 leased = inserted is not None and inserted["state"] == JobState.CHECKING.value
                 # The count ran before the insert, so it does not include this job.
-                brand_limit = self._max_queued_per_brand if queued is None or queued[2] is None else queued[2]
-                if queued is not None and queued[1] >= brand_limit:
-                    raise ResourceExhausted(
-                        f"brand {new.brand_id!r} has {queued[1]} queued jobs, its limit; retry when some "
-                        "have started",
-                        [
-                            QuotaViolation(
-                                f"generator/brands/{new.brand_id}/queued_jobs",
-                                f"at most {brand_limit} queued jobs for this brand",
-                            )
-                        ],
-                    )
-                if queued is not None and queued[0] >= self._max_queued:
-                    raise ResourceExhausted(
-                        "the generation queue is full; retry later",
-                        [QuotaViolation("generator/queued_jobs", f"at most {self._max_queued} queued jobs")],
-                    )
+                if queued is not None:
+                    refusal = queue_refusal(self._limits, new.brand_id, queued[0], queued[1], queued[2])
+                    if refusal is not None:
+                        raise refusal
                 if inserted is not None:
                     await self._append(
                         connection, job_id, EventType.STATE_CHANGED, JobState.QUEUED, progress, "job queued"
@@ -255,7 +219,7 @@ class JobStore:
             return existing, False
         # Watchers in this process wake once the events are committed, not before.
         self._signals.notify(job_id)
-        job = _job(inserted)
+        job = job_from_row(inserted)
         events = 1 + len(new.warnings) + leased
         return job.model_copy(update={"last_event_sequence": events}), leased
 
@@ -272,7 +236,7 @@ class JobStore:
         row = await cursor.fetchone()
         if row is None:
             raise job_not_found(job_id)
-        return _job(row)
+        return job_from_row(row)
 
     async def get_by_id(self, job_id: str) -> Job:
         """A job of any brand: for workers, never for callers."""
@@ -282,7 +246,7 @@ class JobStore:
             row = await cursor.fetchone()
         if row is None:
             raise job_not_found(job_id)
-        return _job(row)
+        return job_from_row(row)
 
     async def list_jobs(
         self,
@@ -303,7 +267,7 @@ class JobStore:
                     "limit": limit,
                 },
             )
-            return [_job(row) for row in await cursor.fetchall()]
+            return [job_from_row(row) for row in await cursor.fetchall()]
 
     async def cancel(self, brand_id: str, job_id: str) -> Job:
         async with self._pool.connection() as connection:
@@ -352,12 +316,12 @@ class JobStore:
                 "job_id": job_id,
                 "type": event_type.value,
                 "state": state.value,
-                "progress": _json(progress),
+                "progress": to_json(progress),
                 "message": message,
                 "shot_index": shot_index,
-                "warning": _json(warning),
-                "shot_result": _json(shot_result),
-                "error": _json(error),
+                "warning": to_json(warning),
+                "shot_result": to_json(shot_result),
+                "error": to_json(error),
             },
         )
 
@@ -367,7 +331,7 @@ class JobStore:
             await cursor.execute(
                 self._queries["events_after"], {"job_id": job_id, "after": after, "limit": limit}
             )
-            return [_event(row) for row in await cursor.fetchall()]
+            return [event_from_row(row) for row in await cursor.fetchall()]
 
     async def watch(self, brand_id: str, job_id: str, from_sequence: int) -> AsyncIterator[JobEvent]:
         """Stored events above ``from_sequence``, then new ones, until the one that ends the job.
@@ -407,7 +371,7 @@ class JobStore:
             row = await cursor.fetchone()
         queued_limit, running_limit, queued, running = row if row is not None else (None, None, 0, 0)
         return BrandQuota(
-            max_queued_jobs=self._max_queued_per_brand if queued_limit is None else queued_limit,
+            max_queued_jobs=self._limits.max_queued_per_brand if queued_limit is None else queued_limit,
             max_running_jobs=self._max_running_per_brand if running_limit is None else running_limit,
             max_queued_jobs_is_override=queued_limit is not None,
             max_running_jobs_is_override=running_limit is not None,
@@ -442,7 +406,7 @@ class JobStore:
             row = await cursor.fetchone()
             if row is None:
                 return None
-            job = _job(row)
+            job = job_from_row(row)
             if row["previous_state"] == JobState.QUEUED.value:
                 await self._append(
                     connection,
@@ -494,9 +458,9 @@ class JobStore:
         if state is not None:
             assignments["state"] = state.value
             if state is not JobState.QUEUED and job.started_at is None:
-                assignments["started_at"] = _NOW
+                assignments["started_at"] = NOW
             if state.terminal:
-                assignments["finished_at"] = _NOW
+                assignments["finished_at"] = NOW
                 end_lease = True
         if progress is not None:
             assignments["progress"] = progress
@@ -519,7 +483,7 @@ class JobStore:
                 details = {key: value for key, value in event.items() if key != "type"}
                 await self._append(connection, job.job_id, event["type"], new_state, new_progress, **details)
             if assignments:
-                row = await _update_columns(connection, job.job_id, job.lease_id, assignments, self._columns)
+                row = await update_columns(connection, job.job_id, job.lease_id, assignments, self._columns)
             else:
                 reader = connection.cursor(row_factory=dict_row)
                 await reader.execute(
@@ -529,64 +493,9 @@ class JobStore:
             if row is None:
                 raise LeaseLost(job.job_id)
         self._signals.notify(job.job_id)
-        updated = _job(row)
+        updated = job_from_row(row)
         return updated.model_copy(update={"lease_id": None if end_lease else job.lease_id})
 
 
-class _Now:
-    """Marks a column set to the database's now()."""
-
-
-_NOW = _Now()
-
 CHECKING_MESSAGE = "checking characters and consent"
 _TRANSIENT_EVENTS = frozenset({EventType.PROGRESS, EventType.LOG, EventType.SHOT_STARTED})
-
-_UPDATABLE = {
-    "state",
-    "started_at",
-    "finished_at",
-    "progress",
-    "warnings",
-    "error",
-    "shot_results",
-    "final_identity_scores",
-    "flagged",
-    "generated_asset_id",
-    "clip_object_id",
-    "scoring_model_pack_id",
-    "characters",
-    "lease_id",
-    "lease_owner",
-    "lease_expires_at",
-}
-
-
-async def _update_columns(
-    connection: AsyncConnection,
-    job_id: str,
-    lease_id: str | None,
-    assignments: dict[str, Any],
-    columns: str,
-) -> dict[str, Any] | None:
-    """Set columns of a job still held under ``lease_id``; the row after, or None when the lease is gone."""
-    parts = []
-    values: dict[str, Any] = {"job_id": job_id, "fence": lease_id}
-    for column, value in assignments.items():
-        if column not in _UPDATABLE:
-            raise ValueError(f"column {column!r} cannot be updated by a worker")
-        if value is _NOW:
-            parts.append(f"{column} = now()")
-            continue
-        parts.append(f"{column} = %({column})s")
-        if isinstance(value, (BaseModel, list, tuple)):
-            values[column] = _json(value)
-        else:
-            values[column] = value
-    cursor = connection.cursor(row_factory=dict_row)
-    await cursor.execute(
-        f"UPDATE jobs SET {', '.join(parts)} WHERE job_id = %(job_id)s AND lease_id = %(fence)s"
-        f" AND state IN ('queued', 'checking', 'running', 'scoring') RETURNING {columns}",
-        values,
-    )
-    return await cursor.fetchone()
