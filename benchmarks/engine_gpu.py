@@ -274,7 +274,7 @@ def one_gpu(args: argparse.Namespace) -> tuple[Report, float]:
             report.data["flash_support"] = flash_kernel_support(device)
             kernel = use_flash_kernel(args.flash, device)
             report.data["flash_kernel"] = kernel or "PyTorch's own"
-            if kernel:
+            if kernel and not args.no_flash_stock:
                 with attention_backend("native"):
                     label = f"stock eager step (native, SDPA on {kernel})"
                     measure(label, lambda: inputs.guided_step(expert), flops)
@@ -658,6 +658,9 @@ def engine_main(argv: Sequence[str]) -> int:
     parser.add_argument("--backend", default="native", help="the attention backend of ours")
     parser.add_argument(
         "--flash", default="", help="after stock: SDPA's flash kernel for the rest (FA4, FA3, auto)"
+    )
+    parser.add_argument(
+        "--no-flash-stock", action="store_true", help="with --flash, do not also time stock on that kernel"
     )
     parser.add_argument("--fp8", action="store_true", help="also torchao float8 row-wise linears")
     parser.add_argument("--tuned", action="store_true", help="also final with inductor's tuned kernels")

@@ -19,7 +19,8 @@ import uuid
 from likeness.errors import ResourceExhausted
 from likeness.generator.attempt import Attempt, Failure, Retry
 from likeness.generator.domain import ErrorCode, EventType, Job, JobError, JobState
-from likeness.generator.jobs import JobStore, LeaseLost
+from likeness.generator.jobs import JobStore
+from likeness.generator.leases import LeaseLost
 from likeness.generator.pipeline import JobPipeline
 from likeness.generator.settings import GeneratorSettings
 

@@ -15,9 +15,8 @@ from likeness.generator.model.adapter import (
     IdentityAdapter,
     IdentityAttnProcessor,
     identity_bank,
-    identity_regions,
-    region_masks,
 )
+from likeness.generator.model.regions import identity_regions, region_masks
 from likeness.generator.model.tiny import BOUNDARY_RATIO, tiny_pipeline
 from likeness.generator.model.video import DenoisingInterrupted, WanVideoModel
 from likeness.generator.shots import CharacterConditioning, ShotRequest, SynthesisRequest

@@ -11,10 +11,8 @@ processor hands the call straight to it), which reproduces the plain pipeline ex
 Several characters in one shot each keep their own token bank: the identity attention runs once per
 character (softmax over that character's tokens only) and the strength-weighted results are summed.
 Each sample of a batch can carry its own identities and strengths. A character given a screen region
-(x, y, width, height, normalised, origin top-left) conditions only the latent patches whose centres lie
-inside it, in every frame, so two characters placed side by side do not blend their faces; one
-without a region conditions the whole frame. The expert's forward pre-hook reads the latent grid
-(frames, height, width in patches) that the attention's token sequence flattens.
+(regions.py) conditions only the latent patches inside it, so two characters side by side do not blend
+their faces. The expert's forward pre-hook reads the latent grid that the token sequence flattens.
 
 Per-request state: diffusers' Wan blocks call ``attn2(hidden, encoder_hidden)`` and never pass
 ``attention_kwargs`` to the processors, so the identities of the request being denoised live on an
@@ -42,12 +40,12 @@ from diffusers.models.attention_dispatch import dispatch_attention_fn
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from likeness.generator.model import EXPERTS
+from likeness.generator.model.regions import FULL_FRAME, region_masks
 from likeness.generator.shots import IDENTITY_DIM
 
 #: Characters in one shot, each with its own identity token bank.
 MAX_CHARACTERS = 8
-#: The expert attributes of a two-expert Wan 2.2 pipeline, high noise first.
-EXPERTS = ("transformer", "transformer_2")
 ADAPTER_FILE = "identity_adapter.safetensors"
 _CONFIG_KEY = "likeness.identity_adapter.config"
 
@@ -164,24 +162,6 @@ class IdentityAdapter(nn.Module):
         adapter = cls(IdentityAdapterConfig.from_json(metadata[_CONFIG_KEY]))
         adapter.load_state_dict(load_file(str(path)), strict=True)
         return adapter
-
-
-#: A region covering the whole frame: (x, y, width, height).
-FULL_FRAME = (0.0, 0.0, 1.0, 1.0)
-
-
-def region_masks(regions: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
-    """(batch, characters, frames·height·width) masks, 1 where a latent patch's centre lies in the
-    character's region ``regions`` (batch, characters, 4 as x, y, width, height), in the order a Wan
-    transformer flattens its patches (frame, then row, then column)."""
-    frames, height, width = grid
-    rows = (torch.arange(height, dtype=torch.float32) + 0.5) / height
-    columns = (torch.arange(width, dtype=torch.float32) + 0.5) / width
-    x, y, w, h = (regions[..., index, None] for index in range(4))
-    inside_rows = (rows >= y) & (rows < y + h)  # (batch, characters, height)
-    inside_columns = (columns >= x) & (columns < x + w)  # (batch, characters, width)
-    plane = inside_rows[..., :, None] & inside_columns[..., None, :]
-    return plane.flatten(-2).repeat(1, 1, frames).float()
 
 
 @dataclass
@@ -439,22 +419,6 @@ def install(
             attn.set_processor(IdentityAttnProcessor(attn.processor, block_adapter, context, name))
         hooks.append(transformer.register_forward_pre_hook(context._before_expert, with_kwargs=True))
     return InstalledAdapter(adapter, context, restore, hooks)
-
-
-def identity_regions(regions: Sequence[Sequence[tuple[float, float, float, float] | None]]) -> torch.Tensor:
-    """(batch, characters, 4) regions for ``IdentityContext.use``: ``regions[i]`` lists sample i's
-    characters' (x, y, width, height), None for the whole frame; missing slots get the whole frame."""
-    characters = max((len(sample) for sample in regions), default=0)
-    table = torch.tensor(FULL_FRAME).repeat(len(regions), max(characters, 1), 1)
-    for index, sample in enumerate(regions):
-        for slot, region in enumerate(sample):
-            if region is None:
-                continue
-            x, y, width, height = (float(value) for value in region)
-            if not (0 <= x < 1 and 0 <= y < 1 and 0 < width <= 1 - x + 1e-6 and 0 < height <= 1 - y + 1e-6):
-                raise ValueError(f"region {region} does not lie inside the frame")
-            table[index, slot] = torch.tensor((x, y, width, height))
-    return table
 
 
 def identity_bank(

@@ -57,6 +57,8 @@ from diffusers.hooks.mag_cache import (
     nearest_interp,
 )
 
+from likeness.generator.model import EXPERTS
+
 #: A calibrated curve in a model directory replaces the authors' one.
 FAST_CACHE_FILE = "fast_cache.json"
 FAST_THRESHOLD = 0.06
@@ -147,8 +149,6 @@ WAN22_T2V_A14B_RATIOS = (
 )
 #: High-noise steps of the authors' 40-step runs (the curve's jump sits after them).
 WAN22_T2V_A14B_HIGH_STEPS = 26
-
-EXPERTS = ("transformer", "transformer_2")
 
 
 def expert_ratios(

@@ -37,6 +37,8 @@ import torch.distributed as dist
 from diffusers.hooks.hooks import HookRegistry, ModelHook
 from diffusers.models._modeling_parallel import ContextParallelInput, ContextParallelOutput
 
+from likeness.generator.model import EXPERTS
+
 #: The hook's name in each expert's diffusers HookRegistry.
 CFG_HOOK = "likeness_cfg_parallel"
 
@@ -188,7 +190,7 @@ class ParallelRuntime:
 
 
 def _experts(pipeline: Any) -> list[Any]:
-    experts = (getattr(pipeline, name, None) for name in ("transformer", "transformer_2"))
+    experts = (getattr(pipeline, name, None) for name in EXPERTS)
     return [expert for expert in experts if expert is not None]
 
 

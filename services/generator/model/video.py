@@ -28,14 +28,13 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from likeness.generator.model import fastcache
+from likeness.generator.model import EXPERTS, fastcache
 from likeness.generator.model.adapter import (
     ADAPTER_FILE,
     IdentityAdapter,
     IdentityBlockAdapter,
     InstalledAdapter,
     identity_bank,
-    identity_regions,
     install,
 )
 from likeness.generator.model.draft import (
@@ -46,6 +45,7 @@ from likeness.generator.model.draft import (
     lora_files,
 )
 from likeness.generator.model.parallel import ParallelLayout, ParallelRuntime
+from likeness.generator.model.regions import identity_regions
 from likeness.generator.model.tiny import TEXT_LENGTH, TINY_MODEL_ID, tiny_pipeline, tiny_vace_pipeline
 from likeness.generator.shots import (
     IDENTITY_DIM,
@@ -111,7 +111,7 @@ def _place(pipeline: Any, main: torch.device, experts: tuple[torch.device, torch
 
     for name in ("text_encoder", "vae"):
         getattr(pipeline, name).to(main)
-    for name, device in zip(("transformer", "transformer_2"), experts, strict=True):
+    for name, device in zip(EXPERTS, experts, strict=True):
         expert = getattr(pipeline, name)
         expert.to(device)
         if device != main:
@@ -263,7 +263,7 @@ class WanVideoModel:
 
     @staticmethod
     def _experts(pipeline: Any) -> dict[str, torch.nn.Module]:
-        return {name: getattr(pipeline, name) for name in ("transformer", "transformer_2")}
+        return {name: getattr(pipeline, name) for name in EXPERTS}
 
     @property
     def identity_context(self) -> Any:
@@ -292,7 +292,7 @@ class WanVideoModel:
         if draft:  # a random LoRA in the draft format: it exercises the path, it distils nothing
             draft_sources = {
                 name: lightning_lora(getattr(pipeline, name), seed=seed + 3 + index)
-                for index, name in enumerate(("transformer", "transformer_2"))
+                for index, name in enumerate(EXPERTS)
             }
             load_draft_lora(pipeline, draft_sources)
         vace_pipeline = tiny_vace_pipeline(seed, share_with=pipeline, heads=heads) if vace else None

@@ -49,12 +49,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
+from likeness.generator.model import EXPERTS
 from likeness.generator.model.adapter import IdentityAdapter, identity_bank, install
 from likeness.generator.model.train import latent_stats
 
 log = logging.getLogger("likeness.generator.training")
 
-EXPERTS = ("transformer", "transformer_2")
 CHECKPOINTS = "checkpoints"
 LAYOUT = "layout.json"
 METRICS = "metrics.jsonl"
