@@ -193,7 +193,7 @@ def with_identity(expert: Any, config: dict[str, Any], device: Any, dtype: Any) 
         identity_bank,
         install,
     )
-    from likeness.generator.model.video import randomize_values
+    from likeness.generator.model.loading import randomize_values
 
     torch.manual_seed(2)
     inner_dim = config["num_attention_heads"] * config["attention_head_dim"]
@@ -443,7 +443,8 @@ def replica_probe(args: argparse.Namespace) -> int:
 
     from likeness.generator.model import fastcache
     from likeness.generator.model.adapter import IdentityAdapter
-    from likeness.generator.model.video import WanVideoModel, randomize_values
+    from likeness.generator.model.loading import randomize_values
+    from likeness.generator.model.video import WanVideoModel
     from likeness.generator.shots import CharacterConditioning, ShotRequest
 
     device, dtype, (frames, height, width), _ = sizes(args)

@@ -230,7 +230,8 @@ def adapter_main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     from likeness.generator.model.adapter import IdentityAdapter, install
-    from likeness.generator.model.video import WanVideoModel, randomize_values
+    from likeness.generator.model.loading import randomize_values
+    from likeness.generator.model.video import WanVideoModel
     from likeness.generator.shots import CharacterConditioning, ShotRequest
 
     if args.tiny:

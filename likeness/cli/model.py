@@ -44,7 +44,8 @@ def calibrate_fast_command(
     import torch
 
     from likeness.generator.model import fastcache
-    from likeness.generator.model.video import Placement, WanVideoModel
+    from likeness.generator.model.loading import Placement
+    from likeness.generator.model.video import WanVideoModel
     from likeness.generator.shots import ShotRequest
 
     texts = list(DEFAULT_PROMPTS)

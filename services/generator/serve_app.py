@@ -136,7 +136,8 @@ def fetch_weights(args: VideoModelArgs) -> None:
 def build_model(arguments: dict[str, Any], device: Any = None) -> Any:
     """The blocking model on ``device`` (every visible GPU, or the CPU, when None); heavy imports happen
     here, inside the replica or its rank. A picklable rank builder with ``functools.partial``."""
-    from likeness.generator.model.video import Placement, WanVideoModel
+    from likeness.generator.model.loading import Placement
+    from likeness.generator.model.video import WanVideoModel
 
     args = VideoModelArgs.model_validate(arguments)
     if args.variant == "tiny":

@@ -332,7 +332,7 @@ def test_the_model_serves_one_request_at_a_time(model: WanVideoModel) -> None:
 def test_weights_load_from_a_local_directory_with_the_model_card(
     model: WanVideoModel, tmp_path: Path
 ) -> None:
-    from likeness.generator.model.video import Placement
+    from likeness.generator.model.loading import Placement
 
     model.save_pretrained(tmp_path)
     assert (tmp_path / "model_index.json").is_file() and (tmp_path / "vace" / "model_index.json").is_file()
