@@ -401,23 +401,37 @@ def fresh_processes(args: argparse.Namespace, report: Report, decode: float) -> 
         replica(args, report, decode)
 
 
-def replica(args: argparse.Namespace, report: Report, decode_s: float) -> None:
-    """Run the --replica probe in a fresh process and report what it measured."""
+def replica(
+    args: argparse.Namespace,
+    report: Report,
+    decode_s: float | None = None,
+    *,
+    label: str = "fresh process, same inductor cache",
+    fast: bool = True,
+) -> None:
+    """Run the --replica probe in a fresh process and report what it measured. Without ``decode_s`` (no
+    decode measured in this process) the fast clip's time after its last step stands for it."""
     command = [sys.executable, str(Path(__file__).resolve()), "--replica-probe", *probe_args(args)]
-    probe = subprocess.run(command, capture_output=True, text=True, check=False)
+    probe = subprocess.run([*command, *([] if fast else ["--no-fast-clip"])], capture_output=True, text=True)
     if probe.returncode != 0:
-        report.add("replica", error=probe.stderr[-3000:])
+        report.add(f"replica ({label})", error=probe.stderr[-3000:])
         return
     values = json.loads(probe.stdout.strip().splitlines()[-1])
-    report.add("replica start (build, compile, warm-up; fresh process, same inductor cache)",
+    report.add(f"replica start: build, compile, warm-up ({label})",
                build_s=values["build_s"], compile_and_warm_up_s=values["warm_up_s"],
                flash_kernel=values["flash_kernel"] or "PyTorch's own")  # fmt: skip
     first, warm = values["first_request_s"], values["warm_request_s"]
-    report.add(f"first request after the start ({values['request_steps']} final steps) vs the same again",
-               first_s=first, warm_s=warm, first_vs_warm=first / warm)  # fmt: skip
+    report.add(f"first request after the start ({values['request_steps']} final steps) vs the same again "
+               f"({label})", first_s=first, warm_s=warm, first_vs_warm=first / warm)  # fmt: skip
+    report.data.setdefault("summary", {})[f"first_request_vs_warm ({label})"] = first / warm
+    if not fast:
+        report.save()
+        return
     final_step = values["final_step_s"]
-    final_clip = args.steps * final_step + decode_s
     fast_clip = values["fast_clip_s"]
+    if decode_s is None:
+        decode_s = fast_clip - sum(values["fast_steps_s"])
+    final_clip = args.steps * final_step + decode_s
     report.add(f"fast clip ({args.steps} steps with MagCache, decode; measured end to end)",
                clip_s=fast_clip, computed_passes_fraction=values["fast_computed_fraction"],
                skipped_passes=values["fast_skipped_passes"], step_s=values["fast_steps_s"],
@@ -433,6 +447,21 @@ def replica(args: argparse.Namespace, report: Report, decode_s: float) -> None:
         f"{first / warm:.2f}x a warm one",
         flush=True,
     )
+
+
+def replica_only(args: argparse.Namespace) -> None:
+    """--replica-only: a replica's cold start (an empty inductor cache), its requests and a fast clip,
+    then a restart on the cache the first start left, and its first request."""
+    import diffusers
+    import torch
+
+    hardware = "CPU" if args.tiny else torch.cuda.get_device_name(0)
+    report = Report(args.json, {"hardware": hardware, "resolution": args.resolution, "frames": args.frames,
+                                "torch": torch.__version__, "diffusers": diffusers.__version__,
+                                "steps_per_clip": args.steps, "summary": {}})  # fmt: skip
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="likeness-inductor-")
+    replica(args, report, label="cold: an empty inductor cache")
+    replica(args, report, label="restart: the cache the first start left", fast=False)
 
 
 def replica_probe(args: argparse.Namespace) -> int:
@@ -482,16 +511,18 @@ def replica_probe(args: argparse.Namespace) -> int:
     request_steps = 3
     first, _ = run(request("final", request_steps), "latent")
     warm, warm_steps = run(request("final", request_steps), "latent")
-    fast, fast_steps = run(request("fast", args.steps), "np")
-    skipped = fastcache.skipped_passes(pipeline)
-    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0.0
-    values = {
+    values: dict[str, Any] = {
         "build_s": build_s, "warm_up_s": warm_up_s, "flash_kernel": kernel, "request_steps": request_steps,
         "first_request_s": first, "warm_request_s": warm, "final_step_s": statistics.mean(warm_steps[1:]),
-        "fast_clip_s": fast, "fast_steps_s": fast_steps, "fast_skipped_passes": skipped,
-        "fast_computed_fraction": (2 * args.steps - sum(skipped.values())) / (2 * args.steps),
-        "peak_gib": peak,
     }  # fmt: skip
+    if not args.no_fast_clip:
+        fast, fast_steps = run(request("fast", args.steps), "np")
+        skipped = fastcache.skipped_passes(pipeline)
+        values.update(
+            fast_clip_s=fast, fast_steps_s=fast_steps, fast_skipped_passes=skipped,
+            fast_computed_fraction=(2 * args.steps - sum(skipped.values())) / (2 * args.steps),
+        )  # fmt: skip
+    values["peak_gib"] = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0.0
     print(json.dumps(values))
     return 0
 
@@ -671,7 +702,11 @@ def engine_main(argv: Sequence[str]) -> int:
     parser.add_argument(
         "--replica", action="store_true", help="a fresh whole replica: start, first request, a fast clip"
     )
+    parser.add_argument(
+        "--replica-only", action="store_true", help="only the replica: a cold start, a restart, a fast clip"
+    )
     parser.add_argument("--replica-probe", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--no-fast-clip", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--gpus", help="comma-separated rank counts for the scaling run, e.g. 1,2,4,8")
     parser.add_argument("--no-cfg-parallel", action="store_true", help="context parallel only")
     parser.add_argument("--compile", action="store_true", help="compile the blocks in the scaling run")
@@ -691,6 +726,10 @@ def engine_main(argv: Sequence[str]) -> int:
         return replica_probe(args)
     if args.gpus:
         return many_gpus(args)
+    if args.replica_only:
+        replica_only(args)
+        print("weights are random: frames would be noise; only the timings mean anything")
+        return 0
     report, decode = one_gpu(args)
     fresh_processes(args, report, decode)
     print("weights are random: frames would be noise; only the timings mean anything")

@@ -18,6 +18,8 @@ import pytest
 import torch
 
 import likeness.generator.training.prepare as prep
+from likeness.generator.training import clips, shards
+from likeness.generator.training.manifest import read_manifest
 from tests.fixtures.identity import augmentations, encode, t1_person
 
 SIZE = 128
@@ -55,8 +57,8 @@ def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
     lines = []
     for person in range(3):
         photo = t1_person(person)
-        prep.write_clip(
-            root / f"clip-{person}.mp4", prep.synthetic_clip(photo, FRAMES, 160, 160, seed=person)
+        clips.write_clip(
+            root / f"clip-{person}.mp4", clips.synthetic_clip(photo, FRAMES, 160, 160, seed=person)
         )
         variants = augmentations(photo)
         references = [
@@ -72,7 +74,7 @@ def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if person == 2:  # the whole source frame as the subject's box: exercises the box path
             record["face_boxes"] = [0, 0, 160, 160]
         lines.append(json.dumps(record))
-    prep.write_clip(root / "faceless.mp4", prep.synthetic_clip(t1_person(3), FRAMES, 160, 160, seed=3))
+    clips.write_clip(root / "faceless.mp4", clips.synthetic_clip(t1_person(3), FRAMES, 160, 160, seed=3))
     grey = np.full((256, 256, 3), 128, dtype=np.uint8)
     lines.append(
         json.dumps(
@@ -85,7 +87,7 @@ def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
             }
         )
     )
-    prep.write_clip(root / "short.mp4", prep.synthetic_clip(t1_person(4), 5, 160, 160, seed=4))
+    clips.write_clip(root / "short.mp4", clips.synthetic_clip(t1_person(4), 5, 160, 160, seed=4))
     lines.append(
         json.dumps(
             {
@@ -160,20 +162,20 @@ def test_latents_match_trainer_normalisation(prepared: Path, pipeline: Any, mani
     """The stored latents are what AdapterTrainer.encode_frames gives for the same pixels."""
     from likeness.generator.model.train import AdapterTrainer
 
-    clip, _ = prep.read_clip(manifest.parent / "clip-0.mp4", FRAMES)
-    clip = np.stack([prep.resize_crop(frame, SIZE, SIZE) for frame in clip])
+    clip, _ = clips.read_clip(manifest.parent / "clip-0.mp4", FRAMES)
+    clip = np.stack([clips.resize_crop(frame, SIZE, SIZE) for frame in clip])
     pixels = torch.from_numpy(clip).permute(3, 0, 1, 2)[None].float() / 127.5 - 1
     trainer = AdapterTrainer.__new__(AdapterTrainer)
     trainer.pipeline = pipeline
     expected = trainer.encode_frames(pixels)[0]
-    sample = prep.ShardDataset(prepared)[0]
+    sample = shards.ShardDataset(prepared)[0]
     torch.testing.assert_close(sample.latents, expected)
     assert torch.equal(sample.prompt_embeds, prep.encode_caption(pipeline, sample.caption))
 
 
 def test_identity_matches_the_clip_faces(prepared: Path, engine: Any) -> None:
     """Each z_id matches its own clip's stored faces and not the other people's."""
-    dataset = prep.ShardDataset(prepared)
+    dataset = shards.ShardDataset(prepared)
     z_ids = torch.stack([sample.z_id for sample in dataset]).numpy()
     for row, sample in enumerate(dataset):
         crops = [np.ascontiguousarray(crop[..., ::-1]) for crop in sample.face_crops.numpy()]
@@ -183,7 +185,7 @@ def test_identity_matches_the_clip_faces(prepared: Path, engine: Any) -> None:
 
 
 def test_dataset(prepared: Path) -> None:
-    dataset = prep.ShardDataset(prepared, cached_shards=1)
+    dataset = shards.ShardDataset(prepared, cached_shards=1)
     assert len(dataset) == 3
     samples = list(dataset)
     assert [sample.sample_id for sample in samples] == ["clip-0", "clip-1", "clip-2"]
@@ -193,7 +195,7 @@ def test_dataset(prepared: Path) -> None:
     assert len(dataset._cache) == 1
     with pytest.raises(IndexError):
         dataset[3]
-    batch = prep.to_batch(samples)
+    batch = shards.to_batch(samples)
     assert batch.latents.shape == (3, 16, 3, 16, 16)
     assert batch.prompt_embeds.shape == (3, 512, 32) and batch.z_id.shape == (3, 512)
 
@@ -211,7 +213,7 @@ def test_resume(prepared: Path, manifest: Path, pipeline: Any, engine: Any, tmp_
     full = json.loads((prepared / "index.json").read_text())
     assert resumed["shards"] == full["shards"]
     assert sorted(map(json.dumps, resumed["dropped"])) == sorted(map(json.dumps, full["dropped"]))
-    for mine, theirs in zip(prep.ShardDataset(tmp_path), prep.ShardDataset(prepared), strict=True):
+    for mine, theirs in zip(shards.ShardDataset(tmp_path), shards.ShardDataset(prepared), strict=True):
         assert torch.equal(mine.latents, theirs.latents) and torch.equal(mine.z_id, theirs.z_id)
 
     third = prep.prepare(manifest, tmp_path, pipeline, engine, CONFIG, progress=False)
@@ -245,7 +247,7 @@ def test_manifest_validation(tmp_path: Path) -> None:
     ]
     path = tmp_path / "m.jsonl"
     path.write_text("\n".join(json.dumps(record) for record in records) + "\n\n")
-    entries, dropped = prep.read_manifest(path)
+    entries, dropped = read_manifest(path)
     assert [entry.id for entry in entries] == ["a", "f"]
     assert entries[0].clip == tmp_path / "a.mp4" and entries[0].references == (tmp_path / "r.jpg",)
     assert entries[1].face_boxes == ((0, 0, 10, 10), (1, 1, 5, 5))
@@ -266,14 +268,14 @@ def test_config_validation() -> None:
 
 
 def test_synthetic_clip_round_trip(tmp_path: Path) -> None:
-    clip = prep.synthetic_clip(t1_person(0), 5, 96, 128, seed=1)
+    clip = clips.synthetic_clip(t1_person(0), 5, 96, 128, seed=1)
     assert clip.shape == (5, 96, 128, 3) and clip.dtype == np.uint8
     assert np.abs(clip[0].astype(int) - clip[-1].astype(int)).mean() > 2  # it moves
-    prep.write_clip(tmp_path / "c.mp4", clip)
-    read, source = prep.read_clip(tmp_path / "c.mp4", 5)
+    clips.write_clip(tmp_path / "c.mp4", clip)
+    read, source = clips.read_clip(tmp_path / "c.mp4", 5)
     assert source == (96, 128) and read.shape == clip.shape
     assert np.abs(read.astype(int) - clip.astype(int)).mean() < 4
     with pytest.raises(ValueError, match="5 frames, at least 9"):
-        prep.read_clip(tmp_path / "c.mp4", 9)
+        clips.read_clip(tmp_path / "c.mp4", 9)
     with pytest.raises(ValueError, match="cannot be read"):
-        prep.read_clip(tmp_path / "missing.mp4", 1)
+        clips.read_clip(tmp_path / "missing.mp4", 1)

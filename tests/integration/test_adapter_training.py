@@ -24,7 +24,7 @@ import yaml
 from likeness.generator.model.adapter import IdentityAdapter
 from likeness.generator.serve_app import build_model
 from likeness.generator.shots import CharacterConditioning, ShotRequest
-from likeness.generator.training.prepare import ShardDataset
+from likeness.generator.training.shards import ShardDataset
 from likeness.generator.training.trainer import (
     FINAL_ADAPTER,
     LAYOUT,
@@ -242,7 +242,7 @@ def test_shards_published_to_the_object_store_train_from_there(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from likeness.generator.training.prepare import publish_to_store
+    from likeness.generator.training.shards import publish_to_store
     from tests.integration.test_video_weights_s3 import client_for
 
     client = client_for(s3_endpoint)

@@ -106,3 +106,14 @@ def test_the_adapter_benchmark_runs_its_three_configurations_on_the_tiny_model(t
     }
     for result in summary["results"].values():
         assert len(result["steps"]) == 1 and result["mean_s"] > 0
+
+
+def test_the_replica_run_starts_cold_then_restarts_on_the_cache_it_left(tmp_path: Path) -> None:
+    results = tmp_path / "replica.json"
+    completed = run_benchmark(tmp_path, "--tiny", "--replica-only", "--steps", "4", "--json", str(results))
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    runs = json.loads(results.read_text())["results"]
+    cold = runs["replica start: build, compile, warm-up (cold: an empty inductor cache)"]
+    again = runs["replica start: build, compile, warm-up (restart: the cache the first start left)"]
+    assert cold["compile_and_warm_up_s"] > 0 and again["compile_and_warm_up_s"] > 0
+    assert "fast clip (4 steps with MagCache, decode; measured end to end)" in runs

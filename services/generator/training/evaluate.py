@@ -35,7 +35,7 @@ NEGATIVE = "blurry, distorted, low quality"
 
 
 def _clip_bytes(frames: np.ndarray) -> bytes:
-    from likeness.generator.training.prepare import write_clip
+    from likeness.generator.training.clips import write_clip
 
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "clip.mp4"
@@ -107,7 +107,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Generate and score; the report (also written beside the adapter as ``<name>.eval.json``)."""
     from likeness.generator.model.video import WanVideoModel
-    from likeness.generator.training.prepare import ShardDataset
+    from likeness.generator.training.shards import ShardDataset
 
     data = Path(data)
     dataset = ShardDataset(data)

@@ -1,15 +1,5 @@
-"""Training shards for the identity adapter: a manifest of clips in, safetensors shards out.
-
-The manifest is JSON Lines, one clip per line::
-
-    {"id": "clip-0001", "clip": "clips/0001.mp4", "caption": "a woman walks along a beach",
-     "references": ["refs/ann-1.jpg", "refs/ann-2.jpg"], "person_id": "ann"}
-
-``references`` holds 1 to 5 photos of the clip's person taken from other footage, so that the adapter
-learns the identity rather than the clip. An optional ``face_boxes`` gives the subject's face in the
-source clip's pixels (``[x1, y1, x2, y2]``, one box for the whole clip or one per source frame); with it,
-the detected face that overlaps the box most is the subject, otherwise the largest face is. Relative
-paths are read from the manifest's directory. A line that cannot be used is dropped with a reason.
+"""Training shards for the identity adapter: a manifest of clips in (:mod:`likeness.generator.training.
+manifest`), safetensors shards out.
 
 For each kept clip, :func:`prepare` stores the normalised VAE latents of its first ``frames`` frames
 (resized and centre-cropped), the text embeddings of its caption (both exactly as
@@ -24,9 +14,8 @@ captions), described by ``index.json``.
 Preparation resumes: shards are written atomically and the index after each one, so a rerun with the
 same manifest and configuration skips what is already stored or dropped and finishes the rest.
 
-:class:`ShardDataset` reads the shards back as :class:`TrainingSample` objects, loading shards lazily;
-:func:`to_batch` stacks samples into the trainer's ``TrainingBatch``. :func:`synthetic_clip` and
-:func:`write_clip` make short moving clips from still photos, for tests and demos.
+Reading the shards back, their format and the object store are in :mod:`likeness.generator.training.
+shards`; clips in and out (and synthetic ones from still photos) in :mod:`likeness.generator.training.clips`.
 """
 
 from __future__ import annotations
@@ -34,15 +23,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import math
 import os
-from collections import OrderedDict
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 import torch
 from numpy.typing import NDArray
@@ -50,28 +36,20 @@ from numpy.typing import NDArray
 from likeness.errors import FailedPrecondition
 from likeness.generator.model.tiny import TEXT_LENGTH
 from likeness.generator.model.train import latent_stats
+from likeness.generator.training.clips import RgbClip, read_clip, resize_crop
+from likeness.generator.training.manifest import Dropped, ManifestEntry, read_manifest
+from likeness.generator.training.shards import FORMAT, INDEX_FILE, PrepareError
 from likeness.identity.encode import DOMINANT_AREA_RATIO, Photo, encode_identity
 from likeness.identity.media import MediaError, decode_image, sample_indices
 from likeness.identity.quality import Face, Thresholds, dominant_face
 
 if TYPE_CHECKING:
-    from likeness.generator.model.train import TrainingBatch
     from likeness.identity.engine import FaceEngine
 
-#: The ``format`` of an ``index.json`` this module writes and reads.
-FORMAT = "likeness-adapter-shards/1"
-INDEX_FILE = "index.json"
-MAX_REFERENCES = 5
 EMBEDDING_SIZE = 512
 CROP_SIZE = 112
 #: Height and width must be multiples of this: the VAE's spatial stride (8) times the patch size (2).
 SPATIAL_MULTIPLE = 16
-
-RgbClip = NDArray[np.uint8]
-
-
-class PrepareError(ValueError):
-    """The output directory cannot take this run: another manifest or configuration, or damage."""
 
 
 @dataclass(frozen=True)
@@ -114,27 +92,6 @@ class PrepareConfig:
         return Thresholds(outlier_similarity_threshold=engine.same_person_threshold)
 
 
-@dataclass(frozen=True)
-class ManifestEntry:
-    """One usable manifest line, its paths resolved."""
-
-    id: str
-    clip: Path
-    caption: str
-    references: tuple[Path, ...]
-    person_id: str
-    #: The subject's face in source-clip pixels: one box, or one per source frame; ``None``: none given.
-    face_boxes: tuple[tuple[float, float, float, float], ...] | None = None
-
-
-@dataclass(frozen=True)
-class Dropped:
-    """A manifest entry left out, and why. Lines without a usable id are named ``line N``."""
-
-    id: str
-    reason: str
-
-
 @dataclass
 class PrepareReport:
     """The state of the shards after one :func:`prepare` run."""
@@ -151,110 +108,6 @@ class PrepareReport:
     complete: bool
 
 
-@dataclass
-class TrainingSample:
-    """One prepared clip."""
-
-    sample_id: str
-    person_id: str
-    caption: str
-    #: Normalised VAE latents, (16, latent frames, h, w) float32.
-    latents: torch.Tensor
-    #: Caption embeddings, (text length, text dim) float32.
-    prompt_embeds: torch.Tensor
-    #: The identity of the reference photos, (512,) unit float32.
-    z_id: torch.Tensor
-    #: Pixel-frame indices of the face frames, (K,) int64.
-    face_frames: torch.Tensor
-    #: The subject's five landmarks on those frames in clip pixels, (K, 5, 2) float32.
-    landmarks: torch.Tensor
-    #: Aligned face crops of those frames, (K, 112, 112, 3) uint8 RGB.
-    face_crops: torch.Tensor
-
-
-# --- manifest -----------------------------------------------------------------------------------------
-
-
-def _box(value: Any) -> tuple[float, float, float, float] | None:
-    if not isinstance(value, list | tuple) or len(value) != 4:
-        return None
-    if not all(isinstance(item, int | float) and not isinstance(item, bool) for item in value):
-        return None
-    x1, y1, x2, y2 = (float(item) for item in value)
-    if not all(math.isfinite(item) for item in (x1, y1, x2, y2)) or x2 <= x1 or y2 <= y1:
-        return None
-    return x1, y1, x2, y2
-
-
-def parse_entry(record: Any, base: Path) -> ManifestEntry:
-    """One manifest record as an entry; ValueError naming what is wrong."""
-    if not isinstance(record, dict):
-        raise ValueError("line is not a JSON object")
-    for key in ("id", "clip", "caption", "person_id"):
-        value = record.get(key)
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError(f"{key!r} must be a non-empty string")
-    references = record.get("references")
-    if not isinstance(references, list) or not 1 <= len(references) <= MAX_REFERENCES:
-        raise ValueError(f"'references' must be a list of 1 to {MAX_REFERENCES} photo paths")
-    if not all(isinstance(path, str) and path for path in references):
-        raise ValueError("'references' must hold non-empty path strings")
-    boxes: tuple[tuple[float, float, float, float], ...] | None = None
-    raw_boxes = record.get("face_boxes")
-    if raw_boxes is not None:
-        if not isinstance(raw_boxes, list) or not raw_boxes:
-            raise ValueError("'face_boxes' must be a box [x1, y1, x2, y2] or a non-empty list of boxes")
-        single = _box(raw_boxes)
-        if single is not None:
-            boxes = (single,)
-        else:
-            parsed = [_box(item) for item in raw_boxes]
-            if any(item is None for item in parsed):
-                raise ValueError(
-                    "'face_boxes' holds a box that is not [x1, y1, x2, y2] with x2 > x1, y2 > y1"
-                )
-            boxes = tuple(item for item in parsed if item is not None)
-    return ManifestEntry(
-        id=record["id"],
-        clip=base / record["clip"],
-        caption=record["caption"],
-        references=tuple(base / path for path in references),
-        person_id=record["person_id"],
-        face_boxes=boxes,
-    )
-
-
-def read_manifest(path: str | Path) -> tuple[list[ManifestEntry], list[Dropped]]:
-    """The manifest's usable entries, in order, and its unusable lines with reasons."""
-    manifest = Path(path)
-    base = manifest.resolve().parent
-    entries: list[ManifestEntry] = []
-    dropped: list[Dropped] = []
-    seen: set[str] = set()
-    for number, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        name = f"line {number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            dropped.append(Dropped(name, f"not valid JSON: {error.msg}"))
-            continue
-        if isinstance(record, dict) and isinstance(record.get("id"), str) and record["id"].strip():
-            name = record["id"]
-        try:
-            entry = parse_entry(record, base)
-        except ValueError as error:
-            dropped.append(Dropped(name, f"invalid manifest entry: {error}"))
-            continue
-        if entry.id in seen:
-            dropped.append(Dropped(f"{name} ({number})", f"duplicate id {entry.id!r} on line {number}"))
-            continue
-        seen.add(entry.id)
-        entries.append(entry)
-    return entries, dropped
-
-
 def file_sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -264,91 +117,6 @@ def file_sha256(path: str | Path) -> str:
 
 
 # --- clips ----------------------------------------------------------------------------------------------
-
-
-def resize_crop(image: NDArray[np.uint8], height: int, width: int) -> NDArray[np.uint8]:
-    """The image scaled to cover ``height`` x ``width`` and cropped to it about its centre."""
-    source_height, source_width = image.shape[:2]
-    scale = max(height / source_height, width / source_width)
-    scaled_width = max(width, round(source_width * scale))
-    scaled_height = max(height, round(source_height * scale))
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    scaled = cv2.resize(image, (scaled_width, scaled_height), interpolation=interpolation)
-    top = (scaled_height - height) // 2
-    left = (scaled_width - width) // 2
-    return np.ascontiguousarray(scaled[top : top + height, left : left + width])
-
-
-def read_clip(path: str | Path, frames: int) -> tuple[RgbClip, tuple[int, int]]:
-    """The first ``frames`` frames of a video file (F, H, W, 3) RGB, and its source (height, width).
-
-    Raises ValueError when the file cannot be read or is shorter than ``frames``.
-    """
-    import imageio.v3 as iio
-
-    images: list[NDArray[np.uint8]] = []
-    try:
-        for image in iio.imiter(path, plugin="pyav"):
-            images.append(np.asarray(image, dtype=np.uint8)[..., :3])
-            if len(images) == frames:
-                break
-    except (OSError, ValueError, RuntimeError) as error:
-        raise ValueError(f"clip cannot be read: {error}") from None
-    if len(images) < frames:
-        raise ValueError(f"clip has {len(images)} frames, at least {frames} needed")
-    return np.stack(images), images[0].shape[:2]
-
-
-def synthetic_clip(photo_bgr: NDArray[np.uint8], frames: int, height: int, width: int, seed: int) -> RgbClip:
-    """A ``frames``-long clip (F, H, W, 3) RGB of a still photo under a slow pan and zoom.
-
-    The camera starts on the photo's centre, covering the frame, and drifts in a seeded direction by up
-    to a tenth of the frame while zooming in by 5 to 15%.
-    """
-    rng = np.random.default_rng(seed)
-    rgb = np.ascontiguousarray(photo_bgr[..., ::-1])
-    source_height, source_width = rgb.shape[:2]
-    cover = max(height / source_height, width / source_width) * 1.1
-    zoom = float(rng.uniform(0.05, 0.15))
-    angle = float(rng.uniform(0, 2 * math.pi))
-    drift = 0.1 * min(height, width) / cover
-    centre_x, centre_y = source_width / 2, source_height / 2
-    clip = np.empty((frames, height, width, 3), dtype=np.uint8)
-    for index in range(frames):
-        progress = index / max(frames - 1, 1)
-        scale = cover * (1 + zoom * progress)
-        look_x = centre_x + drift * progress * math.cos(angle)
-        look_y = centre_y + drift * progress * math.sin(angle)
-        matrix = np.array(
-            [[scale, 0.0, width / 2 - scale * look_x], [0.0, scale, height / 2 - scale * look_y]],
-            dtype=np.float64,
-        )
-        clip[index] = cv2.warpAffine(
-            rgb, matrix, (width, height), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT
-        )
-    return clip
-
-
-def write_clip(path: str | Path, frames_rgb: RgbClip, fps: int = 16) -> None:
-    """Write frames (F, H, W, 3) RGB as an H.264 MP4 of high quality (even sides needed)."""
-    import av
-
-    count, height, width = frames_rgb.shape[:3]
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width = width
-        stream.height = height
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "10", "preset": "veryfast"}
-        for index in range(count):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frames_rgb[index]), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-
-
-# --- encoders -------------------------------------------------------------------------------------------
 
 
 def encode_latents(pipeline: Any, clip: RgbClip) -> torch.Tensor:
@@ -654,115 +422,3 @@ def prepare(
         shards=[shard["file"] for shard in index["shards"]],
         complete=complete,
     )
-
-
-# --- reading --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Shard:
-    samples: list[dict[str, Any]]
-    tensors: dict[str, torch.Tensor] = field(default_factory=dict)
-
-
-class ShardDataset:
-    """The samples of a shard directory, in index order; shards load on first use, and the most
-    recently used ``cached_shards`` stay in memory."""
-
-    def __init__(self, out_dir: str | Path, cached_shards: int = 2) -> None:
-        self.directory = Path(out_dir)
-        index = json.loads((self.directory / INDEX_FILE).read_text(encoding="utf-8"))
-        if index.get("format") != FORMAT:
-            raise PrepareError(f"{self.directory} has format {index.get('format')!r}, expected {FORMAT!r}")
-        self.index: dict[str, Any] = index
-        self.height: int = index["height"]
-        self.width: int = index["width"]
-        self.frames: int = index["frames"]
-        self._locations = [
-            (shard["file"], position)
-            for shard in index["shards"]
-            for position in range(len(shard["samples"]))
-        ]
-        self._cache: OrderedDict[str, _Shard] = OrderedDict()
-        self._cached_shards = max(1, cached_shards)
-
-    def __len__(self) -> int:
-        return len(self._locations)
-
-    def __iter__(self) -> Iterator[TrainingSample]:
-        for position in range(len(self)):
-            yield self[position]
-
-    def _shard(self, name: str) -> _Shard:
-        from safetensors import safe_open
-
-        shard = self._cache.get(name)
-        if shard is not None:
-            self._cache.move_to_end(name)
-            return shard
-        with safe_open(str(self.directory / name), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-            shard = _Shard(samples=json.loads(metadata.get("samples", "[]")))
-            shard.tensors = {key: handle.get_tensor(key) for key in handle.keys()}
-        self._cache[name] = shard
-        while len(self._cache) > self._cached_shards:
-            self._cache.popitem(last=False)
-        return shard
-
-    def __getitem__(self, position: int) -> TrainingSample:
-        if position < 0:
-            position += len(self)
-        if not 0 <= position < len(self):
-            raise IndexError(f"sample {position} of {len(self)}")
-        name, local = self._locations[position]
-        shard = self._shard(name)
-        meta = shard.samples[local]
-        tensors = shard.tensors
-        return TrainingSample(
-            sample_id=meta["id"],
-            person_id=meta["person_id"],
-            caption=meta["caption"],
-            latents=tensors[f"{local}.latents"],
-            prompt_embeds=tensors[f"{local}.prompt_embeds"],
-            z_id=tensors[f"{local}.z_id"],
-            face_frames=tensors[f"{local}.face_frames"],
-            landmarks=tensors[f"{local}.landmarks"],
-            face_crops=tensors[f"{local}.face_crops"],
-        )
-
-
-def to_batch(samples: Sequence[TrainingSample], device: Any = "cpu") -> TrainingBatch:
-    """Samples stacked into the trainer's batch (latents, prompt embeddings and identities)."""
-    from likeness.generator.model.train import TrainingBatch
-
-    return TrainingBatch(
-        latents=torch.stack([sample.latents for sample in samples]).to(device),
-        prompt_embeds=torch.stack([sample.prompt_embeds for sample in samples]).to(device),
-        z_id=torch.stack([sample.z_id for sample in samples]).to(device),
-    )
-
-
-# --- the object store ---------------------------------------------------------------------------------
-#
-# Footage and shards often live in the object store. ``s3://bucket/prefix`` locations are mirrored into a
-# local folder before anything reads them (files already there with the same size are kept), and written
-# shards are uploaded under a prefix; the store is the one ``LIKENESS_MODEL_S3_*`` names, as for weights.
-
-
-def stage_from_store(uri: str, cache: Path, client: Any = None) -> Path:
-    """Mirror ``s3://bucket/prefix`` (a manifest with its clips and photos, or prepared shards) into
-    ``cache`` and return it; local paths come back unchanged."""
-    if not uri.startswith("s3://"):
-        return Path(uri)
-    from likeness.generator.model.weights import WeightsLocation, client_from_environment, fetch_prefix
-
-    return fetch_prefix(client or client_from_environment(), WeightsLocation.parse(uri), cache)
-
-
-def publish_to_store(out_dir: Path, uri: str, client: Any = None) -> int:
-    """Upload prepared shards (and their index) under ``s3://bucket/prefix``; returns the object count."""
-    from likeness.generator.model.weights import WeightsLocation, client_from_environment, upload_directory
-
-    if not (out_dir / INDEX_FILE).is_file():
-        raise PrepareError(f"{out_dir} holds no prepared shards ({INDEX_FILE} is missing)")
-    return int(upload_directory(client or client_from_environment(), out_dir, WeightsLocation.parse(uri)))

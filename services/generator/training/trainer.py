@@ -492,7 +492,7 @@ def _collate(samples: Sequence[Any], device: torch.device) -> Batch:
 def run(config: TrainConfig, *, stop_after: int | None = None, progress: bool = True) -> RunResult:
     """Train on this rank (``RANK``/``WORLD_SIZE`` from the launcher; one process when unset), resuming
     from the run directory's latest checkpoint. ``stop_after`` ends after that step (tests)."""
-    from likeness.generator.training.prepare import ShardDataset
+    from likeness.generator.training.shards import ShardDataset
 
     rank, world, local = _distributed()
     cuda = torch.cuda.is_available()
@@ -666,7 +666,7 @@ def launch(
     """Run ``processes`` ranks on this machine (one per GPU; gloo ranks on a CPU-only machine); shards in
     the object store are mirrored first, once for all ranks."""
     if config.data.startswith("s3://"):
-        from likeness.generator.training.prepare import stage_from_store
+        from likeness.generator.training.shards import stage_from_store
 
         staged = stage_from_store(config.data, config.out / "data")
         config = config.model_copy(update={"data": str(staged)})
