@@ -69,13 +69,8 @@ def prepare_command(
 ) -> None:
     """Encode clips, captions and reference photos into training shards; dropped entries say why.
     The object store is the one LIKENESS_MODEL_S3_ENDPOINT (and _ACCESS_KEY, _SECRET_KEY) names."""
-    from likeness.generator.training.prepare import (
-        PrepareConfig,
-        PrepareError,
-        prepare,
-        publish_to_store,
-        stage_from_store,
-    )
+    from likeness.generator.training.prepare import PrepareConfig, prepare
+    from likeness.generator.training.shards import PrepareError, publish_to_store, stage_from_store
 
     try:
         config = PrepareConfig(

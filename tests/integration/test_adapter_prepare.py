@@ -224,11 +224,11 @@ def test_rerun_with_other_config_or_manifest_fails(
     prepared: Path, manifest: Path, pipeline: Any, engine: Any, tmp_path: Path
 ) -> None:
     other = prep.PrepareConfig(height=SIZE, width=SIZE, frames=FRAMES, samples_per_shard=3, face_frames=4)
-    with pytest.raises(prep.PrepareError, match=r"another configuration.*samples_per_shard"):
+    with pytest.raises(shards.PrepareError, match=r"another configuration.*samples_per_shard"):
         prep.prepare(manifest, prepared, pipeline, engine, other, progress=False)
     changed = tmp_path / "manifest.jsonl"
     changed.write_text(manifest.read_text() + "\n\n")
-    with pytest.raises(prep.PrepareError, match="another manifest"):
+    with pytest.raises(shards.PrepareError, match="another manifest"):
         prep.prepare(changed, prepared, pipeline, engine, CONFIG, progress=False)
 
 
