@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from likeness.generator.model.adapter import IdentityAdapter
     from likeness.generator.training.face import TorchArcFace
-    from likeness.generator.training.trainer import AdapterLoss, Batch, FrozenModel, TrainConfig
+    from likeness.generator.training.frozen import FrozenModel
+    from likeness.generator.training.loss import AdapterLoss, Batch
+    from likeness.generator.training.trainer import TrainConfig
 
     cuda = torch.cuda.is_available() and not args.tiny
     device = torch.device("cuda" if cuda else "cpu")

@@ -24,17 +24,16 @@ import yaml
 from likeness.generator.model.adapter import IdentityAdapter
 from likeness.generator.serve_app import build_model
 from likeness.generator.shots import CharacterConditioning, ShotRequest
+from likeness.generator.training.frozen import load_frozen, make_face_model
+from likeness.generator.training.loss import AdapterLoss
 from likeness.generator.training.shards import ShardDataset
 from likeness.generator.training.trainer import (
     FINAL_ADAPTER,
     LAYOUT,
-    AdapterLoss,
     TrainConfig,
     _collate,
     checkpoints,
     launch,
-    load_frozen,
-    make_face_model,
     read_metrics,
     step_noise,
 )
