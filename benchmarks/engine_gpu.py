@@ -508,13 +508,18 @@ def replica_probe(args: argparse.Namespace) -> int:
         ended = now(device)
         return ended - marks[0], [later - earlier for earlier, later in itertools.pairwise(marks)]
 
+    # Each stage's values are printed as they come (the last line holds them all), so a run stopped
+    # part-way still says what it measured.
+    values: dict[str, Any] = {"build_s": build_s, "warm_up_s": warm_up_s, "flash_kernel": kernel}
+    print(json.dumps(values), flush=True)
     request_steps = 3
     first, _ = run(request("final", request_steps), "latent")
     warm, warm_steps = run(request("final", request_steps), "latent")
-    values: dict[str, Any] = {
-        "build_s": build_s, "warm_up_s": warm_up_s, "flash_kernel": kernel, "request_steps": request_steps,
-        "first_request_s": first, "warm_request_s": warm, "final_step_s": statistics.mean(warm_steps[1:]),
-    }  # fmt: skip
+    values.update(
+        request_steps=request_steps, first_request_s=first, warm_request_s=warm,
+        final_step_s=statistics.mean(warm_steps[1:]),
+    )  # fmt: skip
+    print(json.dumps(values), flush=True)
     if not args.no_fast_clip:
         fast, fast_steps = run(request("fast", args.steps), "np")
         skipped = fastcache.skipped_passes(pipeline)
