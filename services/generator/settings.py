@@ -24,18 +24,18 @@ class GeneratorSettings(ServerSettings, DatabaseSettings):
         "or local_model_dir model. Not a Ray Client (ray://) address: Ray Client cannot carry Serve's "
         "streaming handle calls.",
     )
-    ray_start_node: bool = Field(
-        False,
-        description="Start a Ray node of that cluster (no CPUs, no GPUs) for this process to attach to: "
-        "needed where this host runs no node of the model's cluster, as in the generator's own pod.",
+    ray_node_temp_dir: str = Field(
+        "",
+        description="The --temp-dir of a Ray node of the model's cluster that runs beside this process, for "
+        "it to attach to: needed where this host runs no other node of that cluster, as in the generator's "
+        "own pod, where a sidecar container runs `ray start --address=<head>:6379 --num-cpus=0 --num-gpus=0 "
+        "--temp-dir=DIR --block` and Kubernetes supervises it. The generator starts no Ray process.",
     )
     ray_node_ip: str = Field(
         "", description="The address other Ray nodes reach that node at (the pod IP); empty: Ray's choice."
     )
-    ray_object_store_bytes: int = Field(
-        512 * 1024 * 1024,
-        ge=80 * 1024 * 1024,
-        description="That node's object store, which holds the frames streamed back from replicas.",
+    ray_node_wait_s: float = Field(
+        120.0, gt=0, le=3600, description="How long to wait at start-up for that node's raylet to be up."
     )
     serve_app_name: str = Field("video", description="The Ray Serve application that runs the model.")
     local_ray_cpus: int = Field(
@@ -132,10 +132,10 @@ class GeneratorSettings(ServerSettings, DatabaseSettings):
             raise ValueError(
                 f"ray_address {self.ray_address!r} is a Ray Client address, and Ray Client cannot carry "
                 "Serve's streaming DeploymentHandle calls; give the GCS address of the cluster's head "
-                "(<head>:6379) and set ray_start_node where this host runs no Ray node of that cluster"
+                "(<head>:6379), with ray_node_temp_dir where this host runs no other Ray node of that cluster"
             )
-        if self.ray_start_node and not self.ray_address:
-            raise ValueError("ray_start_node needs ray_address (the cluster to join)")
+        if self.ray_node_temp_dir and not self.ray_address:
+            raise ValueError("ray_node_temp_dir needs ray_address (the cluster that node belongs to)")
         return self
 
     @model_validator(mode="after")

@@ -3,8 +3,11 @@
 
 With no Ray address configured, the generator starts a local Ray on loopback (no dashboard) and
 deploys the tiny random-weights application itself, so one machine needs nothing else. With one, it
-attaches a driver to the model's cluster, first starting a Ray node of that cluster on its own host
-when ``ray_start_node`` is set (``likeness.generator.raynode`` says why Ray Client will not do).
+attaches a driver to the model's cluster: through the Ray node that runs beside it (``ray_node_temp_dir``;
+in Kubernetes a sidecar container of its pod) where its host runs no other node of that cluster. Serve's
+streaming ``DeploymentHandle`` calls need a driver on a node of the cluster: Ray Client (``ray://``)
+refuses them ("Streaming DeploymentHandles are not currently supported when connected to a remote Ray
+cluster using Ray Client", ray-project/ray#43357, closed as won't fix).
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 from likeness.errors import QuotaViolation, ResourceExhausted
@@ -166,49 +171,46 @@ def _connect(settings: GeneratorSettings) -> tuple[Any, Callable[[], None] | Non
 
 
 def _attach(settings: GeneratorSettings) -> Callable[[], None]:
-    """A driver in the model's cluster, on a node this process starts when ``ray_start_node`` is set."""
+    """A driver in the model's cluster; through the node beside this process when ``ray_node_temp_dir``
+    names one (Ray Client cannot carry Serve's streaming handle calls, so the driver needs a node of the
+    cluster on its own host; that node is not this process's to run: its pod's sidecar runs it)."""
     import ray
 
-    if not settings.ray_start_node:
+    if not settings.ray_node_temp_dir:
         ray.init(address=settings.ray_address, logging_level=logging.WARNING, log_to_driver=False)
         return ray.shutdown
-
-    from likeness.generator.raynode import JoinedRayNode
-
-    node = JoinedRayNode.start(settings.ray_address, settings.ray_node_ip, settings.ray_object_store_bytes)
-    reason = node.wait_started()
-    if reason is not None:
-        node.stop()
-        raise RuntimeError(f"could not join the model's Ray cluster at {settings.ray_address}: {reason}")
-    try:
-        # Waits for the node to register with the cluster (Ray's own timeout, about a minute).
-        ray.init(
-            address=settings.ray_address,
-            _node_ip_address=settings.ray_node_ip or None,
-            _temp_dir=str(node.temp_dir),
-            logging_level=logging.WARNING,
-            log_to_driver=False,
+    temp_dir = Path(settings.ray_node_temp_dir)
+    if not wait_for_node(temp_dir, settings.ray_node_wait_s):
+        raise RuntimeError(
+            f"could not join the model's Ray cluster at {settings.ray_address}: no Ray node came up under "
+            f"{temp_dir} within {settings.ray_node_wait_s:.0f} s (the node beside the generator, started "
+            "with --temp-dir there; its own log says why it did not start)"
         )
-    except Exception as error:
-        reason = node.failure()
-        node.stop()
-        if reason is not None:
-            raise RuntimeError(
-                f"could not join the model's Ray cluster at {settings.ray_address}: {reason}"
-            ) from error
-        raise
+    # Waits for the node to register with the cluster (Ray's own timeout, about a minute).
+    ray.init(
+        address=settings.ray_address,
+        _node_ip_address=settings.ray_node_ip or None,
+        _temp_dir=str(temp_dir),
+        logging_level=logging.WARNING,
+        log_to_driver=False,
+    )
     logger.info(
-        "attached to the model's Ray cluster through a node of this host",
+        "attached to the model's Ray cluster through the node beside this process",
         extra={"ray_address": settings.ray_address, "node_id": ray.get_runtime_context().get_node_id()},
     )
+    return ray.shutdown
 
-    def release() -> None:
-        try:
-            ray.shutdown()
-        finally:
-            node.stop()
 
-    return release
+def wait_for_node(temp_dir: Path, timeout_s: float, poll_s: float = 0.2) -> bool:
+    """Whether a Ray node's raylet is up under ``temp_dir`` (its socket exists) within ``timeout_s``: the
+    node beside the generator may still be starting when the generator does."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if any(temp_dir.glob("session_*/sockets/raylet")):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll_s)
 
 
 def local_model_args(settings: GeneratorSettings) -> dict[str, Any]:

@@ -434,7 +434,22 @@ def test_the_generator_is_pointed_at_the_serve_application(overlay: str) -> None
     # cluster through its GCS with a node of its own (Ray Client cannot carry streaming handle calls).
     address = generator_setting(objects, "RAY_ADDRESS")
     assert address == "likeness-model-head-svc:6379"
-    assert generator_setting(objects, "RAY_START_NODE") == "true"
+    # Through the ray-node sidecar of its pod, which Kubernetes runs and restarts: the generator only
+    # attaches, through the temp dir both containers mount.
+    temp_dir = generator_setting(objects, "RAY_NODE_TEMP_DIR")
+    ((_, deployment, container),) = [each for each in service_containers(objects) if each[0] == "generator"]
+    pod = deployment["spec"]["template"]["spec"]
+    (sidecar,) = pod["initContainers"]
+    assert sidecar["restartPolicy"] == "Always"
+    command = sidecar["command"]
+    assert command[:2] == ["ray", "start"] and "--block" in command
+    assert f"--temp-dir={temp_dir}" in command and "--address=$(LIKENESS_GENERATOR_RAY_ADDRESS)" in command
+    assert "--num-cpus=0" in command and "--num-gpus=0" in command
+    for each in (sidecar, container):
+        mounts = {mount["mountPath"]: mount["name"] for mount in each["volumeMounts"]}
+        assert mounts[temp_dir] == "ray-node" and mounts["/dev/shm"] == "dshm", each["name"]
+    sidecar_env = {variable["name"]: variable for variable in sidecar["env"]}
+    assert sidecar_env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "likeness-ray-auth"
     head = one(objects, "RayService", "likeness-model")["spec"]["rayClusterConfig"]["headGroupSpec"]
     head_ports = {
         port["name"]: port["containerPort"] for port in head["template"]["spec"]["containers"][0]["ports"]
