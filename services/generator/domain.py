@@ -8,6 +8,7 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
@@ -330,6 +331,22 @@ class Job(Frozen):
             if character.character_id == character_id:
                 return character.consent_id
         raise KeyError(character_id)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A decoded SubmitGeneration request and who sent it."""
+
+    brand_id: str
+    subject: str
+    idempotency_key: str
+    #: SHA-256 of the request as received: a repeated key must carry the same request.
+    request_sha256: str
+    purpose: UsagePurpose
+    channel: UsageChannel
+    territory: str
+    strict_attribute_check: bool
+    storyboard: Storyboard
 
 
 class JobEvent(Frozen):

@@ -29,9 +29,7 @@ from likeness.generator.domain import (
     JobWarning,
     ModelDescription,
     Progress,
-    Storyboard,
-    UsageChannel,
-    UsagePurpose,
+    Submission,
 )
 from likeness.generator.jobrows import event_from_row, job_from_row, to_json
 from likeness.generator.leases import CHECKING_MESSAGE, LeasedJobWrites, Signals
@@ -49,16 +47,8 @@ def job_not_found(job_id: str) -> NotFound:
 class NewJob:
     """A submission that passed the gates, ready to be stored."""
 
-    brand_id: str
-    idempotency_key: str
-    request_sha256: str
-    purpose: UsagePurpose
-    channel: UsageChannel
-    territory: str
-    strict_attribute_check: bool
-    storyboard: Storyboard
+    submission: Submission
     characters: tuple[JobCharacter, ...]
-    created_by: str
     warnings: tuple[JobWarning, ...]
     model: ModelDescription
 
@@ -125,7 +115,8 @@ class JobStore(LeasedJobWrites):
         ``lease_s``, and the owner must run it at once or give it back.
         """
         job_id = str(uuid.uuid4())
-        progress = Progress(shot_count=len(new.storyboard.shots))
+        request = new.submission
+        progress = Progress(shot_count=len(request.storyboard.shots))
         # Pipelined: the queue count and the insert in one round trip, the events and commit in another;
         # a full queue rolls the insert back.
         async with self._pool.connection() as connection, connection.pipeline():
@@ -133,22 +124,24 @@ class JobStore(LeasedJobWrites):
                 await connection.execute(self._queries["lock_queue"])
                 if lease_to is not None:
                     await connection.execute(self._queries["lock_starts"])
-                counter = await connection.execute(self._queries["count_queued"], {"brand_id": new.brand_id})
+                counter = await connection.execute(
+                    self._queries["count_queued"], {"brand_id": request.brand_id}
+                )
                 inserter = connection.cursor(row_factory=dict_row)
                 await inserter.execute(
                     self._queries["insert_job"],
                     {
                         "job_id": job_id,
-                        "brand_id": new.brand_id,
-                        "idempotency_key": new.idempotency_key,
-                        "request_sha256": new.request_sha256,
-                        "purpose": new.purpose,
-                        "channel": new.channel,
-                        "territory": new.territory,
-                        "strict_attribute_check": new.strict_attribute_check,
-                        "storyboard": to_json(new.storyboard),
+                        "brand_id": request.brand_id,
+                        "idempotency_key": request.idempotency_key,
+                        "request_sha256": request.request_sha256,
+                        "purpose": request.purpose,
+                        "channel": request.channel,
+                        "territory": request.territory,
+                        "strict_attribute_check": request.strict_attribute_check,
+                        "storyboard": to_json(request.storyboard),
                         "characters": to_json(new.characters),
-                        "created_by": new.created_by,
+                        "created_by": request.subject,
                         "progress": to_json(progress),
                         "warnings": to_json(new.warnings),
                         "model": to_json(new.model),
@@ -162,7 +155,7 @@ class JobStore(LeasedJobWrites):
                 leased = inserted is not None and inserted["state"] == JobState.CHECKING.value
                 # The count ran before the insert, so it does not include this job.
                 if queued is not None:
-                    refusal = queue_refusal(self._limits, new.brand_id, queued[0], queued[1], queued[2])
+                    refusal = queue_refusal(self._limits, request.brand_id, queued[0], queued[1], queued[2])
                     if refusal is not None:
                         raise refusal
                 if inserted is not None:
@@ -190,7 +183,9 @@ class JobStore(LeasedJobWrites):
                             CHECKING_MESSAGE,
                         )
         if inserted is None:
-            existing = await self.find_by_key(new.brand_id, new.idempotency_key, new.request_sha256)
+            existing = await self.find_by_key(
+                request.brand_id, request.idempotency_key, request.request_sha256
+            )
             if existing is None:  # pragma: no cover - the conflicting row cannot vanish
                 raise RuntimeError("job with a conflicting key disappeared")
             return existing, False

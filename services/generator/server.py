@@ -25,6 +25,7 @@ from likeness.generator.domain import (
     RESOLUTIONS,
     JobState,
     StoredKind,
+    Submission,
     UsageChannel,
     UsagePurpose,
 )
@@ -43,7 +44,6 @@ from likeness.generator.settings import GeneratorSettings
 from likeness.generator.shots import SynthesisRequest
 from likeness.generator.submission import (
     RANDOM_WEIGHTS_NOTICE,
-    Submission,
     SubmitGeneration,
     model_description,
 )

@@ -13,7 +13,7 @@ consent gate runs once more before every shot (see ``pipeline.py``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Protocol
 
 from likeness.errors import (
@@ -31,9 +31,8 @@ from likeness.generator.domain import (
     ModelDescription,
     Preset,
     Storyboard,
+    Submission,
     Transition,
-    UsageChannel,
-    UsagePurpose,
     WarningKind,
 )
 from likeness.generator.jobs import NewJob
@@ -44,22 +43,6 @@ RANDOM_WEIGHTS_NOTICE = (
     "this deployment runs a tiny model with random weights: the clips are noise, not the characters, "
     "and must never be published"
 )
-
-
-@dataclass(frozen=True)
-class Submission:
-    """A decoded SubmitGeneration request and who sent it."""
-
-    brand_id: str
-    subject: str
-    idempotency_key: str
-    #: SHA-256 of the request as received: a repeated key must carry the same request.
-    request_sha256: str
-    purpose: UsagePurpose
-    channel: UsageChannel
-    territory: str
-    strict_attribute_check: bool
-    storyboard: Storyboard
 
 
 class JobRepository(Protocol):
@@ -165,16 +148,8 @@ class SubmitGeneration:
             warnings.append(JobWarning(kind=WarningKind.RANDOM_WEIGHTS, message=RANDOM_WEIGHTS_NOTICE))
         job, leased = await self.jobs.submit(
             NewJob(
-                brand_id=submission.brand_id,
-                idempotency_key=submission.idempotency_key,
-                request_sha256=submission.request_sha256,
-                purpose=submission.purpose,
-                channel=submission.channel,
-                territory=submission.territory,
-                strict_attribute_check=submission.strict_attribute_check,
-                storyboard=storyboard,
+                submission=replace(submission, storyboard=storyboard),
                 characters=result.characters,
-                created_by=submission.subject,
                 warnings=tuple(warnings),
                 model=model_description(info),
             ),

@@ -378,11 +378,19 @@ async def job_store(database_url: str) -> AsyncIterator[Any]:
 
 
 def new_job(key: str, brand_id: str = "acme") -> Any:
-    from likeness.generator.domain import ModelDescription, Shot, Storyboard, UsageChannel, UsagePurpose
+    from likeness.generator.domain import (
+        ModelDescription,
+        Shot,
+        Storyboard,
+        Submission,
+        UsageChannel,
+        UsagePurpose,
+    )
     from likeness.generator.jobs import NewJob
 
-    return NewJob(
+    submission = Submission(
         brand_id=brand_id,
+        subject="test",
         idempotency_key=key,
         request_sha256="0" * 64,
         purpose=UsagePurpose.ADVERTISING,
@@ -390,8 +398,10 @@ def new_job(key: str, brand_id: str = "acme") -> Any:
         territory="FR",
         strict_attribute_check=False,
         storyboard=Storyboard(shots=(Shot(prompt="a red ball", num_frames=5, num_inference_steps=2),)),
+    )
+    return NewJob(
+        submission=submission,
         characters=(),
-        created_by="test",
         warnings=(),
         model=ModelDescription(model_id="tiny-wan2.2-random", random_weights=True),
     )

@@ -16,6 +16,7 @@ from likeness.generator.domain import (
     Shot,
     ShotCharacter,
     Storyboard,
+    Submission,
     Transition,
     UsageChannel,
     UsagePurpose,
@@ -24,7 +25,7 @@ from likeness.generator.domain import (
 from likeness.generator.jobs import NewJob
 from likeness.generator.peers import CharacterInfo, ConsentAnswer, IdentityVersionInfo, PeerError
 from likeness.generator.shots import ModelInfo
-from likeness.generator.submission import Submission, SubmitGeneration
+from likeness.generator.submission import SubmitGeneration
 
 pytestmark = pytest.mark.unit
 
@@ -51,17 +52,20 @@ class FakeJobs:
         self, new: NewJob, *, lease_to: str | None = None, lease_s: float = 0.0
     ) -> tuple[Job, bool]:
         self.leased_to.append(lease_to)
+        request = new.submission
         job = Job(
-            job_id=f"job-{len(self.jobs) + 1}", brand_id=new.brand_id, idempotency_key=new.idempotency_key,
-            state=JobState.CHECKING if lease_to else JobState.QUEUED, purpose=new.purpose,
-            channel=new.channel, territory=new.territory, strict_attribute_check=new.strict_attribute_check,
-            storyboard=new.storyboard, characters=new.characters, created_by=new.created_by,
+            job_id=f"job-{len(self.jobs) + 1}", brand_id=request.brand_id,
+            idempotency_key=request.idempotency_key,
+            state=JobState.CHECKING if lease_to else JobState.QUEUED, purpose=request.purpose,
+            channel=request.channel, territory=request.territory,
+            strict_attribute_check=request.strict_attribute_check, storyboard=request.storyboard,
+            characters=new.characters, created_by=request.subject,
             created_at=datetime.now(UTC), started_at=None, finished_at=None,
-            progress=Progress(shot_count=len(new.storyboard.shots)), warnings=new.warnings, error=None,
+            progress=Progress(shot_count=len(request.storyboard.shots)), warnings=new.warnings, error=None,
             shot_results=(), final_identity_scores=(), flagged=False, generated_asset_id="",
             clip_object_id="", model=new.model, scoring_model_pack_id="", last_event_sequence=1,
         )  # fmt: skip
-        self.jobs[(new.brand_id, new.idempotency_key)] = (job, new.request_sha256)
+        self.jobs[(request.brand_id, request.idempotency_key)] = (job, request.request_sha256)
         return job, lease_to is not None
 
 

@@ -19,7 +19,6 @@ import threading
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +31,7 @@ from likeness.generator.model.adapter import (
     identity_bank,
     install,
 )
-from likeness.generator.model.loading import Placement, load_model, save_model, tiny_model
+from likeness.generator.model.loading import load_model, save_model, tiny_model
 from likeness.generator.model.parallel import ParallelLayout, ParallelRuntime
 from likeness.generator.model.regions import identity_regions
 from likeness.generator.model.tiny import TEXT_LENGTH
@@ -194,40 +193,11 @@ class WanVideoModel:
     def identity_context(self) -> Any:
         return self.installed[0].context if self.installed else None
 
-    # --- construction (loading.py) ----------------------------------------------------------------
+    # --- construction (loading.py): the tiny random model, a local directory's weights, and back ----
 
-    @classmethod
-    def tiny(
-        cls,
-        seed: int = 0,
-        *,
-        vace: bool = True,
-        adapter: IdentityAdapter | None = None,
-        heads: int = 2,
-        draft: bool = True,
-        fast: bool = True,
-    ) -> WanVideoModel:
-        """The tiny random model on the CPU (:func:`~likeness.generator.model.loading.tiny_model`)."""
-        return tiny_model(cls, seed, vace=vace, adapter=adapter, heads=heads, draft=draft, fast=fast)
-
-    @classmethod
-    def from_pretrained(
-        cls,
-        model_dir: str | Path,
-        *,
-        placement: Placement | None = None,
-        adapter_path: str | Path | None = None,
-        model_id: str = "Wan2.2-T2V-A14B",
-        fast: bool = True,
-    ) -> WanVideoModel:
-        """Weights from a local diffusers directory (:func:`~likeness.generator.model.loading.load_model`)."""
-        return load_model(
-            cls, model_dir, placement=placement, adapter_path=adapter_path, model_id=model_id, fast=fast
-        )
-
-    def save_pretrained(self, model_dir: str | Path) -> Path:
-        """The layout :meth:`from_pretrained` reads (:func:`~likeness.generator.model.loading.save_model`)."""
-        return save_model(self, model_dir)
+    tiny = classmethod(tiny_model)
+    from_pretrained = classmethod(load_model)
+    save_pretrained = save_model
 
     # --- generation ----------------------------------------------------------------------------
 
