@@ -260,6 +260,15 @@ class IdentityScore(Frozen):
     p10_similarity: float | None = None
     no_face_fraction: float = 0.0
 
+    def similarities(self) -> dict[str, float]:
+        """The similarity figures that were measured (a clip with no face has none), by field name."""
+        values = {
+            "mean_similarity": self.mean_similarity,
+            "min_similarity": self.min_similarity,
+            "p10_similarity": self.p10_similarity,
+        }
+        return {name: value for name, value in values.items() if value is not None}
+
 
 class ShotResult(Frozen):
     shot_index: int

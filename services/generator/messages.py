@@ -196,18 +196,12 @@ def error_message(error: JobError) -> pb.JobError:
 
 
 def score_message(score: IdentityScore) -> pb.CharacterIdentityScore:
-    message = pb.CharacterIdentityScore(
+    return pb.CharacterIdentityScore(
         character_id=score.character_id,
         identity_version=score.identity_version,
         no_face_fraction=score.no_face_fraction,
+        **score.similarities(),
     )
-    if score.mean_similarity is not None:
-        message.mean_similarity = score.mean_similarity
-    if score.min_similarity is not None:
-        message.min_similarity = score.min_similarity
-    if score.p10_similarity is not None:
-        message.p10_similarity = score.p10_similarity
-    return message
 
 
 def shot_result_message(result: ShotResult) -> pb.ShotResult:

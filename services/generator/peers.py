@@ -375,14 +375,7 @@ def _identity_info(item: assets_pb.IdentityVersion) -> IdentityVersionInfo:
 
 
 def _asset_score(score: IdentityScore) -> assets_pb.IdentityScore:
-    message = assets_pb.IdentityScore(no_face_fraction=score.no_face_fraction)
-    if score.mean_similarity is not None:
-        message.mean_similarity = score.mean_similarity
-    if score.min_similarity is not None:
-        message.min_similarity = score.min_similarity
-    if score.p10_similarity is not None:
-        message.p10_similarity = score.p10_similarity
-    return message
+    return assets_pb.IdentityScore(no_face_fraction=score.no_face_fraction, **score.similarities())
 
 
 def unavailable(error: PeerError) -> Unavailable:
