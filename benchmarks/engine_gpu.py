@@ -95,6 +95,15 @@ def build_expert(config: dict[str, Any], device: Any, dtype: Any) -> Any:
     return expert.eval().requires_grad_(False)
 
 
+def fuse_self_attention(expert: Any) -> None:
+    """Self-attention's q, k and v projections as one linear in every block (diffusers' own
+    ``fuse_projections``), the separate ones dropped so the weights are held once."""
+    for block in expert.blocks:
+        block.attn1.fuse_projections()
+        for name in ("to_q", "to_k", "to_v"):
+            delattr(block.attn1, name)
+
+
 def step_flops(config: dict[str, Any], tokens: int) -> float:
     """Matrix-product FLOPs of one forward (2 per multiply-add)."""
     width = config["num_attention_heads"] * config["attention_head_dim"]
@@ -305,23 +314,34 @@ def one_gpu(args: argparse.Namespace) -> tuple[Report, float]:
                 draft = measure(
                     "draft clip (4 steps, no guidance, decode)", draft_clip, 4 * flops / 2, reps=1
                 )
-            if args.tuned:
+            if args.tuned or args.fused:
                 # Inductor's coordinate-descent tuning of the generated kernels' launch settings (the
-                # norms, modulations and the rest around the matrix products and attention).
+                # norms, modulations and the rest around the matrix products and attention), and
+                # (--fused) self-attention's q, k and v as one matrix product (diffusers'
+                # ``fuse_projections``), each compiled afresh.
                 import torch._inductor.config as inductor_config
 
-                torch._dynamo.reset()
-                inductor_config.coordinate_descent_tuning = True
-                with attention_backend(backend), installed.context.use(tokens, strengths, inputs.negative):
-                    expert.compile_repeated_blocks(fullgraph=True)
-                    label = f"ours final step (adapter {STRENGTH}, compiled, tuned kernels, {backend})"
-                    tuned = measure(label, lambda: inputs.guided_step(expert), flops)
-                    tuned_output = inputs.forward(expert, inputs.positive)
-                inductor_config.coordinate_descent_tuning = False
-                report.add("ours tuned vs eager output",
-                           relative_difference=relative_difference(tuned_output, eager_ours))  # fmt: skip
-                report.data["summary"]["tuned_final_step_s"] = tuned
-                del tuned_output
+                variants = [("tuned kernels", False)] if args.tuned else []
+                if args.fused:
+                    variants.append(("fused qkv" + (", tuned kernels" if args.tuned else ""), True))
+                for name, fuse in variants:
+                    torch._dynamo.reset()
+                    inductor_config.coordinate_descent_tuning = args.tuned
+                    if fuse:
+                        fuse_self_attention(expert)
+                    identity = installed.context.use(tokens, strengths, inputs.negative)
+                    with attention_backend(backend), identity:
+                        expert.compile_repeated_blocks(fullgraph=True)
+                        label = f"ours final step (adapter {STRENGTH}, compiled, {name}, {backend})"
+                        variant = measure(label, lambda: inputs.guided_step(expert), flops)
+                        variant_output = inputs.forward(expert, inputs.positive)
+                    inductor_config.coordinate_descent_tuning = False
+                    key = name.replace(", ", "_").replace(" ", "_")
+                    difference = relative_difference(variant_output, eager_ours)
+                    report.add(f"ours {name} vs eager output", relative_difference=difference)
+                    report.data["summary"][f"{key}_final_step_s"] = variant
+                    del variant_output
+                    report.save()
             clip_final = args.steps * final + decode
             clip_stock = args.steps * baseline + decode
             computed = fast_computed_fraction(args.steps)
@@ -701,6 +721,7 @@ def engine_main(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--fp8", action="store_true", help="also torchao float8 row-wise linears")
     parser.add_argument("--tuned", action="store_true", help="also final with inductor's tuned kernels")
+    parser.add_argument("--fused", action="store_true", help="also final with self-attention's q, k, v fused")
     parser.add_argument("--fp8-only", action="store_true", help="stock and FP8 only (no bf16 compile, draft)")
     parser.add_argument("--restart-check", action="store_true", help="time a fresh process's first step")
     parser.add_argument("--restart-probe", action="store_true", help=argparse.SUPPRESS)
