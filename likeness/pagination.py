@@ -17,8 +17,12 @@ import json
 import secrets
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
+
+from psycopg import AsyncConnection
+from psycopg.rows import class_row
 
 from likeness.errors import FieldViolation, InvalidArgument
 
@@ -101,12 +105,23 @@ def decode_page_token(token: str, filters: Mapping[str, Any]) -> dict[str, Any] 
 R = TypeVar("R")
 
 
-class Keyset:
-    """How one listing pages: the fields of its last row that a page token carries, each with the
-    function that reads it back (``Keyset(t=datetime.fromisoformat, id=uuid.UUID)`` for newest first by
-    creation time and id). Every list call pages through one of these."""
+@dataclass(frozen=True)
+class KeyField:
+    """One field of a listing's position: how a token's value is read back, the query parameter it
+    binds, and that parameter's value on the first page."""
 
-    def __init__(self, **fields: Callable[[Any], Any]) -> None:
+    read: Callable[[Any], Any]
+    param: str
+    first: Any = None
+
+
+class Keyset:
+    """How one listing pages: the fields of its last row that a page token carries
+    (``Keyset(t=KeyField(datetime.fromisoformat, "after_time"), id=KeyField(uuid.UUID, "after_id"))``
+    for newest first by creation time and id). Every list call pages through one of these: its query
+    takes the fields' parameters and ``limit`` (a page and one row more)."""
+
+    def __init__(self, **fields: KeyField) -> None:
         self.fields = fields
 
     def after(self, token: str, filters: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -115,9 +130,18 @@ class Keyset:
         if position is None:
             return None
         try:
-            return {name: read(position[name]) for name, read in self.fields.items()}
+            return {name: field.read(position[name]) for name, field in self.fields.items()}
         except (KeyError, TypeError, ValueError):
             raise _invalid() from None
+
+    def bound(self, token: str, filters: Mapping[str, Any], size: int) -> dict[str, Any]:
+        """The query parameters of the page ``token`` names: its position, and ``limit``."""
+        position = self.after(token, filters)
+        values = {
+            field.param: field.first if position is None else position[name]
+            for name, field in self.fields.items()
+        }
+        return {**values, "limit": size + 1}
 
     def page(
         self,
@@ -132,9 +156,25 @@ class Keyset:
             return list(rows), ""
         return list(rows[:size]), encode_page_token(position(rows[size - 1]), filters)
 
+    async def fetch(
+        self,
+        connection: AsyncConnection[Any],
+        row_type: type[R],
+        query: str,
+        params: Mapping[str, Any],
+        page: tuple[int, str, Mapping[str, Any]],
+        position: Callable[[R], Mapping[str, Any]],
+    ) -> tuple[list[R], str]:
+        """One page of ``query``'s rows as ``row_type``: ``page`` is (size, token, the filters the token
+        is bound to); returns the rows and the next page's token."""
+        size, token, filters = page
+        cursor = connection.cursor(row_factory=class_row(row_type))
+        await cursor.execute(query, {**params, **self.bound(token, filters, size)})
+        return self.page(await cursor.fetchall(), size, filters, position)
+
 
 #: Newest first by creation time, then id.
-BY_TIME_AND_ID = Keyset(t=datetime.fromisoformat, id=uuid.UUID)
+BY_TIME_AND_ID = Keyset(t=KeyField(datetime.fromisoformat, "after_time"), id=KeyField(uuid.UUID, "after_id"))
 
 
 def time_and_id(created_at: datetime, row_id: Any) -> dict[str, str]:

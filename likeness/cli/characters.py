@@ -22,8 +22,8 @@ from likeness.cli.common import (
     Cli,
     CliFailure,
     cli_state,
-    collect_pages,
     command,
+    emit_listing,
     enum_name,
     enum_value,
     fields_table,
@@ -34,6 +34,7 @@ from likeness.cli.common import (
 )
 from likeness.cli.registry import upload_file
 from likeness.sdk import AssetsClient, LikenessError
+from likeness.sdk.pages import items
 
 character_app = typer.Typer(
     help="Characters: digital actors with a locked face identity.", no_args_is_help=True
@@ -480,28 +481,20 @@ def character_list(
     cli = cli_state(ctx)
     wanted = enum_value(assets_pb.CharacterStatus, status, "CHARACTER_STATUS_") if status else None
     with cli.assets() as assets:
-
-        def fetch(size: int, token: str) -> tuple[list[Any], str]:
-            page = assets.api.ListCharacters(
-                assets_pb.ListCharactersRequest(status=wanted, page_size=size, page_token=token)
-            )
-            return list(page.characters), page.next_page_token
-
-        characters: list[assets_pb.Character] = collect_pages(fetch, limit)
-
-    def human() -> None:
-        table = Table(id_column("character"), "name", "status", "identity", "created")
-        for character in characters:
-            table.add_row(
-                character.character_id,
-                character.display_name,
-                enum_name(assets_pb.CharacterStatus, character.status, "CHARACTER_STATUS_"),
-                str(character.current_identity_version or "-"),
-                when(character.create_time),
-            )
-        out_console.print(table)
-
-    cli.emit([to_dict(c) for c in characters], human)
+        request = assets_pb.ListCharactersRequest(status=wanted)
+        characters = items(assets.api.ListCharacters, request, "characters", limit)
+    emit_listing(
+        cli,
+        characters,
+        (id_column("character"), "name", "status", "identity", "created"),
+        lambda character: (
+            character.character_id,
+            character.display_name,
+            enum_name(assets_pb.CharacterStatus, character.status, "CHARACTER_STATUS_"),
+            str(character.current_identity_version or "-"),
+            when(character.create_time),
+        ),
+    )
 
 
 @character_app.command("archive")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -185,17 +185,18 @@ class Cli:
         err_console.print(message)
 
 
-def collect_pages(fetch: Callable[[int, str], tuple[list[Any], str]], limit: int) -> list[Any]:
-    """Up to ``limit`` items from a paginated List call: ``fetch(page_size, page_token)`` returns one
-    page's items and the next page token (empty on the last page)."""
-    items: list[Any] = []
-    token = ""
-    while len(items) < limit:
-        page, token = fetch(min(500, limit - len(items)), token)
-        items.extend(page)
-        if not token:
-            break
-    return items
+def emit_listing(
+    cli: Cli, listed: list[Any], columns: Sequence[str | Column], row: Callable[[Any], Sequence[str]]
+) -> None:
+    """A List command's answer: the items as JSON, or for a person a table with one ``row`` an item."""
+
+    def human() -> None:
+        table = Table(*columns)
+        for item in listed:
+            table.add_row(*row(item))
+        out_console.print(table)
+
+    cli.emit([to_dict(item) for item in listed], human)
 
 
 def to_dict(message: Message) -> dict[str, Any]:

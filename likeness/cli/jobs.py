@@ -24,8 +24,8 @@ from likeness.cli.common import (
     Cli,
     CliFailure,
     cli_state,
-    collect_pages,
     command,
+    emit_listing,
     enum_name,
     enum_value,
     err_console,
@@ -45,6 +45,7 @@ from likeness.cli.storyboard import (
     parse_storyboard_with_paths,
 )
 from likeness.sdk import GeneratorClient, LikenessError
+from likeness.sdk.pages import items
 
 job_app = typer.Typer(help="Generation jobs.", no_args_is_help=True)
 
@@ -359,29 +360,20 @@ def job_list(
     cli = cli_state(ctx)
     wanted = enum_value(generator_pb.JobState, state, "JOB_STATE_") if state else None
     with cli.generator() as generator:
-
-        def fetch(size: int, token: str) -> tuple[list[Any], str]:
-            page = generator.api.ListJobs(
-                generator_pb.ListJobsRequest(state=wanted, page_size=size, page_token=token)
-            )
-            return list(page.jobs), page.next_page_token
-
-        jobs: list[generator_pb.Job] = collect_pages(fetch, limit)
-
-    def human() -> None:
-        table = Table(id_column("job"), "state", "submitted", "shots", "progress", "flagged")
-        for job in jobs:
-            table.add_row(
-                job.job_id,
-                state_name(job.state),
-                when(job.create_time),
-                str(job.progress.shot_count),
-                f"{job.progress.fraction:.0%}",
-                "yes" if job.flagged else "",
-            )
-        out_console.print(table)
-
-    cli.emit([to_dict(job) for job in jobs], human)
+        jobs = items(generator.api.ListJobs, generator_pb.ListJobsRequest(state=wanted), "jobs", limit)
+    emit_listing(
+        cli,
+        jobs,
+        (id_column("job"), "state", "submitted", "shots", "progress", "flagged"),
+        lambda job: (
+            job.job_id,
+            state_name(job.state),
+            when(job.create_time),
+            str(job.progress.shot_count),
+            f"{job.progress.fraction:.0%}",
+            "yes" if job.flagged else "",
+        ),
+    )
 
 
 @job_app.command("cancel")

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from likeness.api.assets.v1 import assets_service_pb2 as assets_pb
 from likeness.cli.common import (
     EXIT_CHECK_FAILED,
     CliFailure,
     cli_state,
-    collect_pages,
     command,
+    emit_listing,
     enum_name,
     fields_table,
     out_console,
@@ -24,6 +23,7 @@ from likeness.cli.common import (
 )
 from likeness.sdk import AssetsClient
 from likeness.sdk.objects import file_chunks, upload_requests
+from likeness.sdk.pages import items
 
 brand_app = typer.Typer(help="Brands: the tenant everything belongs to.", no_args_is_help=True)
 audit_app = typer.Typer(help="The brand's hash-chained audit log.", no_args_is_help=True)
@@ -138,32 +138,21 @@ def audit_list(
     """List audit events, oldest first."""
     cli = cli_state(ctx)
     with cli.assets() as assets:
-
-        def fetch(size: int, token: str) -> tuple[list[Any], str]:
-            page = assets.api.ListAuditEvents(
-                assets_pb.ListAuditEventsRequest(
-                    target_id=target, action=action, page_size=size, page_token=token
-                )
-            )
-            return list(page.events), page.next_page_token
-
-        events: list[assets_pb.AuditEvent] = collect_pages(fetch, limit)
-
-    def human() -> None:
-        table = Table("#", "time", "action", "target", "actor", "outcome")
-        for event in events:
-            outcome = enum_name(assets_pb.AuditOutcome, event.outcome, "AUDIT_OUTCOME_")
-            table.add_row(
-                str(event.sequence),
-                when(event.event_time),
-                event.action,
-                event.target_id,
-                event.actor_subject,
-                outcome,
-            )
-        out_console.print(table)
-
-    cli.emit([to_dict(event) for event in events], human)
+        request = assets_pb.ListAuditEventsRequest(target_id=target, action=action)
+        events = items(assets.api.ListAuditEvents, request, "events", limit)
+    emit_listing(
+        cli,
+        events,
+        ("#", "time", "action", "target", "actor", "outcome"),
+        lambda event: (
+            str(event.sequence),
+            when(event.event_time),
+            event.action,
+            event.target_id,
+            event.actor_subject,
+            enum_name(assets_pb.AuditOutcome, event.outcome, "AUDIT_OUTCOME_"),
+        ),
+    )
 
 
 # --- objects ---------------------------------------------------------------------------------------

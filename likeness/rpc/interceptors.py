@@ -186,11 +186,15 @@ class RequestContextInterceptor(_WrappingInterceptor):
 
     # The peer is read on entry and the context is not touched once the call is cancelled: a
     # cancelled call's context may already be released by grpc's core.
-    async def around(self, method, behavior, request, context, request_streaming):  # type: ignore[no-untyped-def]
+    async def _begin(self, method: str, context: Context) -> tuple[float, str]:
         started = time.perf_counter()
-        peer = context.peer()
+        peer: str = context.peer()
         await self._enter(context)
         method_var.set(method)
+        return started, peer
+
+    async def around(self, method, behavior, request, context, request_streaming):  # type: ignore[no-untyped-def]
+        started, peer = await self._begin(method, context)
         cancelled = False
         try:
             return await behavior(request, context)
@@ -201,10 +205,7 @@ class RequestContextInterceptor(_WrappingInterceptor):
             self._log(method, peer, "CANCELLED" if cancelled else self._code_name(context), started)
 
     async def around_stream(self, method, behavior, request, context, request_streaming):  # type: ignore[no-untyped-def]
-        started = time.perf_counter()
-        peer = context.peer()
-        await self._enter(context)
-        method_var.set(method)
+        started, peer = await self._begin(method, context)
         cancelled = False
         try:
             async for response in behavior(request, context):

@@ -93,15 +93,17 @@ def open_channel(options: ClientOptions, service: str, idempotent: Iterable[str]
     return grpc.insecure_channel(options.target, options=channel_opts)
 
 
-class AsyncStubProxy:
+class _Proxy:
+    def __init__(self, stub: Any, options: ClientOptions) -> None:
+        self._stub = stub
+        self._options = options
+
+
+class AsyncStubProxy(_Proxy):
     """Wraps a generated async stub: adds token and deadline, raises ``LikenessError``.
 
     Unary responses are awaited; streaming responses come back as async iterators.
     """
-
-    def __init__(self, stub: Any, options: ClientOptions) -> None:
-        self._stub = stub
-        self._options = options
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         multicallable = getattr(self._stub, name)
@@ -131,12 +133,8 @@ class AsyncStubProxy:
         return unary
 
 
-class StubProxy:
+class StubProxy(_Proxy):
     """Blocking counterpart of ``AsyncStubProxy``."""
-
-    def __init__(self, stub: Any, options: ClientOptions) -> None:
-        self._stub = stub
-        self._options = options
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         multicallable = getattr(self._stub, name)

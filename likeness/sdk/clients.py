@@ -9,7 +9,8 @@ token and default deadline and raises ``LikenessError``::
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Generic, Self, TypeVar, cast
+from collections.abc import Callable
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -30,7 +31,10 @@ AsyncStubT = TypeVar("AsyncStubT")
 StubT = TypeVar("StubT")
 
 
-class _AsyncClient(Generic[AsyncStubT]):
+class _Connection:
+    """What both kinds of client hold: the options, the channel (with retries for the service's
+    idempotent methods) and ``api``, the stub behind a proxy that adds the token and deadline."""
+
     service: ClassVar[str]
     stub_class: ClassVar[Any]
 
@@ -44,8 +48,17 @@ class _AsyncClient(Generic[AsyncStubT]):
         root_certificates: bytes | None = None,
     ) -> None:
         self.options = ClientOptions(target, token, timeout_s, secure, root_certificates)
-        self.channel = open_async_channel(self.options, self.service, IDEMPOTENT_METHODS[self.service])
-        self.api: AsyncStubT = cast(AsyncStubT, AsyncStubProxy(self.stub_class(self.channel), self.options))
+        self.channel: Any = self._open(self.options, self.service, IDEMPOTENT_METHODS[self.service])
+        self.api: Any = self._proxy(self.stub_class(self.channel), self.options)
+
+    _open: Callable[..., Any]
+    _proxy: Callable[..., Any]
+
+
+class _AsyncClient(_Connection, Generic[AsyncStubT]):
+    _open = staticmethod(open_async_channel)
+    _proxy = AsyncStubProxy
+    api: AsyncStubT
 
     async def health(self, timeout_s: float = 5.0) -> health_pb2.HealthCheckResponse.ServingStatus.ValueType:
         """The service's serving status (no token needed)."""
@@ -63,26 +76,17 @@ class _AsyncClient(Generic[AsyncStubT]):
         await self.close()
 
 
-class _Client(Generic[StubT]):
-    service: ClassVar[str]
-    stub_class: ClassVar[Any]
-
-    def __init__(
-        self,
-        target: str,
-        *,
-        token: TokenSource = None,
-        timeout_s: float | None = 30.0,
-        secure: bool = False,
-        root_certificates: bytes | None = None,
-    ) -> None:
-        self.options = ClientOptions(target, token, timeout_s, secure, root_certificates)
-        self.channel = open_channel(self.options, self.service, IDEMPOTENT_METHODS[self.service])
-        self.api: StubT = cast(StubT, StubProxy(self.stub_class(self.channel), self.options))
+class _Client(_Connection, Generic[StubT]):
+    _open = staticmethod(open_channel)
+    _proxy = StubProxy
+    api: StubT
 
     def health(self, timeout_s: float = 5.0) -> health_pb2.HealthCheckResponse.ServingStatus.ValueType:
         stub = health_pb2_grpc.HealthStub(self.channel)
-        return stub.Check(health_pb2.HealthCheckRequest(service=self.service), timeout=timeout_s).status
+        status: health_pb2.HealthCheckResponse.ServingStatus.ValueType = stub.Check(
+            health_pb2.HealthCheckRequest(service=self.service), timeout=timeout_s
+        ).status
+        return status
 
     def close(self) -> None:
         self.channel.close()

@@ -68,9 +68,11 @@ class Characters(Store):
         self, connection: AsyncConnection[Any], brand_id: str, character_id: uuid.UUID, *, lock: bool = False
     ) -> Character:
         """The brand's character, locked for the transaction when ``lock``; NOT_FOUND otherwise."""
-        query = self.queries["lock_character" if lock else "get_character"]
+        query = self.queries["get_character"]
         params = {"brand_id": brand_id, "character_id": character_id}
-        return await fetch_one(connection, Character, query, params, character_not_found(character_id))
+        return await fetch_one(
+            connection, Character, query, params, character_not_found(character_id), lock=lock
+        )
 
     async def create(
         self,
@@ -111,25 +113,14 @@ class Characters(Store):
             return await self.fetch(connection, caller.brand_id, character_id)
 
     async def list(self, caller: Caller, status: str, page_size: int, page_token: str) -> CharacterPage:
-        filters = {"status": status}
-        position = BY_TIME_AND_ID.after(page_token, filters) or {}
+        params = {"brand_id": caller.brand_id, "status": status}
         async with self.pool.connection() as connection:
-            cursor = connection.cursor(row_factory=class_row(Character))
-            await cursor.execute(
-                self.queries["list_characters"],
-                {
-                    "brand_id": caller.brand_id,
-                    "status": status,
-                    "after_time": position.get("t"),
-                    "after_id": position.get("id"),
-                    "limit": page_size + 1,
-                },
-            )
-            rows = await cursor.fetchall()
-        page, token = BY_TIME_AND_ID.page(
-            rows, page_size, filters, lambda row: time_and_id(row.created_at, row.character_id)
-        )
-        return CharacterPage(page, token)
+            characters, token = await BY_TIME_AND_ID.fetch(
+                connection, Character, self.queries["list_characters"], params,
+                (page_size, page_token, {"status": status}),
+                lambda row: time_and_id(row.created_at, row.character_id),
+            )  # fmt: skip
+        return CharacterPage(characters, token)
 
     async def update(
         self, caller: Caller, character_id: uuid.UUID, changes: dict[str, Any], etag: str

@@ -58,9 +58,7 @@ RECORD_CHECKS = (
 
 
 @dataclass(frozen=True)
-class ConsentRecord:
-    consent_id: uuid.UUID
-    brand_id: str
+class ConsentDraft:
     character_id: uuid.UUID
     subject_name: str
     purposes: list[str]
@@ -71,6 +69,14 @@ class ConsentRecord:
     evidence_object_id: uuid.UUID
     evidence_sha256: str
     notes: str
+
+
+@dataclass(frozen=True)
+class ConsentRecord(ConsentDraft):
+    """A stored consent: the draft as recorded, and what the registry adds to it."""
+
+    consent_id: uuid.UUID
+    brand_id: str
     recorded_by: str
     created_at: datetime
     revoked_at: datetime | None
@@ -110,20 +116,6 @@ class ConsentCheck:
     denial_reason: str | None
     message: str
     checked_time: datetime
-
-
-@dataclass(frozen=True)
-class ConsentDraft:
-    character_id: uuid.UUID
-    subject_name: str
-    purposes: list[str]
-    channels: list[str]
-    territories: list[str]
-    valid_from: datetime
-    valid_until: datetime | None
-    evidence_object_id: uuid.UUID
-    evidence_sha256: str
-    notes: str
 
 
 def consent_not_found(consent_id: object) -> NotFound:
@@ -194,9 +186,11 @@ class Consents(Store):
     async def fetch(
         self, connection: AsyncConnection[Any], brand_id: str, consent_id: uuid.UUID, *, lock: bool = False
     ) -> ConsentRecord:
-        query = self.queries["lock_consent" if lock else "get_consent"]
+        query = self.queries["get_consent"]
         params = {"brand_id": brand_id, "consent_id": consent_id}
-        return await fetch_one(connection, ConsentRecord, query, params, consent_not_found(consent_id))
+        return await fetch_one(
+            connection, ConsentRecord, query, params, consent_not_found(consent_id), lock=lock
+        )
 
     async def for_character(
         self, connection: AsyncConnection[Any], character_id: uuid.UUID
@@ -313,24 +307,18 @@ class Consents(Store):
     async def list(
         self, caller: Caller, character_id: uuid.UUID, page_size: int, page_token: str
     ) -> tuple[list[ConsentRecord], str]:
-        filters = {"character_id": str(character_id)}
-        position = BY_TIME_AND_ID.after(page_token, filters) or {}
+        page = (page_size, page_token, {"character_id": str(character_id)})
         async with self.pool.connection() as connection:
             await self.characters.fetch(connection, caller.brand_id, character_id)
-            cursor = connection.cursor(row_factory=class_row(ConsentRecord))
-            await cursor.execute(
-                self.queries["list_consents"],
-                {
-                    "character_id": character_id,
-                    "after_time": position.get("t"),
-                    "after_id": position.get("id"),
-                    "limit": page_size + 1,
-                },
+            query, params = self.queries["list_consents"], {"character_id": character_id}
+            return await BY_TIME_AND_ID.fetch(
+                connection,
+                ConsentRecord,
+                query,
+                params,
+                page,
+                lambda row: time_and_id(row.created_at, row.consent_id),
             )
-            rows = await cursor.fetchall()
-        return BY_TIME_AND_ID.page(
-            rows, page_size, filters, lambda row: time_and_id(row.created_at, row.consent_id)
-        )
 
     async def check(
         self,

@@ -31,20 +31,26 @@ class CharacterUsage:
 
 
 @dataclass(frozen=True)
-class GeneratedAssetDraft:
-    clip_object_id: uuid.UUID
+class _ClipFacts:
+    """What a generated clip is, as the generator records it and as the registry returns it."""
+
     job_id: uuid.UUID
+    clip_object_id: uuid.UUID
+    c2pa_manifest_object_id: uuid.UUID
     shots: list[dict[str, Any]]
-    characters: list[CharacterUsage]
     purpose: str
     channel: str
     territory: str
     flagged: bool
     flag_reasons: list[str]
     provenance_manifest_sha256: str
-    c2pa_manifest_object_id: uuid.UUID
     model: dict[str, Any]
     scoring_model_pack_id: str
+
+
+@dataclass(frozen=True)
+class GeneratedAssetDraft(_ClipFacts):
+    characters: list[CharacterUsage]
 
     def fingerprint(self) -> str:
         """Identifies the request, so that recording the same clip twice can be told from a conflict."""
@@ -53,22 +59,10 @@ class GeneratedAssetDraft:
 
 
 @dataclass(frozen=True)
-class GeneratedAsset:
+class GeneratedAsset(_ClipFacts):
+    characters: list[dict[str, Any]]
     generated_asset_id: uuid.UUID
     brand_id: str
-    job_id: uuid.UUID
-    clip_object_id: uuid.UUID
-    c2pa_manifest_object_id: uuid.UUID
-    shots: list[dict[str, Any]]
-    characters: list[dict[str, Any]]
-    purpose: str
-    channel: str
-    territory: str
-    flagged: bool
-    flag_reasons: list[str]
-    provenance_manifest_sha256: str
-    model: dict[str, Any]
-    scoring_model_pack_id: str
     request_sha256: str
     recorded_by: str
     created_at: datetime
@@ -225,22 +219,10 @@ class GeneratedAssets(Store):
         page_size: int,
         page_token: str,
     ) -> tuple[list[GeneratedAsset], str]:
-        filters = {"character_id": str(character_id or ""), "job_id": str(job_id or "")}
-        position = BY_TIME_AND_ID.after(page_token, filters) or {}
+        page = (page_size, page_token, {"character_id": str(character_id or ""), "job_id": str(job_id or "")})
+        params = {"brand_id": caller.brand_id, "character_id": character_id, "job_id": job_id}
         async with self.pool.connection() as connection:
-            cursor = connection.cursor(row_factory=class_row(GeneratedAsset))
-            await cursor.execute(
-                self.queries["list_generated_assets"],
-                {
-                    "brand_id": caller.brand_id,
-                    "character_id": character_id,
-                    "job_id": job_id,
-                    "after_time": position.get("t"),
-                    "after_id": position.get("id"),
-                    "limit": page_size + 1,
-                },
-            )
-            rows = await cursor.fetchall()
-        return BY_TIME_AND_ID.page(
-            rows, page_size, filters, lambda row: time_and_id(row.created_at, row.generated_asset_id)
-        )
+            return await BY_TIME_AND_ID.fetch(
+                connection, GeneratedAsset, self.queries["list_generated_assets"], params, page,
+                lambda row: time_and_id(row.created_at, row.generated_asset_id),
+            )  # fmt: skip

@@ -23,7 +23,7 @@ from likeness.assets.objects import Objects
 from likeness.assets.registry import Caller, Store, fetch_one
 from likeness.db import single_statement_connection
 from likeness.errors import DomainError, FailedPrecondition, NotFound, PreconditionViolation
-from likeness.pagination import Keyset
+from likeness.pagination import KeyField, Keyset
 
 ACTIVE = "active"
 PENDING_REVIEW = "pending_review"
@@ -35,7 +35,7 @@ REFERENCE_PURPOSES = frozenset({"reference_photo", "synthetic_reference"})
 Rendered = TypeVar("Rendered")
 
 #: Identity versions page newest first by version number.
-BY_VERSION = Keyset(v=int)
+BY_VERSION = Keyset(v=KeyField(int, "before_version", 2**31 - 1))
 
 
 @dataclass(frozen=True)
@@ -107,10 +107,10 @@ class Identities(Store):
     async def fetch_version(
         self, connection: AsyncConnection[Any], character_id: uuid.UUID, version: int, *, lock: bool = False
     ) -> IdentityVersion:
-        query = self.queries["lock_identity_version" if lock else "get_identity_version"]
+        query = self.queries["get_identity_version"]
         params = {"character_id": character_id, "version": version}
         missing = version_not_found(character_id, version)
-        return await fetch_one(connection, IdentityVersion, query, params, missing)
+        return await fetch_one(connection, IdentityVersion, query, params, missing, lock=lock)
 
     async def _collides(self, connection: AsyncConnection[Any], brand_id: str, draft: IdentityDraft) -> bool:
         """True when another brand holds a live identity at least as similar as the threshold."""
@@ -313,21 +313,13 @@ class Identities(Store):
     async def list(
         self, caller: Caller, character_id: uuid.UUID, page_size: int, page_token: str
     ) -> tuple[list[IdentityVersion], str]:
-        filters = {"character_id": str(character_id)}
-        position = BY_VERSION.after(page_token, filters) or {}
+        page = (page_size, page_token, {"character_id": str(character_id)})
         async with self.pool.connection() as connection:
             await self.characters.fetch(connection, caller.brand_id, character_id)
-            cursor = connection.cursor(row_factory=class_row(IdentityVersion))
-            await cursor.execute(
-                self.queries["list_identity_versions"],
-                {
-                    "character_id": character_id,
-                    "before_version": position.get("v", 2**31 - 1),
-                    "limit": page_size + 1,
-                },
+            query, params = self.queries["list_identity_versions"], {"character_id": character_id}
+            return await BY_VERSION.fetch(
+                connection, IdentityVersion, query, params, page, lambda row: {"v": row.version}
             )
-            rows = await cursor.fetchall()
-        return BY_VERSION.page(rows, page_size, filters, lambda row: {"v": row.version})
 
     async def review(
         self, caller: Caller, character_id: uuid.UUID, version: int, approve: bool, reason: str

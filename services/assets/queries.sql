@@ -70,9 +70,6 @@ RETURNING *;
 -- name: get_character
 SELECT * FROM characters WHERE brand_id = %(brand_id)s AND character_id = %(character_id)s;
 
--- name: lock_character
-SELECT * FROM characters WHERE brand_id = %(brand_id)s AND character_id = %(character_id)s FOR UPDATE;
-
 -- name: list_characters
 SELECT * FROM characters
 WHERE brand_id = %(brand_id)s
@@ -134,9 +131,6 @@ RETURNING *;
 
 -- name: get_consent
 SELECT * FROM consent_records WHERE brand_id = %(brand_id)s AND consent_id = %(consent_id)s;
-
--- name: lock_consent
-SELECT * FROM consent_records WHERE brand_id = %(brand_id)s AND consent_id = %(consent_id)s FOR UPDATE;
 
 -- name: consents_of_character
 SELECT * FROM consent_records WHERE character_id = %(character_id)s ORDER BY created_at DESC, consent_id DESC;
@@ -213,14 +207,6 @@ SELECT character_id, version, brand_id, status, model_pack_id, quality, referenc
        created_at, erased_at
 FROM identity_versions
 WHERE character_id = %(character_id)s AND version = %(version)s;
-
--- name: lock_identity_version
-SELECT character_id, version, brand_id, status, model_pack_id, quality, reference_photo_object_ids,
-       estimated_attributes, collision_detected, review_reason, reviewed_by, reviewed_at, created_by,
-       created_at, erased_at
-FROM identity_versions
-WHERE character_id = %(character_id)s AND version = %(version)s
-FOR UPDATE;
 
 -- name: get_identity_version_with_embedding
 SELECT character_id, version, brand_id, status, model_pack_id, quality, reference_photo_object_ids,

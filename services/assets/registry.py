@@ -57,10 +57,14 @@ async def fetch_one(
     query: str,
     params: Mapping[str, Any],
     missing: NotFound,
+    *,
+    lock: bool = False,
 ) -> T:
     """The one row ``query`` finds, as ``row_type``; ``missing`` when there is none (the same answer for an
-    unknown id and another brand's)."""
+    unknown id and another brand's). ``lock``: the row is also locked until the transaction ends."""
     cursor = connection.cursor(row_factory=class_row(row_type))
+    if lock:
+        query = f"{query.rstrip().removesuffix(';')} FOR UPDATE"
     await cursor.execute(query, params)
     row = await cursor.fetchone()
     if row is None:

@@ -38,14 +38,14 @@ from likeness.assets.messages import (
 from likeness.assets.objects import DOWNLOAD_CHUNK_BYTES, UploadHeader
 from likeness.assets.registry import Caller, Registry, parse_uuid
 from likeness.errors import FieldViolation, InvalidArgument, PermissionDenied, Unavailable
-from likeness.pagination import Keyset, page_size
+from likeness.pagination import KeyField, Keyset, page_size
 from likeness.rpc.auth import Role, current_principal
 from likeness.rpc.interceptors import Context
 from likeness.rpc.logging import request_id_var
 
 DEFAULT_URL_LIFETIME = timedelta(minutes=15)
 #: The audit log pages in chain order, after a sequence number.
-BY_SEQUENCE = Keyset(after=int)
+BY_SEQUENCE = Keyset(after=KeyField(int, "after_sequence", 0))
 
 
 def _actor() -> Actor:
@@ -97,12 +97,10 @@ class AssetsServicer(assets_service_pb2_grpc.AssetsServiceServicer):
             end_time=optional_time(request, "end_time"),
         )
         filters = dataclasses.asdict(audit_filter)
-        position = BY_SEQUENCE.after(request.page_token, filters) or {"after": 0}
         limit = page_size(request.page_size)
+        bound = BY_SEQUENCE.bound(request.page_token, filters, limit)
         async with self._registry.pool.connection() as connection:
-            rows = await self._registry.audit.list(
-                connection, brand_id, audit_filter, after_sequence=position["after"], limit=limit + 1
-            )
+            rows = await self._registry.audit.list(connection, brand_id, audit_filter, **bound)
         events, token = BY_SEQUENCE.page(rows, limit, filters, lambda event: {"after": event.sequence})
         return pb.ListAuditEventsResponse(
             events=[audit_event_message(event) for event in events], next_page_token=token

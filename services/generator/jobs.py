@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -224,21 +223,13 @@ class JobStore(LeasedJobWrites):
         self,
         brand_id: str,
         state: JobState | None,
-        after: tuple[datetime, str] | None,
-        limit: int,
+        page: Mapping[str, Any],
     ) -> list[Job]:
+        """The brand's jobs from a page's position (``after_time``, ``after_id``; ``limit``)."""
         async with self._pool.connection() as connection:
             cursor = connection.cursor(row_factory=dict_row)
-            await cursor.execute(
-                self._queries["list_jobs"],
-                {
-                    "brand_id": brand_id,
-                    "state": state.value if state is not None else None,
-                    "after_created": after[0] if after else None,
-                    "after_id": after[1] if after else None,
-                    "limit": limit,
-                },
-            )
+            params = {"brand_id": brand_id, "state": state.value if state is not None else None, **page}
+            await cursor.execute(self._queries["list_jobs"], params)
             return [job_from_row(row) for row in await cursor.fetchall()]
 
     async def cancel(self, brand_id: str, job_id: str) -> Job:

@@ -23,6 +23,7 @@ from likeness.rpc.auth import ServiceTokens
 from likeness.rpc.enums import to_proto
 from likeness.sdk import AsyncAssetsClient, AsyncIdentityClient, LikenessError
 from likeness.sdk.objects import chunks_of, download_bytes, upload_requests
+from likeness.sdk.pages import aiterate
 
 SERVICE_SUBJECT = "service:generator"
 
@@ -195,26 +196,18 @@ class Peers:
         self, brand_id: str, character_id: str, version: int
     ) -> IdentityVersionInfo | None:
         """One version's metadata (no embedding is read); None when there is no such version."""
-        page_token = ""
-        while True:
-            try:
-                response = await self.assets(brand_id).api.ListIdentityVersions(
-                    assets_pb.ListIdentityVersionsRequest(
-                        character_id=character_id, page_size=500, page_token=page_token
-                    )
-                )
-            except LikenessError as error:
-                if error.code == grpc.StatusCode.NOT_FOUND:
-                    raise NotFound(
-                        f"character {character_id!r} not found", "character", character_id
-                    ) from None
-                raise _peer_error(error) from None
-            for item in response.identity_versions:
+        request = assets_pb.ListIdentityVersionsRequest(character_id=character_id)
+        try:
+            async for item in aiterate(
+                self.assets(brand_id).api.ListIdentityVersions, request, "identity_versions"
+            ):
                 if item.version == version:
                     return _identity_info(item)
-            if not response.next_page_token:
-                return None
-            page_token = response.next_page_token
+        except LikenessError as error:
+            if error.code == grpc.StatusCode.NOT_FOUND:
+                raise NotFound(f"character {character_id!r} not found", "character", character_id) from None
+            raise _peer_error(error) from None
+        return None
 
     async def embedding(self, brand_id: str, character_id: str, version: int, job_id: str) -> np.ndarray:
         """The pinned version's z_id (an audited read, with the job as the reason)."""

@@ -90,7 +90,7 @@ SELECT {columns} FROM jobs WHERE job_id = %(job_id)s;
 SELECT {columns} FROM jobs
 WHERE brand_id = %(brand_id)s
   AND (%(state)s::text IS NULL OR state = %(state)s)
-  AND (%(after_created)s::timestamptz IS NULL OR (created_at, job_id) < (%(after_created)s, %(after_id)s::uuid))
+  AND (%(after_time)s::timestamptz IS NULL OR (created_at, job_id) < (%(after_time)s, %(after_id)s::uuid))
 ORDER BY created_at DESC, job_id DESC
 LIMIT %(limit)s;
 

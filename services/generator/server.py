@@ -9,7 +9,6 @@ import random
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC
 
 from psycopg_pool import AsyncConnectionPool
 
@@ -125,10 +124,9 @@ class GeneratorServicer(generator_service_pb2_grpc.GeneratorServiceServicer):
         brand_id = current_principal().brand_id
         state = from_proto(pb.JobState, request.state, JobState)
         filters = {"state": state.value if state else ""}
-        position = BY_TIME_AND_ID.after(request.page_token, filters)
-        after = None if position is None else (position["t"].astimezone(UTC), str(position["id"]))
         limit = page_size(request.page_size)
-        rows = await self._runtime.store.list_jobs(brand_id, state, after, limit + 1)
+        bound = BY_TIME_AND_ID.bound(request.page_token, filters, limit)
+        rows = await self._runtime.store.list_jobs(brand_id, state, bound)
         jobs, token = BY_TIME_AND_ID.page(
             rows, limit, filters, lambda job: time_and_id(job.created_at, job.job_id)
         )

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from likeness.errors import InvalidArgument
-from likeness.pagination import BY_TIME_AND_ID, Keyset, encode_page_token, time_and_id
+from likeness.pagination import BY_TIME_AND_ID, KeyField, Keyset, encode_page_token, time_and_id
 
 pytestmark = pytest.mark.unit
 
@@ -25,7 +25,7 @@ def test_a_page_keeps_size_rows_and_names_the_last_one_in_its_token() -> None:
 
 
 def test_a_signed_position_of_the_wrong_shape_or_for_other_filters_is_invalid() -> None:
-    by_number = Keyset(after=int)
+    by_number = Keyset(after=KeyField(int, "after_sequence", 0))
     with pytest.raises(InvalidArgument):
         by_number.after(encode_page_token({"after": "x"}, {}), {})
     with pytest.raises(InvalidArgument):
@@ -33,3 +33,12 @@ def test_a_signed_position_of_the_wrong_shape_or_for_other_filters_is_invalid() 
     with pytest.raises(InvalidArgument):
         by_number.after(encode_page_token({"after": 3}, {"action": "a"}), {"action": "b"})
     assert by_number.after(encode_page_token({"after": 3}, {}), {}) == {"after": 3}
+
+
+def test_a_page_binds_its_position_or_the_first_values_and_one_row_more() -> None:
+    by_number = Keyset(after=KeyField(int, "after_sequence", 0))
+    assert by_number.bound("", {}, 10) == {"after_sequence": 0, "limit": 11}
+    token = encode_page_token({"after": 7}, {"action": "a"})
+    assert by_number.bound(token, {"action": "a"}, 5) == {"after_sequence": 7, "limit": 6}
+    first = BY_TIME_AND_ID.bound("", {}, 2)
+    assert first == {"after_time": None, "after_id": None, "limit": 3}
