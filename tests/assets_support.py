@@ -7,6 +7,7 @@ import hashlib
 import math
 import random
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from google.protobuf import timestamp_pb2
 
 from likeness.api.assets.v1 import assets_service_pb2 as pb
 from likeness.api.common.v1 import usage_pb2
+from likeness.rpc.auth import Role
 from likeness.sdk import AsyncAssetsClient
 
 # The leading bytes are what the service sniffs; the rest is filler.
@@ -90,6 +92,25 @@ class Actor:
 
 async def create_brand(client: AsyncAssetsClient, brand: str) -> None:
     await client.api.CreateBrand(pb.CreateBrandRequest(brand_id=brand, display_name=brand.title()))
+
+
+@asynccontextmanager
+async def acme_and_globex(
+    server: Any, make_token: Any, role: Role | None = None
+) -> AsyncIterator[tuple[AsyncAssetsClient, ...]]:
+    """Admin clients of two brands that exist, acme and globex; with ``role``, also a client of acme
+    that holds that role only."""
+    target = f"127.0.0.1:{server.port}"
+    async with AsyncExitStack() as stack:
+        tokens = [make_token(brand="acme"), make_token(brand="globex")]
+        if role is not None:
+            tokens.append(make_token(brand="acme", roles=[role]))
+        clients = [
+            await stack.enter_async_context(AsyncAssetsClient(target, token=token)) for token in tokens
+        ]
+        await create_brand(clients[0], "acme")
+        await create_brand(clients[1], "globex")
+        yield tuple(clients)
 
 
 async def create_character(client: AsyncAssetsClient, name: str = "Mia", **fields: object) -> pb.Character:

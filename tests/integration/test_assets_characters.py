@@ -11,7 +11,7 @@ from likeness.api.assets.v1 import assets_service_pb2 as pb
 from likeness.api.common.v1 import faces_pb2
 from likeness.rpc.auth import Role
 from likeness.sdk import AsyncAssetsClient, LikenessError
-from tests.assets_support import create_brand, create_character
+from tests.assets_support import acme_and_globex, create_brand, create_character
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
@@ -139,14 +139,7 @@ async def test_list_is_newest_first_paginated_and_filtered(assets_server, make_t
 
 async def test_other_brands_ids_are_not_found_and_roles_are_enforced(assets_server, make_token) -> None:
     async with assets_server() as server:
-        target = f"127.0.0.1:{server.port}"
-        async with (
-            AsyncAssetsClient(target, token=make_token(brand="acme")) as acme,
-            AsyncAssetsClient(target, token=make_token(brand="globex")) as globex,
-            AsyncAssetsClient(target, token=make_token(brand="acme", roles=[Role.VIEWER])) as viewer,
-        ):
-            await create_brand(acme, "acme")
-            await create_brand(globex, "globex")
+        async with acme_and_globex(server, make_token, Role.VIEWER) as (acme, globex, viewer):
             mine = await create_character(acme, "Mia")
             errors = {}
             for name, call in {
@@ -173,7 +166,9 @@ async def test_other_brands_ids_are_not_found_and_roles_are_enforced(assets_serv
             globex_list = await globex.api.ListCharacters(pb.ListCharactersRequest())
             refused = await acme.api.ListAuditEvents(pb.ListAuditEventsRequest(page_size=100))
             still = await viewer.api.GetCharacter(pb.GetCharacterRequest(character_id=mine.character_id))
-        async with AsyncAssetsClient(target, token=make_token(brand="initech")) as initech:
+        async with AsyncAssetsClient(
+            f"127.0.0.1:{server.port}", token=make_token(brand="initech")
+        ) as initech:
             with pytest.raises(LikenessError) as no_brand:
                 await create_character(initech, "Bob")
 

@@ -14,7 +14,16 @@ from likeness.api.assets.v1 import assets_service_pb2 as pb
 from likeness.api.common.v1 import usage_pb2
 from likeness.rpc.auth import Role
 from likeness.sdk import AsyncAssetsClient, LikenessError
-from tests.assets_support import JPEG, PNG, create_brand, create_character, record_consent, stamp, upload
+from tests.assets_support import (
+    JPEG,
+    PNG,
+    acme_and_globex,
+    create_brand,
+    create_character,
+    record_consent,
+    stamp,
+    upload,
+)
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
@@ -167,14 +176,7 @@ async def test_revoked_and_expired_records_deny_with_their_reason(assets_server,
 
 async def test_record_consent_errors(assets_server, make_token) -> None:
     async with assets_server() as server:
-        target = f"127.0.0.1:{server.port}"
-        async with (
-            AsyncAssetsClient(target, token=make_token(brand="acme")) as acme,
-            AsyncAssetsClient(target, token=make_token(brand="globex")) as globex,
-            AsyncAssetsClient(target, token=make_token(brand="acme", roles=[Role.EDITOR])) as editor,
-        ):
-            await create_brand(acme, "acme")
-            await create_brand(globex, "globex")
+        async with acme_and_globex(server, make_token, Role.EDITOR) as (acme, globex, editor):
             mia = await create_character(acme, "Mia")
             evidence = await upload(acme, JPEG, pb.OBJECT_PURPOSE_CONSENT_EVIDENCE)
             photo = await upload(acme, PNG, pb.OBJECT_PURPOSE_REFERENCE_PHOTO)

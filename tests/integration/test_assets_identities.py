@@ -4,6 +4,7 @@ with the embedding (audited), list, review; the cross-brand collision check."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import grpc
 import pytest
@@ -14,6 +15,7 @@ from likeness.rpc.auth import Role
 from likeness.sdk import AsyncAssetsClient, LikenessError
 from tests.assets_support import (
     JPEG,
+    acme_and_globex,
     add_identity,
     consenting_character,
     cosine,
@@ -90,14 +92,7 @@ async def test_versions_supersede_and_reads_are_audited(assets_server, make_toke
 async def test_add_identity_errors(assets_server, make_token) -> None:
     good = unit_vector(3)
     async with assets_server() as server:
-        target = f"127.0.0.1:{server.port}"
-        async with (
-            AsyncAssetsClient(target, token=make_token(brand="acme")) as acme,
-            AsyncAssetsClient(target, token=make_token(brand="globex")) as globex,
-            AsyncAssetsClient(target, token=make_token(brand="acme", roles=[Role.VIEWER])) as viewer,
-        ):
-            await create_brand(acme, "acme")
-            await create_brand(globex, "globex")
+        async with acme_and_globex(server, make_token, Role.VIEWER) as (acme, globex, viewer):
             mia = await consenting_character(acme)
             no_consent = await create_character(acme, "Unconsented")
             evidence = await upload(acme, JPEG + b"e", pb.OBJECT_PURPOSE_CONSENT_EVIDENCE)
@@ -209,52 +204,26 @@ async def test_cross_brand_collision_is_held_for_review_without_revealing_the_ot
             character = (
                 await globex.api.GetCharacter(pb.GetCharacterRequest(character_id=copy.character_id))
             ).character
+
+            async def review(client: AsyncAssetsClient, version: int, status: int, reason: str) -> Any:
+                request = pb.SetIdentityVersionStatusRequest(
+                    character_id=copy.character_id, version=version, status=status, reason=reason
+                )
+                return await client.api.SetIdentityVersionStatus(request)
+
+            same_person, active = "same person, two contracts", pb.IDENTITY_VERSION_STATUS_ACTIVE
+            rejected = pb.IDENTITY_VERSION_STATUS_REJECTED
             with pytest.raises(LikenessError) as editor_review:
-                await editor.api.SetIdentityVersionStatus(
-                    pb.SetIdentityVersionStatusRequest(
-                        character_id=copy.character_id,
-                        version=later_held.version,
-                        status=pb.IDENTITY_VERSION_STATUS_ACTIVE,
-                        reason="same person, two contracts",
-                    )
-                )
+                await review(editor, later_held.version, active, same_person)
             with pytest.raises(LikenessError) as own_admin_approval:
-                await globex.api.SetIdentityVersionStatus(
-                    pb.SetIdentityVersionStatusRequest(
-                        character_id=copy.character_id,
-                        version=later_held.version,
-                        status=pb.IDENTITY_VERSION_STATUS_ACTIVE,
-                        reason="it is ours, trust us",
-                    )
-                )
-            approved = (
-                await platform.api.SetIdentityVersionStatus(
-                    pb.SetIdentityVersionStatusRequest(
-                        character_id=copy.character_id,
-                        version=later_held.version,
-                        status=pb.IDENTITY_VERSION_STATUS_ACTIVE,
-                        reason="same person, two contracts",
-                    )
-                )
-            ).identity_version
+                await review(globex, later_held.version, active, "it is ours, trust us")
+            approved = (await review(platform, later_held.version, active, same_person)).identity_version
             with pytest.raises(LikenessError) as reviewed_twice:
-                await globex.api.SetIdentityVersionStatus(
-                    pb.SetIdentityVersionStatusRequest(
-                        character_id=copy.character_id,
-                        version=later_held.version,
-                        status=pb.IDENTITY_VERSION_STATUS_REJECTED,
-                        reason="changed my mind",
-                    )
+                await review(
+                    globex, later_held.version, pb.IDENTITY_VERSION_STATUS_REJECTED, "changed my mind"
                 )
             with pytest.raises(LikenessError) as unknown_version_review:
-                await globex.api.SetIdentityVersionStatus(
-                    pb.SetIdentityVersionStatusRequest(
-                        character_id=copy.character_id,
-                        version=99,
-                        status=pb.IDENTITY_VERSION_STATUS_REJECTED,
-                        reason="no such version",
-                    )
-                )
+                await review(globex, 99, rejected, "no such version")
             with pytest.raises(LikenessError) as foreign_list:
                 await acme.api.ListIdentityVersions(
                     pb.ListIdentityVersionsRequest(character_id=copy.character_id)

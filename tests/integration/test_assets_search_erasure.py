@@ -21,6 +21,7 @@ from likeness.sdk import AsyncAssetsClient, LikenessError
 from tests.assets_support import (
     C2PA,
     MP4,
+    acme_and_globex,
     add_identity,
     consenting_character,
     cosine,
@@ -43,14 +44,7 @@ def _search(z_id, top_k=0, min_similarity=None, model_pack_id="buffalo_l") -> pb
 async def test_search_finds_the_brands_current_identities_best_first(assets_server, make_token) -> None:
     faces = [unit_vector(100 + index) for index in range(4)]
     async with assets_server() as server:
-        target = f"127.0.0.1:{server.port}"
-        async with (
-            AsyncAssetsClient(target, token=make_token(brand="acme")) as acme,
-            AsyncAssetsClient(target, token=make_token(brand="globex")) as globex,
-            AsyncAssetsClient(target, token=make_token(brand="acme", roles=[Role.VIEWER])) as viewer,
-        ):
-            await create_brand(acme, "acme")
-            await create_brand(globex, "globex")
+        async with acme_and_globex(server, make_token, Role.VIEWER) as (acme, globex, viewer):
             actors = [await consenting_character(acme, f"A{index}") for index in range(4)]
             for actor, face in zip(actors, faces, strict=True):
                 await add_identity(acme, actor.character_id, face, [actor.photo_id])
@@ -360,13 +354,7 @@ async def test_a_narrow_search_walks_past_other_brands_rows_and_returns_all_it_w
     rows += [("acme", row, False) for row in unrelated] + [("acme", row, True) for row in acme_close]
     close_ids: list[str] = []
     async with assets_server(search_ef=4) as server:
-        target = f"127.0.0.1:{server.port}"
-        async with (
-            AsyncAssetsClient(target, token=make_token(brand="acme")) as acme,
-            AsyncAssetsClient(target, token=make_token(brand="globex")) as globex,
-        ):
-            await create_brand(acme, "acme")
-            await create_brand(globex, "globex")
+        async with acme_and_globex(server, make_token) as (acme, _globex):
             async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
                 register_embeddings(connection.adapters)
                 await connection.execute("SET search_path TO assets, public")

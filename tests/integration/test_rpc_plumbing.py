@@ -338,16 +338,10 @@ async def test_calls_while_a_service_starts_are_unavailable(
 async def test_page_tokens_are_signed_and_bound_to_the_brand_the_call_and_the_filters(
     assets_server, make_token
 ) -> None:
-    from tests.assets_support import create_brand
+    from tests.assets_support import acme_and_globex
 
     async with assets_server() as server:
-        target = f"127.0.0.1:{server.port}"
-        async with (
-            AsyncAssetsClient(target, token=make_token(brand="acme")) as acme,
-            AsyncAssetsClient(target, token=make_token(brand="globex")) as globex,
-        ):
-            await create_brand(acme, "acme")
-            await create_brand(globex, "globex")
+        async with acme_and_globex(server, make_token) as (acme, globex):
             for name in ("One", "Two", "Three"):
                 await acme.api.CreateCharacter(assets_pb.CreateCharacterRequest(display_name=name))
             first = await acme.api.ListCharacters(assets_pb.ListCharactersRequest(page_size=1))
