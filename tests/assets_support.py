@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 from google.protobuf import timestamp_pb2
 
 from likeness.api.assets.v1 import assets_service_pb2 as pb
@@ -199,3 +200,13 @@ def filled(message: Any, index: int = 0, repeated: int = 2) -> Any:
         else:
             setattr(message, field.name, 7 + index)
     return message
+
+
+async def tamper_audit(database_url: str, statement: str) -> None:
+    """What someone with owner rights on the table could do: switch the append-only guard off and run
+    ``statement`` on the audit log."""
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
+        await connection.execute("SET search_path TO assets, public")
+        await connection.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
+        await connection.execute(statement)
+        await connection.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only")

@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -153,11 +156,21 @@ def generator_environment(
     return environment
 
 
-def start_generator_process(environment: dict[str, str], log: Any) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "likeness.cli.main", "serve", "generator"],
-        env=environment,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+@contextmanager
+def generator_process(environment: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``likeness serve generator`` in a session of its own, its output in ``log_path``; killed (its
+    whole session) when the block leaves while it still runs."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "likeness.cli.main", "serve", "generator"],
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()

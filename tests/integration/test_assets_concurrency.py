@@ -18,6 +18,7 @@ from tests.assets_support import (
     create_brand,
     create_character,
     record_consent,
+    tamper_audit,
     unit_vector,
     upload,
 )
@@ -78,7 +79,7 @@ async def test_eight_clients_fifty_writes_each(assets_server, make_token, databa
             )
             intact = await clients[0].api.VerifyAuditChain(pb.VerifyAuditChainRequest())
             characters = await clients[0].api.ListCharacters(pb.ListCharactersRequest(page_size=500))
-            await _tamper(
+            await tamper_audit(
                 database_url, "UPDATE audit_events SET actor_subject = 'someone-else' WHERE sequence = 123"
             )
             broken = await clients[0].api.VerifyAuditChain(pb.VerifyAuditChainRequest())
@@ -111,12 +112,3 @@ async def test_eight_clients_fifty_writes_each(assets_server, make_token, databa
     assert broken.first_broken_link.sequence == 123
     assert broken.first_broken_link.kind == pb.CHAIN_BREAK_KIND_HASH_MISMATCH
     assert broken.events_checked == 122
-
-
-async def _tamper(database_url: str, statement: str) -> None:
-    # What a superuser could do: switch the append-only guard off and edit a row.
-    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
-        await connection.execute("SET search_path TO assets, public")
-        await connection.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
-        await connection.execute(statement)
-        await connection.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only")

@@ -11,7 +11,6 @@ import grpc
 import numpy as np
 import psycopg
 import pytest
-from minio import Minio
 
 from likeness.api.assets.v1 import assets_service_pb2 as pb
 from likeness.api.common.v1 import usage_pb2
@@ -258,13 +257,7 @@ async def test_erasure_leaves_only_the_tombstone_consent_and_audit(
             chain = await acme.api.VerifyAuditChain(pb.VerifyAuditChainRequest())
 
     rows = await _table_rows(database_url)
-    client = Minio(
-        s3_endpoint.endpoint,
-        access_key=s3_endpoint.access_key,
-        secret_key=s3_endpoint.secret_key,
-        region=s3_endpoint.region,
-        secure=False,
-    )
+    client = s3_endpoint.client()
     keys = {item.object_name for item in client.list_objects(bucket, recursive=True)}
 
     assert before[0].character_id == mia.character_id

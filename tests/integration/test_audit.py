@@ -16,6 +16,7 @@ from likeness.assets.settings import AssetsSettings
 from likeness.db import load_queries, open_pool, single_statement_connection
 from likeness.rpc.auth import Role
 from likeness.sdk import AsyncAssetsClient, LikenessError
+from tests.assets_support import tamper_audit
 
 ACTOR = Actor("auditor", ("admin",), "req-1")
 
@@ -151,15 +152,6 @@ async def test_the_table_refuses_updates_and_deletes(pool, audit: AuditLog) -> N
                     await connection.execute(statement)
 
 
-async def _tamper(database_url: str, statement: str) -> None:
-    # What someone with owner rights on the table could do: switch the guard off and edit rows.
-    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
-        await connection.execute("SET search_path TO assets, public")
-        await connection.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
-        await connection.execute(statement)
-        await connection.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only")
-
-
 @pytest.mark.parametrize(
     ("statement", "kind", "broken_at"),
     [
@@ -177,7 +169,7 @@ async def test_verify_reports_the_first_broken_link(
 ) -> None:
     for index in range(5):
         await _append(pool, audit, "acme", index)
-    await _tamper(database_url, statement)
+    await tamper_audit(database_url, statement)
     async with pool.connection() as connection:
         verification = await audit.verify(connection, "acme")
         from_four = await audit.verify(connection, "acme", from_sequence=4)
@@ -207,7 +199,7 @@ async def test_a_rewritten_event_with_a_recomputed_hash_breaks_the_next_link(
         ]
     forged = dataclasses.replace(original, details={"i": 99})
     forged_hash = chain_hash(forged.prev_hash, forged)
-    await _tamper(
+    await tamper_audit(
         database_url,
         f"UPDATE audit_events SET details = '{{\"i\": 99}}', hash = '{forged_hash}' WHERE sequence = 3",
     )

@@ -10,7 +10,8 @@ import dataclasses
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,17 @@ async def test_the_services_role_writes_rows_but_cannot_alter_or_remove_audit_ev
     assert [event.sequence for event in _events(database_url, "acme")] == [1, 2, 3, 4]
 
 
+@asynccontextmanager
+async def _checkpointed(
+    assets_server: Any, make_token: Any, *, interval_s: float, **settings: Any
+) -> AsyncIterator[AsyncAssetsClient]:
+    """An owner's client of an assets service that checkpoints audit chains every ``interval_s``."""
+    settings |= {"audit_checkpoint_key": CHECKPOINT_KEY, "audit_checkpoint_interval_s": interval_s}
+    async with assets_server(**settings) as server:
+        async with AsyncAssetsClient(f"127.0.0.1:{server.port}", token=make_token()) as client:
+            yield client
+
+
 async def _verify(client: AsyncAssetsClient) -> pb.VerifyAuditChainResponse:
     response: pb.VerifyAuditChainResponse = await client.api.VerifyAuditChain(pb.VerifyAuditChainRequest())
     return response
@@ -114,17 +126,15 @@ async def _verify(client: AsyncAssetsClient) -> pb.VerifyAuditChainResponse:
 async def test_cutting_the_chain_short_as_the_owner_is_reported_as_truncated(
     assets_server: Any, make_token: Any, database_url: str, service_url: str
 ) -> None:
-    settings = {"database_url": service_url, "migration_database_url": database_url,
-                "audit_checkpoint_key": CHECKPOINT_KEY, "audit_checkpoint_interval_s": 0}  # fmt: skip
-    async with assets_server(**settings) as server:
-        async with AsyncAssetsClient(f"127.0.0.1:{server.port}", token=make_token()) as client:
-            await _populate(client, 3)
-            first = await _verify(client)  # checks 4 events, records itself (5), checkpoints at 5
-            second = await _verify(client)  # checks 5 against the checkpoint at 5, checkpoints at 6
-            sixth = _events(database_url, "acme")[5]
-            _owner(database_url, "DELETE FROM audit_events WHERE brand_id = 'acme' AND sequence >= 5")
-            assert await _chain_links_hold(database_url, "acme")  # what remains links up
-            cut = await _verify(client)
+    settings = {"database_url": service_url, "migration_database_url": database_url}
+    async with _checkpointed(assets_server, make_token, interval_s=0, **settings) as client:
+        await _populate(client, 3)
+        first = await _verify(client)  # checks 4 events, records itself (5), checkpoints at 5
+        second = await _verify(client)  # checks 5 against the checkpoint at 5, checkpoints at 6
+        sixth = _events(database_url, "acme")[5]
+        _owner(database_url, "DELETE FROM audit_events WHERE brand_id = 'acme' AND sequence >= 5")
+        assert await _chain_links_hold(database_url, "acme")  # what remains links up
+        cut = await _verify(client)
     assert first.ok and first.checkpoint_sequence == 0
     assert second.ok and second.checkpoint_sequence == 5
     assert not cut.ok and cut.checkpoint_sequence == 6
@@ -136,32 +146,30 @@ async def test_cutting_the_chain_short_as_the_owner_is_reported_as_truncated(
 async def test_a_chain_rewritten_with_recomputed_hashes_is_reported_against_its_checkpoint(
     assets_server: Any, make_token: Any, database_url: str, service_url: str
 ) -> None:
-    settings = {"database_url": service_url, "migration_database_url": database_url,
-                "audit_checkpoint_key": CHECKPOINT_KEY, "audit_checkpoint_interval_s": 0}  # fmt: skip
-    async with assets_server(**settings) as server:
-        async with AsyncAssetsClient(f"127.0.0.1:{server.port}", token=make_token()) as client:
-            await _populate(client, 2)
-            before = await _verify(client)
-            # The owner rewrites history: who created the brand, and every hash after it, recomputed.
-            rewritten, previous = [], "0" * 64
-            for event in _events(database_url, "acme"):
-                if event.sequence == 1:
-                    event = dataclasses.replace(event, actor_subject="someone-else")
-                event = dataclasses.replace(event, prev_hash=previous)
-                event = dataclasses.replace(event, hash=chain_hash(previous, event))
-                rewritten.append(event)
-                previous = event.hash
-            _owner(
-                database_url,
-                *(
-                    f"UPDATE audit_events SET actor_subject = '{event.actor_subject}', "
-                    f"prev_hash = '{event.prev_hash}', hash = '{event.hash}' "
-                    f"WHERE brand_id = 'acme' AND sequence = {event.sequence}"
-                    for event in rewritten
-                ),
-            )
-            assert await _chain_links_hold(database_url, "acme")  # the chain alone cannot tell
-            after = await _verify(client)
+    settings = {"database_url": service_url, "migration_database_url": database_url}
+    async with _checkpointed(assets_server, make_token, interval_s=0, **settings) as client:
+        await _populate(client, 2)
+        before = await _verify(client)
+        # The owner rewrites history: who created the brand, and every hash after it, recomputed.
+        rewritten, previous = [], "0" * 64
+        for event in _events(database_url, "acme"):
+            if event.sequence == 1:
+                event = dataclasses.replace(event, actor_subject="someone-else")
+            event = dataclasses.replace(event, prev_hash=previous)
+            event = dataclasses.replace(event, hash=chain_hash(previous, event))
+            rewritten.append(event)
+            previous = event.hash
+        _owner(
+            database_url,
+            *(
+                f"UPDATE audit_events SET actor_subject = '{event.actor_subject}', "
+                f"prev_hash = '{event.prev_hash}', hash = '{event.hash}' "
+                f"WHERE brand_id = 'acme' AND sequence = {event.sequence}"
+                for event in rewritten
+            ),
+        )
+        assert await _chain_links_hold(database_url, "acme")  # the chain alone cannot tell
+        after = await _verify(client)
     assert before.ok
     assert not after.ok
     broken = after.first_broken_link
@@ -174,18 +182,15 @@ async def test_a_forged_checkpoint_is_reported_and_never_extended(
     assets_server: Any, make_token: Any, database_url: str, tmp_path: Path
 ) -> None:
     objects = tmp_path / "objects"
-    settings = {"object_store_dir": objects, "audit_checkpoint_key": CHECKPOINT_KEY,
-                "audit_checkpoint_interval_s": 0}  # fmt: skip
-    async with assets_server(**settings) as server:
-        async with AsyncAssetsClient(f"127.0.0.1:{server.port}", token=make_token()) as client:
-            await _populate(client, 1)
-            await _verify(client)
-            latest = objects / "audit-checkpoints" / "acme" / "latest.json"
-            document = json.loads(latest.read_text())
-            document["sequence"] = 1  # moved back, as if the newer events never existed
-            latest.write_text(json.dumps(document))
-            forged = await _verify(client)
-            still = await _verify(client)
+    async with _checkpointed(assets_server, make_token, interval_s=0, object_store_dir=objects) as client:
+        await _populate(client, 1)
+        await _verify(client)
+        latest = objects / "audit-checkpoints" / "acme" / "latest.json"
+        document = json.loads(latest.read_text())
+        document["sequence"] = 1  # moved back, as if the newer events never existed
+        latest.write_text(json.dumps(document))
+        forged = await _verify(client)
+        still = await _verify(client)
     assert not forged.ok and forged.first_broken_link.kind == pb.CHAIN_BREAK_KIND_CHECKPOINT_INVALID
     assert not still.ok and still.first_broken_link.kind == pb.CHAIN_BREAK_KIND_CHECKPOINT_INVALID
     assert json.loads(latest.read_text())["sequence"] == 1  # nothing written over the evidence
@@ -195,8 +200,6 @@ async def test_grown_chains_are_checkpointed_in_the_background(
     assets_server: Any, make_token: Any, database_url: str, tmp_path: Path
 ) -> None:
     objects = tmp_path / "objects"
-    settings = {"object_store_dir": objects, "audit_checkpoint_key": CHECKPOINT_KEY,
-                "audit_checkpoint_interval_s": 0.05}  # fmt: skip
     latest = objects / "audit-checkpoints" / "acme" / "latest.json"
 
     def checkpointed() -> int:
@@ -205,14 +208,13 @@ async def test_grown_chains_are_checkpointed_in_the_background(
         except (FileNotFoundError, json.JSONDecodeError):
             return 0
 
-    async with assets_server(**settings) as server:
-        async with AsyncAssetsClient(f"127.0.0.1:{server.port}", token=make_token()) as client:
-            await _populate(client, 2)
-            head = len(_events(database_url, "acme"))
-            deadline = time.monotonic() + 30
-            while checkpointed() < head:
-                assert time.monotonic() < deadline, "no checkpoint of the grown chain"
-                # A poll interval, not a wait: the checkpoint file is what is waited on.
-                await asyncio.sleep(0.02)
+    async with _checkpointed(assets_server, make_token, interval_s=0.05, object_store_dir=objects) as client:
+        await _populate(client, 2)
+        head = len(_events(database_url, "acme"))
+        deadline = time.monotonic() + 30
+        while checkpointed() < head:
+            assert time.monotonic() < deadline, "no checkpoint of the grown chain"
+            # A poll interval, not a wait: the checkpoint file is what is waited on.
+            await asyncio.sleep(0.02)
     history = sorted(path.name for path in latest.parent.glob("0*.json"))
     assert history[-1] == f"{head:020d}.json"

@@ -420,18 +420,23 @@ def _fix_storyboard(board: Any) -> Any:
     return board
 
 
+def _one_entry_per_character(characters: Any) -> None:
+    """Keep the first entry of each character in a repeated field (the contracts refuse repeats)."""
+    seen: set[str] = set()
+    kept = []
+    for character in characters:
+        if character.character_id not in seen:
+            seen.add(character.character_id)
+            kept.append(character)
+    del characters[:]
+    characters.extend(kept)
+
+
 def _fix_shot(shot_message: Any) -> Any:
     if shot_message.preset == generator_pb.SPEED_PRESET_DRAFT:
         shot_message.ClearField("guidance_scale")
         shot_message.num_inference_steps = 0
-    seen: set[str] = set()
-    kept = []
-    for character in shot_message.characters:
-        if character.character_id not in seen:
-            seen.add(character.character_id)
-            kept.append(character)
-    del shot_message.characters[:]
-    shot_message.characters.extend(kept)
+    _one_entry_per_character(shot_message.characters)
     return shot_message
 
 
@@ -504,14 +509,7 @@ def _fix_verify_audit_chain(request: Any) -> Any:
 def _fix_record_generated_asset(request: Any) -> Any:
     for index, generated_shot in enumerate(request.shots):
         generated_shot.shot_index = index
-    seen: set[str] = set()
-    kept = []
-    for character in request.characters:
-        if character.character_id not in seen:
-            seen.add(character.character_id)
-            kept.append(character)
-    del request.characters[:]
-    request.characters.extend(kept)
+    _one_entry_per_character(request.characters)
     return request
 
 

@@ -6,6 +6,8 @@ generator's schema), and a brand's running limit holds while other brands' jobs 
 from __future__ import annotations
 
 import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
@@ -27,9 +29,17 @@ def _client(server: Any, token: str) -> AsyncGeneratorClient:
     return AsyncGeneratorClient(f"127.0.0.1:{server.port}", token=token)
 
 
-def _settings(assets: Any, tmp_path: Any) -> dict[str, Any]:
-    return {"assets_address": f"127.0.0.1:{assets.port}", "serve_app_name": APP_NAME,
-            "c2pa_dev_dir": tmp_path / "c2pa", "frame_size": (32, 32), "poll_s": 0.1}  # fmt: skip
+@asynccontextmanager
+async def _generator(
+    assets_server: Any, generator_server: Any, make_token: Any, tmp_path: Any, **limits: Any
+) -> AsyncIterator[Any]:
+    """A generator with these queue limits beside an assets service where both brands exist."""
+    async with assets_server() as assets:
+        await create_brands(assets, make_token, FLOOD, OTHER)
+        settings = {"assets_address": f"127.0.0.1:{assets.port}", "serve_app_name": APP_NAME,
+                    "c2pa_dev_dir": tmp_path / "c2pa", "frame_size": (32, 32), "poll_s": 0.1}  # fmt: skip
+        async with generator_server(**settings, **limits) as server:
+            yield server
 
 
 def _started(job: pb.Job) -> float:
@@ -53,12 +63,9 @@ async def _submit_until_refused(
 async def test_a_flooding_brand_is_cut_at_its_limit_and_another_brand_starts_before_the_flood_drains(
     video_model: Any, assets_server: Any, generator_server: Any, make_token: Any, tmp_path: Any
 ) -> None:
-    async with assets_server() as assets:
-        await create_brands(assets, make_token, FLOOD, OTHER)
+    servers = (assets_server, generator_server, make_token, tmp_path)
+    async with _generator(*servers, workers=1, max_queued_jobs=50, max_queued_jobs_per_brand=4) as server:
         async with (
-            generator_server(
-                **_settings(assets, tmp_path), workers=1, max_queued_jobs=50, max_queued_jobs_per_brand=4
-            ) as server,
             _client(server, make_token(brand=FLOOD, roles=[Role.EDITOR])) as flood,
             _client(server, make_token(brand=OTHER, roles=[Role.EDITOR])) as other,
         ):
@@ -93,12 +100,9 @@ async def test_a_flooding_brand_is_cut_at_its_limit_and_another_brand_starts_bef
 async def test_operators_set_a_brands_own_limits_and_its_running_limit_holds(
     video_model: Any, assets_server: Any, generator_server: Any, make_token: Any, tmp_path: Any
 ) -> None:
-    async with assets_server() as assets:
-        await create_brands(assets, make_token, FLOOD, OTHER)
+    servers = (assets_server, generator_server, make_token, tmp_path)
+    async with _generator(*servers, workers=2, max_queued_jobs_per_brand=10) as server:
         async with (
-            generator_server(
-                **_settings(assets, tmp_path), workers=2, max_queued_jobs_per_brand=10
-            ) as server,
             _client(server, make_token(brand=FLOOD, roles=[Role.ADMIN])) as admin,
             _client(server, make_token(brand=FLOOD, roles=[Role.SERVICE])) as operator,
             _client(server, make_token(brand=OTHER, roles=[Role.EDITOR])) as other,

@@ -64,10 +64,10 @@ def client(server: Any, token: str) -> AsyncGeneratorClient:
 
 
 @asynccontextmanager
-async def editor_api(
+async def editor_of_server(
     assets_server: Any, generator_server: Any, make_token: Any, tmp_path: Any, **settings: Any
-) -> AsyncIterator[AsyncGeneratorClient]:
-    """An editor's client of a generator of its own, with these settings."""
+) -> AsyncIterator[tuple[Any, AsyncGeneratorClient]]:
+    """A generator of its own with these settings, and an editor's client of it."""
     async with assets_server() as assets:
         await create_brands(assets, make_token, "acme")
         async with (
@@ -79,7 +79,19 @@ async def editor_api(
             ) as server,
             client(server, make_token(roles=[Role.EDITOR])) as api,
         ):
-            yield api
+            yield server, api
+
+
+@asynccontextmanager
+async def editor_api(
+    assets_server: Any, generator_server: Any, make_token: Any, tmp_path: Any, **settings: Any
+) -> AsyncIterator[AsyncGeneratorClient]:
+    """An editor's client of a generator of its own, with these settings."""
+    async with editor_of_server(assets_server, generator_server, make_token, tmp_path, **settings) as (
+        _,
+        api,
+    ):
+        yield api
 
 
 async def test_the_job_tables_are_as_expected(database_url: str) -> None:
@@ -307,32 +319,22 @@ async def test_a_job_submitted_while_a_worker_is_idle_is_leased_in_its_submissio
     tmp_path: Any,
 ) -> None:
     # Polling so rarely that the worker is idle whenever the test submits.
-    async with assets_server() as assets:
-        await create_brands(assets, make_token, "acme")
-        async with (
-            generator_server(
-                assets_address=f"127.0.0.1:{assets.port}",
-                serve_app_name=APP_NAME,
-                c2pa_dev_dir=tmp_path / "c2pa",
-                frame_size=(32, 32),
-                poll_s=60.0,
-            ) as server,  # fmt: skip
-            client(server, make_token(roles=[Role.EDITOR])) as api,
-        ):
+    servers = (assets_server, generator_server, make_token, tmp_path)
+    async with editor_of_server(*servers, frame_size=(32, 32), poll_s=60.0) as (server, api):
 
-            async def worker_idle() -> bool:  # past its first look at the queue
-                return bool(server.spec.servicer.runtime.workers.idle >= 1)
+        async def worker_idle() -> bool:  # past its first look at the queue
+            return bool(server.spec.servicer.runtime.workers.idle >= 1)
 
-            await wait_for(worker_idle)
-            job = (await api.api.SubmitGeneration(submission("handed", shot(steps=2)))).job
-            # Claimed in the submission's own transaction: no worker could have changed it before the
-            # reply.
-            assert job.state == pb.JOB_STATE_CHECKING
-            assert job.last_event_sequence == 3  # queued, the random-weights warning, checking
-            final = await wait_for_state(api, job.job_id, TERMINAL)
-            events = [
-                response.event async for response in api.api.WatchJob(pb.WatchJobRequest(job_id=job.job_id))
-            ]
+        await wait_for(worker_idle)
+        job = (await api.api.SubmitGeneration(submission("handed", shot(steps=2)))).job
+        # Claimed in the submission's own transaction: no worker could have changed it before the
+        # reply.
+        assert job.state == pb.JOB_STATE_CHECKING
+        assert job.last_event_sequence == 3  # queued, the random-weights warning, checking
+        final = await wait_for_state(api, job.job_id, TERMINAL)
+        events = [
+            response.event async for response in api.api.WatchJob(pb.WatchJobRequest(job_id=job.job_id))
+        ]
     assert final.state == pb.JOB_STATE_SUCCEEDED
     states = [event.state for event in events if event.type == pb.JOB_EVENT_TYPE_STATE_CHANGED]
     assert states == [

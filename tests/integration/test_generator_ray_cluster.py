@@ -30,9 +30,9 @@ from tests.assets_support import create_brand
 from tests.integration.generator_support import (
     TERMINAL,
     generator_environment,
+    generator_process,
     short_lease_settings,
     shot,
-    start_generator_process,
     submission,
     wait_for,
     wait_for_state,
@@ -160,14 +160,8 @@ async def test_a_node_without_the_clusters_token_never_comes_up_and_the_generato
             ray_node_temp_dir=str(node.temp_dir), ray_node_wait_s="3",
         )  # fmt: skip
         log_path = tmp_path / "generator.log"
-        with log_path.open("wb") as log:
-            process = start_generator_process(environment, log)
-            try:
-                exit_code = await asyncio.to_thread(process.wait, 50)
-            finally:
-                if process.poll() is None:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+        with generator_process(environment, log_path) as process:
+            exit_code = await asyncio.to_thread(process.wait, 50)
     finally:
         node.stop()
     output = log_path.read_text(errors="replace")
@@ -200,16 +194,10 @@ async def test_a_generator_attaches_through_the_node_beside_it_which_outlives_it
         async with AsyncGeneratorClient(f"127.0.0.1:{front.port}", token=token) as api:
             job = (await api.api.SubmitGeneration(submission("joined", shot(steps=3)))).job
             log_path = tmp_path / "generator.log"
-            with log_path.open("wb") as log:
-                process = start_generator_process(environment, log)
-                try:
-                    done = await wait_for_state(api, job.job_id, TERMINAL, timeout_s=180)
-                    os.killpg(process.pid, stop_signal)
-                    code = await asyncio.to_thread(process.wait, 60)
-                finally:
-                    if process.poll() is None:
-                        os.killpg(process.pid, signal.SIGKILL)
-                        process.wait()
+            with generator_process(environment, log_path) as process:
+                done = await wait_for_state(api, job.job_id, TERMINAL, timeout_s=180)
+                os.killpg(process.pid, stop_signal)
+                code = await asyncio.to_thread(process.wait, 60)
     output = log_path.read_text(errors="replace")
     assert done.state == pb.JOB_STATE_SUCCEEDED, (done.error, output[-3000:])
     assert "attached to the model's Ray cluster through the node beside this process" in output
@@ -239,23 +227,17 @@ async def test_a_generator_whose_ray_node_dies_exits_and_its_job_is_taken_again(
     async with generator_server(**values, workers=0) as front:
         async with AsyncGeneratorClient(f"127.0.0.1:{front.port}", token=make_token(brand=BRAND)) as api:
             job = (await api.api.SubmitGeneration(submission("node-lost", shot(steps=100)))).job
-            with log_path.open("wb") as log:
-                process = start_generator_process(environment, log)
-                try:
+            with generator_process(environment, log_path) as process:
 
-                    async def running() -> bool:
-                        current = (await api.api.GetJob(pb.GetJobRequest(job_id=job.job_id))).job
-                        return current.progress.step >= 2
+                async def running() -> bool:
+                    current = (await api.api.GetJob(pb.GetJobRequest(job_id=job.job_id))).job
+                    return current.progress.step >= 2
 
-                    await wait_for(running, timeout_s=120, interval_s=0.1)
-                    # The whole node goes at once, as when its container's Ray processes are OOM-killed.
-                    for group in {os.getpgid(pid) for pid in await processes_naming(str(sidecar.temp_dir))}:
-                        os.killpg(group, signal.SIGKILL)
-                    code = await asyncio.to_thread(process.wait, 60)
-                finally:
-                    if process.poll() is None:
-                        os.killpg(process.pid, signal.SIGKILL)
-                        process.wait()
+                await wait_for(running, timeout_s=120, interval_s=0.1)
+                # The whole node goes at once, as when its container's Ray processes are OOM-killed.
+                for group in {os.getpgid(pid) for pid in await processes_naming(str(sidecar.temp_dir))}:
+                    os.killpg(group, signal.SIGKILL)
+                code = await asyncio.to_thread(process.wait, 60)
             assert code != 0, log_path.read_text(errors="replace")[-3000:]
             async with generator_server(**{**values, "workers": 1}):
                 done = await wait_for_state(api, job.job_id, TERMINAL, timeout_s=180)

@@ -5,8 +5,6 @@ the reason — never stuck, never finished twice."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,9 +20,9 @@ from tests.integration.generator_support import (
     TERMINAL,
     events_of,
     generator_environment,
+    generator_process,
     short_lease_settings,
     shot,
-    start_generator_process,
     submission,
     wait_for,
     wait_for_state,
@@ -91,13 +89,8 @@ async def test_a_killed_generator_process_leaves_the_job_to_another(
     async with generator_server(**short_lease_settings(server, APP_NAME, tmp_path, workers=0)) as front:
         async with AsyncGeneratorClient(f"127.0.0.1:{front.port}", token=token) as api:
             job = (await api.api.SubmitGeneration(submission("process", shot(steps=100)))).job
-            with (tmp_path / "generator.log").open("wb") as log:
-                process = start_generator_process(environment, log)
-                try:
-                    await asyncio.wait_for(progressed(api, job.job_id, 5), 120)
-                finally:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+            with generator_process(environment, tmp_path / "generator.log"):  # killed as it leaves
+                await asyncio.wait_for(progressed(api, job.job_id, 5), 120)
             killed_at = (await api.api.GetJob(pb.GetJobRequest(job_id=job.job_id))).job
             assert killed_at.state == pb.JOB_STATE_RUNNING
             async with generator_server(**short_lease_settings(server, APP_NAME, tmp_path, workers=1)):

@@ -8,7 +8,6 @@ import urllib.request
 from datetime import timedelta
 
 import pytest
-from minio import Minio
 from minio.error import S3Error
 
 from likeness.assets.objectstore import S3ObjectStore
@@ -18,18 +17,8 @@ from tests.fixtures.radosgw import S3Endpoint
 pytestmark = pytest.mark.s3
 
 
-def _client(endpoint: S3Endpoint) -> Minio:
-    return Minio(
-        endpoint.endpoint,
-        access_key=endpoint.access_key,
-        secret_key=endpoint.secret_key,
-        region=endpoint.region,
-        secure=False,
-    )
-
-
 def test_s3_contract_through_the_minio_sdk(s3_endpoint: S3Endpoint) -> None:
-    client = _client(s3_endpoint)
+    client = s3_endpoint.client()
     bucket = "contract"
     if not client.bucket_exists(bucket):
         client.make_bucket(bucket)
@@ -70,7 +59,7 @@ def test_s3_contract_through_the_minio_sdk(s3_endpoint: S3Endpoint) -> None:
 
 
 async def test_assets_s3_backend_round_trip(s3_endpoint: S3Endpoint) -> None:
-    store = S3ObjectStore(_client(s3_endpoint), "assets-backend")
+    store = S3ObjectStore(s3_endpoint.client(), "assets-backend")
     await store.ensure_ready()
     stored = await store.put("brand/x/object-1", b"\x89PNG fake", "image/png")
     assert stored.size == 9

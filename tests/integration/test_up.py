@@ -195,7 +195,6 @@ def _serving_pid(port: int) -> int | None:
 
 @pytest.mark.s3
 def test_up_uses_s3_when_configured(tmp_path: Path, s3_endpoint) -> None:
-    from minio import Minio
 
     ports = {name: free_port() for name in ("identity", "assets", "generator")}
     environment = {key: value for key, value in os.environ.items() if not key.startswith("LIKENESS_")}
@@ -212,13 +211,7 @@ def test_up_uses_s3_when_configured(tmp_path: Path, s3_endpoint) -> None:
     state_dir = tmp_path / "state"
     process = start_up(state_dir, environment, tmp_path / "up.log")
     try:
-        client = Minio(
-            s3_endpoint.endpoint,
-            access_key=s3_endpoint.access_key,
-            secret_key=s3_endpoint.secret_key,
-            region=s3_endpoint.region,
-            secure=False,
-        )
+        client = s3_endpoint.client()
         # assets reports SERVING only once its bucket is reachable; it creates it when missing.
         assert client.bucket_exists("likeness-up")
         assert not (state_dir / "objects").exists()

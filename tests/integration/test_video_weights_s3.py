@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from minio import Minio
 
 from likeness.generator.model.video import WanVideoModel
 from likeness.generator.model.weights import WeightsLocation, fetch_prefix, upload_directory
@@ -17,20 +16,10 @@ from tests.fixtures.radosgw import S3Endpoint
 pytestmark = pytest.mark.s3
 
 
-def client_for(endpoint: S3Endpoint) -> Minio:
-    return Minio(
-        endpoint.endpoint,
-        access_key=endpoint.access_key,
-        secret_key=endpoint.secret_key,
-        region=endpoint.region,
-        secure=False,
-    )
-
-
 def test_a_replica_loads_weights_from_an_object_store_prefix(
     s3_endpoint: S3Endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client = client_for(s3_endpoint)
+    client = s3_endpoint.client()
     if not client.bucket_exists("likeness-models"):
         client.make_bucket("likeness-models")
     model = WanVideoModel.tiny(seed=0)
@@ -81,7 +70,7 @@ def test_a_replica_loads_weights_from_an_object_store_prefix(
 
 
 def test_an_empty_prefix_or_a_bad_uri_is_refused(s3_endpoint: S3Endpoint, tmp_path: Path) -> None:
-    client = client_for(s3_endpoint)
+    client = s3_endpoint.client()
     if not client.bucket_exists("likeness-models"):
         client.make_bucket("likeness-models")
     with pytest.raises(FileNotFoundError, match="no objects"):

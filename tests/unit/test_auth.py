@@ -71,17 +71,17 @@ def test_token_with_unknown_kid_is_rejected(jwt_key, make_token):
         _verifier(jwt_key).verify(make_token(key=other))
 
 
+def _claims(**overrides: object) -> dict[str, object]:
+    """A valid token's claims for acme's admin "x", with these changed."""
+    now = int(time.time())
+    claims: dict[str, object] = {"sub": "x", "brand": "acme", "roles": ["admin"], "aud": "likeness",
+                                 "iss": "likeness", "iat": now, "exp": now + 60}  # fmt: skip
+    return claims | overrides
+
+
 def test_unsigned_token_is_rejected(jwt_key):
     token = jwt.encode(
-        {
-            "sub": "x",
-            "brand": "acme",
-            "roles": ["admin"],
-            "aud": "likeness",
-            "iss": "likeness",
-            "iat": int(time.time()),
-            "exp": int(time.time()) + 60,
-        },
+        _claims(),
         key=None,
         algorithm="none",
         headers={"kid": jwt_key.kid},
@@ -100,16 +100,7 @@ def test_unsigned_token_is_rejected(jwt_key):
     ],
 )
 def test_tokens_with_bad_claims_are_rejected(jwt_key, claims, reason):
-    payload = {
-        "sub": "x",
-        "brand": "acme",
-        "roles": ["admin"],
-        "aud": "likeness",
-        "iss": "likeness",
-        "iat": int(time.time()),
-        "exp": int(time.time()) + 60,
-        **claims,
-    }
+    payload = _claims(**claims)
     token = jwt.encode(payload, jwt_key.signing_key(), algorithm="HS256", headers={"kid": jwt_key.kid})
     with pytest.raises(Unauthenticated, match=reason):
         _verifier(jwt_key).verify(token)
