@@ -37,17 +37,14 @@ from likeness.generator.peers import (
     ClipScores,
     ConsentAnswer,
     GeneratedAssetRecord,
-    IdentityVersionInfo,
     PeerError,
 )
 from likeness.generator.pipeline import JobPipeline
 from likeness.generator.settings import GeneratorSettings
 from likeness.generator.shots import ModelInfo, ShotFrames, ShotRequest, StepProgress
+from tests.unit.generator_fakes import MIA, FakeRegistry
 
 pytestmark = pytest.mark.unit
-
-MIA = "0f8e6a52-4c8b-4d6f-9a57-0c1f2e3d4a5b"
-ALLOWED = ConsentAnswer(True, "consent-2", "", "")
 
 
 class FakeStore:
@@ -80,22 +77,12 @@ class FakeStore:
 
 
 @dataclasses.dataclass
-class FakePeers:
-    consent: ConsentAnswer = ALLOWED
+class FakePeers(FakeRegistry):
     similarity: float = 0.9
     upload_fails: bool = False
     uploads: list[str] = dataclasses.field(default_factory=list)
     records: list[GeneratedAssetRecord] = dataclasses.field(default_factory=list)
     stored: dict[str, bytes] = dataclasses.field(default_factory=dict)
-
-    async def character(self, brand_id: str, character_id: str) -> CharacterInfo:
-        return CharacterInfo(character_id, "active", 1, None, None)
-
-    async def identity_version(self, brand_id: str, character_id: str, version: int) -> IdentityVersionInfo:
-        return IdentityVersionInfo(character_id, version, "active", "pack-1", ("photo-1",), None, None)
-
-    async def check_consent(self, brand_id: str, character_id: str, *usage: Any) -> ConsentAnswer:
-        return self.consent
 
     async def embedding(self, brand_id: str, character_id: str, version: int, job_id: str) -> np.ndarray:
         return np.ones(512, dtype=np.float32) / np.sqrt(512)

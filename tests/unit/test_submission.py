@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
+from typing import Any
 
-import grpc
 import pytest
 
 from likeness.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
@@ -23,14 +23,12 @@ from likeness.generator.domain import (
     WarningKind,
 )
 from likeness.generator.jobs import NewJob
-from likeness.generator.peers import CharacterInfo, ConsentAnswer, IdentityVersionInfo, PeerError
+from likeness.generator.peers import ConsentAnswer
 from likeness.generator.shots import ModelInfo
 from likeness.generator.submission import SubmitGeneration
+from tests.unit.generator_fakes import MIA, FakeRegistry
 
 pytestmark = pytest.mark.unit
-
-MIA = "0f8e6a52-4c8b-4d6f-9a57-0c1f2e3d4a5b"
-ALLOWED = ConsentAnswer(True, "consent-1", "", "")
 
 
 class FakeJobs:
@@ -70,35 +68,6 @@ class FakeJobs:
 
 
 @dataclasses.dataclass
-class FakePeers:
-    """The assets service as the gates see it."""
-
-    characters: dict[str, CharacterInfo]
-    versions: dict[tuple[str, int], IdentityVersionInfo]
-    consent: ConsentAnswer = ALLOWED
-    down: bool = False
-    calls: int = 0
-
-    async def character(self, brand_id: str, character_id: str) -> CharacterInfo:
-        self.calls += 1
-        if self.down:
-            raise PeerError(grpc.StatusCode.UNAVAILABLE, "assets is restarting")
-        if character_id not in self.characters:
-            raise NotFound(f"character {character_id!r} not found", "character", character_id)
-        return self.characters[character_id]
-
-    async def identity_version(
-        self, brand_id: str, character_id: str, version: int
-    ) -> IdentityVersionInfo | None:
-        return self.versions.get((character_id, version))
-
-    async def check_consent(
-        self, brand_id: str, character_id: str, purpose: int, channel: int, territory: str
-    ) -> ConsentAnswer:
-        return self.consent
-
-
-@dataclasses.dataclass
 class FakeModel:
     info: ModelInfo
 
@@ -119,10 +88,8 @@ class FakeDispatcher:
         self.woken += 1
 
 
-def peers(**changes: object) -> FakePeers:
-    character = CharacterInfo(MIA, "active", 1, None, None)
-    version = IdentityVersionInfo(MIA, 1, "active", "pack-1", ("photo-1",), "female", (30.0, 40.0))
-    return dataclasses.replace(FakePeers({MIA: character}, {(MIA, 1): version}), **changes)  # type: ignore[arg-type]
+def peers(**changes: Any) -> FakeRegistry:
+    return FakeRegistry(**changes)
 
 
 def submission(key: str = "k1", **changes: object) -> Submission:
@@ -136,7 +103,7 @@ def submission(key: str = "k1", **changes: object) -> Submission:
 
 
 def use_case(
-    jobs: FakeJobs, fake_peers: FakePeers, dispatcher: FakeDispatcher, random_weights: bool = False
+    jobs: FakeJobs, fake_peers: FakeRegistry, dispatcher: FakeDispatcher, random_weights: bool = False
 ) -> SubmitGeneration:
     model = FakeModel(ModelInfo(model_id="wan", adapter_id="adapter@1", random_weights=random_weights))
     return SubmitGeneration(jobs, fake_peers, model, dispatcher, lease_s=30.0)
