@@ -7,13 +7,15 @@ import logging
 import re
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any, TypeVar
 
 from psycopg import AsyncConnection, sql
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import BaseRowFactory, class_row
 from psycopg_pool import AsyncConnectionPool
 
 from likeness.rpc.settings import DatabaseSettings
@@ -213,3 +215,29 @@ def load_queries(package: str, filename: str = "queries.sql") -> dict[str, str]:
     if not queries:
         raise ValueError(f"{package}/{filename} holds no named queries")
     return queries
+
+
+T = TypeVar("T")
+
+
+async def fetch_one(
+    connection: AsyncConnection[Any],
+    row: type[T] | BaseRowFactory[T],
+    query: str,
+    params: Mapping[str, Any],
+    missing: Exception,
+    *,
+    lock: bool = False,
+) -> T:
+    """The one row ``query`` finds, as ``row`` (a dataclass, or a psycopg row factory); ``missing`` when
+    there is none (the same answer for an unknown id and another brand's). ``lock``: the row is also
+    locked until the transaction ends."""
+    factory: BaseRowFactory[T] = class_row(row) if isinstance(row, type) else row
+    cursor = connection.cursor(row_factory=factory)
+    if lock:
+        query = f"{query.rstrip().removesuffix(';')} FOR UPDATE"
+    await cursor.execute(query, params)
+    found = await cursor.fetchone()
+    if found is None:
+        raise missing
+    return found

@@ -12,7 +12,8 @@ from psycopg import AsyncConnection
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from likeness.assets.registry import Caller, Store, character_not_found, fetch_one
+from likeness.assets.registry import Caller, Store, character_not_found
+from likeness.db import fetch_one
 from likeness.errors import Aborted, FailedPrecondition, PreconditionViolation
 from likeness.pagination import BY_TIME_AND_ID, time_and_id
 

@@ -12,7 +12,8 @@ from psycopg.rows import class_row
 
 from likeness.assets.characters import ARCHIVED, ERASED, Characters, character_unusable
 from likeness.assets.objects import Objects
-from likeness.assets.registry import Caller, Store, fetch_one
+from likeness.assets.registry import Caller, Store
+from likeness.db import fetch_one
 from likeness.errors import (
     FailedPrecondition,
     FieldViolation,

@@ -17,7 +17,8 @@ from likeness.assets.characters import ERASED, Characters, character_unusable
 from likeness.assets.consent import Consents
 from likeness.assets.identities import Identities
 from likeness.assets.objects import Objects
-from likeness.assets.registry import Caller, Store, fetch_one
+from likeness.assets.registry import Caller, Store
+from likeness.db import fetch_one
 from likeness.errors import AlreadyExists, FailedPrecondition, NotFound, PreconditionViolation
 from likeness.pagination import BY_TIME_AND_ID, time_and_id
 

@@ -20,8 +20,8 @@ from likeness.assets.characters import ERASED as CHARACTER_ERASED
 from likeness.assets.characters import Characters, character_unusable
 from likeness.assets.consent import Consents
 from likeness.assets.objects import Objects
-from likeness.assets.registry import Caller, Store, fetch_one
-from likeness.db import single_statement_connection
+from likeness.assets.registry import Caller, Store
+from likeness.db import fetch_one, single_statement_connection
 from likeness.errors import DomainError, FailedPrecondition, NotFound, PreconditionViolation
 from likeness.pagination import KeyField, Keyset
 

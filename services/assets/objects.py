@@ -19,7 +19,8 @@ from psycopg import AsyncConnection
 from psycopg.rows import class_row
 
 from likeness.assets.objectstore import ObjectStore
-from likeness.assets.registry import Caller, Store, fetch_one
+from likeness.assets.registry import Caller, Store
+from likeness.db import fetch_one
 from likeness.errors import (
     FailedPrecondition,
     FieldViolation,

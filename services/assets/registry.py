@@ -6,10 +6,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from psycopg import AsyncConnection
-from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
 from likeness.assets.audit import Actor, AuditLog, Outcome
@@ -46,30 +44,6 @@ def parse_uuid(value: str, resource_type: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise NotFound(f"{resource_type} {value!r} not found", resource_type, value) from None
-
-
-T = TypeVar("T")
-
-
-async def fetch_one(
-    connection: AsyncConnection[Any],
-    row_type: type[T],
-    query: str,
-    params: Mapping[str, Any],
-    missing: NotFound,
-    *,
-    lock: bool = False,
-) -> T:
-    """The one row ``query`` finds, as ``row_type``; ``missing`` when there is none (the same answer for an
-    unknown id and another brand's). ``lock``: the row is also locked until the transaction ends."""
-    cursor = connection.cursor(row_factory=class_row(row_type))
-    if lock:
-        query = f"{query.rstrip().removesuffix(';')} FOR UPDATE"
-    await cursor.execute(query, params)
-    row = await cursor.fetchone()
-    if row is None:
-        raise missing
-    return row
 
 
 def character_not_found(character_id: object) -> NotFound:

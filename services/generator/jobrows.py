@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, kwargs_row
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
@@ -29,6 +29,14 @@ def to_json(value: Any) -> Jsonb | None:
 def job_from_row(row: Mapping[str, Any]) -> Job:
     fields = {key: row[key] for key in Job.model_fields if key in row}
     return Job.model_validate(fields)
+
+
+def _job_of_columns(**columns: Any) -> Job:
+    return job_from_row(columns)
+
+
+#: A cursor's row factory that reads a jobs row as a Job.
+JOB_ROW = kwargs_row(_job_of_columns)
 
 
 def event_from_row(row: Mapping[str, Any]) -> JobEvent:

@@ -16,6 +16,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from likeness.db import fetch_one
 from likeness.errors import AlreadyExists, FailedPrecondition, NotFound
 from likeness.generator.admission import QueueLimits, queue_refusal
 from likeness.generator.domain import (
@@ -30,7 +31,7 @@ from likeness.generator.domain import (
     Progress,
     Submission,
 )
-from likeness.generator.jobrows import event_from_row, job_from_row, to_json
+from likeness.generator.jobrows import JOB_ROW, event_from_row, job_from_row, to_json
 from likeness.generator.leases import CHECKING_MESSAGE, LeasedJobWrites, Signals
 
 #: Events read at a time; a watcher that reads a full batch reads the next at once.
@@ -199,25 +200,16 @@ class JobStore(LeasedJobWrites):
             return await self._get(connection, brand_id, job_id)
 
     async def _get(self, connection: AsyncConnection, brand_id: str, job_id: str, lock: bool = False) -> Job:
-        cursor = connection.cursor(row_factory=dict_row)
-        await cursor.execute(
-            self._queries["get_job_for_update" if lock else "get_job"],
-            {"brand_id": brand_id, "job_id": job_id},
+        params = {"brand_id": brand_id, "job_id": job_id}
+        return await fetch_one(
+            connection, JOB_ROW, self._queries["get_job"], params, job_not_found(job_id), lock=lock
         )
-        row = await cursor.fetchone()
-        if row is None:
-            raise job_not_found(job_id)
-        return job_from_row(row)
 
     async def get_by_id(self, job_id: str) -> Job:
         """A job of any brand: for workers, never for callers."""
         async with self._pool.connection() as connection:
-            cursor = connection.cursor(row_factory=dict_row)
-            await cursor.execute(self._queries["get_job_by_id"], {"job_id": job_id})
-            row = await cursor.fetchone()
-        if row is None:
-            raise job_not_found(job_id)
-        return job_from_row(row)
+            query, params = self._queries["get_job_by_id"], {"job_id": job_id}
+            return await fetch_one(connection, JOB_ROW, query, params, job_not_found(job_id))
 
     async def list_jobs(
         self,

@@ -80,9 +80,6 @@ RETURNING {columns};
 -- name: get_job
 SELECT {columns} FROM jobs WHERE brand_id = %(brand_id)s AND job_id = %(job_id)s;
 
--- name: get_job_for_update
-SELECT {columns} FROM jobs WHERE brand_id = %(brand_id)s AND job_id = %(job_id)s FOR UPDATE;
-
 -- name: get_job_by_id
 SELECT {columns} FROM jobs WHERE job_id = %(job_id)s;
 
