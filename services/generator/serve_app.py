@@ -88,6 +88,10 @@ class VideoModelArgs(BaseModel):
     #: The kernel under PyTorch's flash attention: "" PyTorch's own, "FA4" (flash-attn-4, Hopper and
     #: Blackwell), "FA3", or "auto" (FA4 where it runs, else PyTorch's own). See kernels.py.
     flash_attention: Literal["", "auto", "FA3", "FA4"] = ""
+    #: With compile: inductor tunes its generated kernels' launch settings (coordinate descent). On an
+    #: H100 at 480p it took a compiled guided step from 5.205 s to 5.173 s and a cold compilation from
+    #: 20 s to 37 s (benchmarks/generator_gpu.py --tuned); the inductor cache keeps the tuned kernels.
+    tuned_kernels: bool = False
     #: Serve the fast preset: MagCache step caching on both text-to-video experts (fastcache.py), with
     #: the model directory's calibrated curves (fast_cache.json) or the published Wan 2.2 A14B ones.
     fast_preset: bool = True
@@ -159,6 +163,7 @@ def prepare_model(arguments: dict[str, Any], model: Any) -> None:
         fp8=args.fp8,
         attention_backend=args.attention_backend or None,
         flash_attention=args.flash_attention,
+        tuned_kernels=args.tuned_kernels,
     )
     if args.flash_attention:
         log.info("flash attention kernel: %s", kernel or "PyTorch's own")

@@ -191,3 +191,22 @@ def test_likeness_model_calibrate_fast_writes_the_curve_a_replica_then_serves(tm
     high = fastcache.high_noise_steps(loaded.pipeline, 8)
     assert len(written["transformer"]) == high and len(written["transformer_2"]) == 8 - high
     assert written != fastcache.expert_ratios()
+
+
+def test_tuned_kernels_reach_inductor_and_compiled_output_stays_the_eager_one() -> None:
+    import torch._inductor.config as inductor_config
+
+    from likeness.generator.serve_app import prepare_model
+
+    compiled = WanVideoModel.tiny(seed=0, draft=False, vace=False)
+    eager = WanVideoModel.tiny(seed=0, draft=False, vace=False)
+    assert inductor_config.coordinate_descent_tuning is False
+    try:
+        prepare_model({"compile": True, "tuned_kernels": True}, compiled)
+        assert inductor_config.coordinate_descent_tuning is True
+        request = shot(character(1), steps=STEPS)
+        (got,) = compiled.denoise([request], output_type="latent")
+        (want,) = eager.denoise([request], output_type="latent")
+        assert np.allclose(np.asarray(got), np.asarray(want), atol=1e-4)
+    finally:
+        inductor_config.coordinate_descent_tuning = False

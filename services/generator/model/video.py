@@ -131,17 +131,24 @@ class WanVideoModel:
         fp8: bool = False,
         attention_backend: str | None = None,
         flash_attention: str = "",
+        tuned_kernels: bool = False,
     ) -> str:
         """Speed settings for every expert (both experts, VACE's too): the flash-attention kernel under
         PyTorch's SDPA (``flash_attention``, see kernels.py), an attention backend from diffusers'
         dispatcher, torchao float8 dynamic row-wise linears in the blocks, and regional compilation of
-        the repeated blocks (``fullgraph``: the identity adapter adds no graph break). Call it after
-        :meth:`enable_parallelism` and after LoRA weights are fused. Returns the flash kernel in use
-        ("" for PyTorch's own)."""
+        the repeated blocks (``fullgraph``: the identity adapter adds no graph break). ``tuned_kernels``:
+        inductor tunes the launch settings of the kernels it generates (coordinate descent), for this
+        whole process, as compilation happens at the first call (the warm-up); it lengthens a cold
+        compilation and the inductor cache keeps the result. Call it after :meth:`enable_parallelism`
+        and after LoRA weights are fused. Returns the flash kernel in use ("" for PyTorch's own)."""
         experts: list[Any] = [
             expert for pipeline in self._pipelines() for expert in self._experts(pipeline).values()
         ]
         kernel = ""
+        if compile and tuned_kernels:
+            import torch._inductor.config as inductor_config
+
+            inductor_config.coordinate_descent_tuning = True
         if flash_attention:
             from likeness.generator.model.kernels import use_flash_kernel
 
