@@ -19,6 +19,7 @@ from likeness.api.common.v1 import faces_pb2, usage_pb2
 from likeness.api.identity.v1 import identity_service_pb2 as identity_pb
 from likeness.cli.common import (
     EXIT_USAGE,
+    CharacterId,
     Cli,
     CliFailure,
     cli_state,
@@ -405,7 +406,7 @@ class Registration:
 @command
 def character_identity(
     ctx: typer.Context,
-    character_id: Annotated[str, typer.Argument(help="The character's id.")],
+    character_id: CharacterId,
     photo: Photos,
 ) -> None:
     """Add a new identity version from 1-5 photos (needs a current consent record)."""
@@ -417,9 +418,7 @@ def character_identity(
 
 @character_app.command("show")
 @command
-def character_show(
-    ctx: typer.Context, character_id: Annotated[str, typer.Argument(help="The character's id.")]
-) -> None:
+def character_show(ctx: typer.Context, character_id: CharacterId) -> None:
     """Show a character, its identity versions and its consent records."""
     cli = cli_state(ctx)
     with cli.assets() as assets:
@@ -499,9 +498,7 @@ def character_list(
 
 @character_app.command("archive")
 @command
-def character_archive(
-    ctx: typer.Context, character_id: Annotated[str, typer.Argument(help="The character's id.")]
-) -> None:
+def character_archive(ctx: typer.Context, character_id: CharacterId) -> None:
     """Archive a character: readable, but unusable in new generations."""
     cli = cli_state(ctx)
     with cli.assets() as assets:
@@ -515,7 +512,7 @@ def character_archive(
 @command
 def character_erase(
     ctx: typer.Context,
-    character_id: Annotated[str, typer.Argument(help="The character's id.")],
+    character_id: CharacterId,
     reason: Annotated[str, typer.Option(help="Why (kept in the audit log), e.g. 'subject request'.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
@@ -537,7 +534,7 @@ def character_erase(
 @command
 def consent_record(
     ctx: typer.Context,
-    character_id: Annotated[str, typer.Argument(help="The character's id.")],
+    character_id: CharacterId,
     subject: Annotated[str, typer.Option(help="The person's legal name.")],
     evidence: Annotated[
         Path, typer.Option(help="The signed release (JPEG, PNG, WebP or MP4).", exists=True, dir_okay=False)
@@ -595,7 +592,7 @@ def consent_revoke(
 @command
 def consent_show(
     ctx: typer.Context,
-    character_id: Annotated[str, typer.Argument(help="The character's id.")],
+    character_id: CharacterId,
     purpose: Annotated[str | None, typer.Option(help="Also check this purpose …")] = None,
     channel: Annotated[str | None, typer.Option(help="… on this channel …")] = None,
     territory: Annotated[str | None, typer.Option(help="… in this territory, now.")] = None,

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import grpc
 import typer
@@ -183,6 +183,11 @@ class Cli:
     def info(self, message: str) -> None:
         """A progress line for people (stderr, so ``--json`` output stays clean)."""
         err_console.print(message)
+
+
+#: A command's argument naming one character or one job.
+CharacterId = Annotated[str, typer.Argument(help="The character's id.")]
+JobId = Annotated[str, typer.Argument(help="The job's id.")]
 
 
 def emit_listing(

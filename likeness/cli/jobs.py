@@ -23,6 +23,7 @@ from likeness.cli.common import (
     EXIT_USAGE,
     Cli,
     CliFailure,
+    JobId,
     cli_state,
     command,
     emit_listing,
@@ -320,7 +321,7 @@ def generate(
 @command
 def job_watch(
     ctx: typer.Context,
-    job_id: Annotated[str, typer.Argument(help="The job's id.")],
+    job_id: JobId,
     from_sequence: Annotated[int, typer.Option("--from", help="Only events after this sequence.")] = 0,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Download the clip here on success.")
@@ -335,7 +336,7 @@ def job_watch(
 
 @job_app.command("show")
 @command
-def job_show(ctx: typer.Context, job_id: Annotated[str, typer.Argument(help="The job's id.")]) -> None:
+def job_show(ctx: typer.Context, job_id: JobId) -> None:
     """Show a job with its shots' identity scores."""
     cli = cli_state(ctx)
     with cli.generator() as generator:
@@ -378,7 +379,7 @@ def job_list(
 
 @job_app.command("cancel")
 @command
-def job_cancel(ctx: typer.Context, job_id: Annotated[str, typer.Argument(help="The job's id.")]) -> None:
+def job_cancel(ctx: typer.Context, job_id: JobId) -> None:
     """Cancel a job; denoising stops at the next step."""
     cli = cli_state(ctx)
     with cli.generator() as generator:
