@@ -242,9 +242,8 @@ def test_shards_published_to_the_object_store_train_from_there(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from likeness.generator.training.shards import publish_to_store
-    from tests.integration.test_video_weights_s3 import client_for
 
-    client = client_for(s3_endpoint)
+    client = s3_endpoint.client()
     if not client.bucket_exists("likeness-training"):
         client.make_bucket("likeness-training")
     monkeypatch.setenv("LIKENESS_MODEL_S3_ENDPOINT", s3_endpoint.endpoint)
