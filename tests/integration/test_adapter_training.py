@@ -44,9 +44,11 @@ STEPS = 6
 
 
 def settings(data: Path, out: Path, **values: Any) -> TrainConfig:
+    # The learning rate makes 6 steps move the loss well past run-to-run spread: prepared shards differ
+    # by ~1e-4 between runs and Adam's first steps amplify that; at 5e-3 the fall (~0.1) was within it.
     defaults: dict[str, Any] = {
         "data": data, "out": out, "tiny": True, "steps": STEPS, "checkpoint_every": 2,
-        "learning_rate": 5e-3, "decode_latent_frames": 2, "seed": 3,
+        "learning_rate": 2e-2, "decode_latent_frames": 2, "seed": 3,
     }  # fmt: skip
     return TrainConfig.model_validate({**defaults, **values})
 
