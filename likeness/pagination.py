@@ -162,12 +162,14 @@ class Keyset:
         row_type: type[R],
         query: str,
         params: Mapping[str, Any],
-        page: tuple[int, str, Mapping[str, Any]],
+        *,
+        size: int,
+        token: str,
+        filters: Mapping[str, Any],
         position: Callable[[R], Mapping[str, Any]],
     ) -> tuple[list[R], str]:
-        """One page of ``query``'s rows as ``row_type``: ``page`` is (size, token, the filters the token
-        is bound to); returns the rows and the next page's token."""
-        size, token, filters = page
+        """One page of ``query``'s rows as ``row_type``, from the page ``token`` (bound to ``filters``)
+        names; returns the rows and the next page's token."""
         cursor = connection.cursor(row_factory=class_row(row_type))
         await cursor.execute(query, {**params, **self.bound(token, filters, size)})
         return self.page(await cursor.fetchall(), size, filters, position)

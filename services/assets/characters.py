@@ -114,13 +114,17 @@ class Characters(Store):
             return await self.fetch(connection, caller.brand_id, character_id)
 
     async def list(self, caller: Caller, status: str, page_size: int, page_token: str) -> CharacterPage:
-        params = {"brand_id": caller.brand_id, "status": status}
         async with self.pool.connection() as connection:
             characters, token = await BY_TIME_AND_ID.fetch(
-                connection, Character, self.queries["list_characters"], params,
-                (page_size, page_token, {"status": status}),
-                lambda row: time_and_id(row.created_at, row.character_id),
-            )  # fmt: skip
+                connection,
+                Character,
+                self.queries["list_characters"],
+                {"brand_id": caller.brand_id, "status": status},
+                size=page_size,
+                token=page_token,
+                filters={"status": status},
+                position=lambda row: time_and_id(row.created_at, row.character_id),
+            )
         return CharacterPage(characters, token)
 
     async def update(

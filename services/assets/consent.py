@@ -308,17 +308,17 @@ class Consents(Store):
     async def list(
         self, caller: Caller, character_id: uuid.UUID, page_size: int, page_token: str
     ) -> tuple[list[ConsentRecord], str]:
-        page = (page_size, page_token, {"character_id": str(character_id)})
         async with self.pool.connection() as connection:
             await self.characters.fetch(connection, caller.brand_id, character_id)
-            query, params = self.queries["list_consents"], {"character_id": character_id}
             return await BY_TIME_AND_ID.fetch(
                 connection,
                 ConsentRecord,
-                query,
-                params,
-                page,
-                lambda row: time_and_id(row.created_at, row.consent_id),
+                self.queries["list_consents"],
+                {"character_id": character_id},
+                size=page_size,
+                token=page_token,
+                filters={"character_id": str(character_id)},
+                position=lambda row: time_and_id(row.created_at, row.consent_id),
             )
 
     async def check(

@@ -220,10 +220,15 @@ class GeneratedAssets(Store):
         page_size: int,
         page_token: str,
     ) -> tuple[list[GeneratedAsset], str]:
-        page = (page_size, page_token, {"character_id": str(character_id or ""), "job_id": str(job_id or "")})
         params = {"brand_id": caller.brand_id, "character_id": character_id, "job_id": job_id}
         async with self.pool.connection() as connection:
             return await BY_TIME_AND_ID.fetch(
-                connection, GeneratedAsset, self.queries["list_generated_assets"], params, page,
-                lambda row: time_and_id(row.created_at, row.generated_asset_id),
-            )  # fmt: skip
+                connection,
+                GeneratedAsset,
+                self.queries["list_generated_assets"],
+                params,
+                size=page_size,
+                token=page_token,
+                filters={"character_id": str(character_id or ""), "job_id": str(job_id or "")},
+                position=lambda row: time_and_id(row.created_at, row.generated_asset_id),
+            )

@@ -313,12 +313,17 @@ class Identities(Store):
     async def list(
         self, caller: Caller, character_id: uuid.UUID, page_size: int, page_token: str
     ) -> tuple[list[IdentityVersion], str]:
-        page = (page_size, page_token, {"character_id": str(character_id)})
         async with self.pool.connection() as connection:
             await self.characters.fetch(connection, caller.brand_id, character_id)
-            query, params = self.queries["list_identity_versions"], {"character_id": character_id}
             return await BY_VERSION.fetch(
-                connection, IdentityVersion, query, params, page, lambda row: {"v": row.version}
+                connection,
+                IdentityVersion,
+                self.queries["list_identity_versions"],
+                {"character_id": character_id},
+                size=page_size,
+                token=page_token,
+                filters={"character_id": str(character_id)},
+                position=lambda row: {"v": row.version},
             )
 
     async def review(

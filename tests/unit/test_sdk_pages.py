@@ -37,6 +37,12 @@ def test_every_page_is_read_with_the_first_requests_filters() -> None:
     assert request.page_token == ""  # the caller's request is not changed
 
 
+def test_the_sdk_asks_for_the_services_largest_page() -> None:
+    from likeness import pagination
+
+    assert MAX_PAGE_SIZE == pagination.MAX_PAGE_SIZE
+
+
 def test_a_limit_stops_reading_and_sizes_the_pages() -> None:
     listing = Listing()
     assert [job.job_id for job in items(listing, pb.ListJobsRequest(), "jobs", limit=3)] == ["0", "1", "2"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
@@ -88,10 +87,6 @@ class FakeDispatcher:
         self.woken += 1
 
 
-def peers(**changes: Any) -> FakeRegistry:
-    return FakeRegistry(**changes)
-
-
 def submission(key: str = "k1", **changes: object) -> Submission:
     shot = Shot(prompt="Mia walks on a beach", num_frames=17, characters=(ShotCharacter(character_id=MIA),))
     base = Submission(
@@ -111,7 +106,7 @@ def use_case(
 
 async def test_a_passing_job_is_stored_with_its_pinned_characters_and_handed_to_an_idle_worker() -> None:
     jobs, dispatcher = FakeJobs(), FakeDispatcher(idle=True)
-    job = await use_case(jobs, peers(), dispatcher)(submission())
+    job = await use_case(jobs, FakeRegistry(), dispatcher)(submission())
     assert job.state is JobState.CHECKING and dispatcher.handed == [job.job_id] and dispatcher.woken == 0
     assert [(c.character_id, c.identity_version) for c in job.characters] == [(MIA, 1)]
     assert jobs.leased_to == ["workers-a"] and job.created_by == "ana"
@@ -119,12 +114,12 @@ async def test_a_passing_job_is_stored_with_its_pinned_characters_and_handed_to_
 
 async def test_with_no_idle_worker_the_job_waits_and_the_workers_are_woken() -> None:
     jobs, dispatcher = FakeJobs(), FakeDispatcher(idle=False)
-    job = await use_case(jobs, peers(), dispatcher)(submission())
+    job = await use_case(jobs, FakeRegistry(), dispatcher)(submission())
     assert job.state is JobState.QUEUED and dispatcher.handed == [] and dispatcher.woken == 1
 
 
 async def test_a_reused_key_returns_its_job_without_asking_anyone_again() -> None:
-    jobs, fake_peers = FakeJobs(), peers()
+    jobs, fake_peers = FakeJobs(), FakeRegistry()
     submit = use_case(jobs, fake_peers, FakeDispatcher(idle=False))
     first = await submit(submission())
     calls = fake_peers.calls
@@ -136,7 +131,7 @@ async def test_denied_consent_refuses_the_job_with_one_violation_and_stores_noth
     jobs = FakeJobs()
     denied = ConsentAnswer(False, "", "EXPIRED", "the consent expired on 2026-01-01")
     with pytest.raises(FailedPrecondition) as refused:
-        await use_case(jobs, peers(consent=denied), FakeDispatcher(idle=True))(submission())
+        await use_case(jobs, FakeRegistry(consent=denied), FakeDispatcher(idle=True))(submission())
     assert [(v.type, v.subject) for v in refused.value.violations] == [("EXPIRED", MIA)]
     assert jobs.jobs == {}
 
@@ -144,14 +139,16 @@ async def test_denied_consent_refuses_the_job_with_one_violation_and_stores_noth
 async def test_an_unknown_character_is_not_found_and_an_unreachable_peer_unavailable() -> None:
     jobs = FakeJobs()
     with pytest.raises(NotFound):
-        await use_case(jobs, peers(characters={}), FakeDispatcher(idle=True))(submission())
+        await use_case(jobs, FakeRegistry(characters={}), FakeDispatcher(idle=True))(submission())
     with pytest.raises(Unavailable, match="assets is restarting"):
-        await use_case(jobs, peers(down=True), FakeDispatcher(idle=True))(submission())
+        await use_case(jobs, FakeRegistry(down=True), FakeDispatcher(idle=True))(submission())
     assert jobs.jobs == {}
 
 
 async def test_random_weights_are_warned_about_in_the_job() -> None:
-    job = await use_case(FakeJobs(), peers(), FakeDispatcher(idle=False), random_weights=True)(submission())
+    job = await use_case(FakeJobs(), FakeRegistry(), FakeDispatcher(idle=False), random_weights=True)(
+        submission()
+    )
     assert [warning.kind for warning in job.warnings] == [WarningKind.RANDOM_WEIGHTS]
 
 
@@ -159,7 +156,9 @@ async def test_a_crossfade_longer_than_a_shot_is_an_invalid_argument() -> None:
     short = Shot(prompt="a ball", num_frames=9, fps=16)
     storyboard = Storyboard(shots=(short, short), transition=Transition.CROSSFADE, crossfade_s=2.0)
     with pytest.raises(InvalidArgument, match="crossfade"):
-        await use_case(FakeJobs(), peers(), FakeDispatcher(idle=False))(submission(storyboard=storyboard))
+        await use_case(FakeJobs(), FakeRegistry(), FakeDispatcher(idle=False))(
+            submission(storyboard=storyboard)
+        )
     fine = storyboard.model_copy(update={"crossfade_s": 0.25})
-    job = await use_case(FakeJobs(), peers(), FakeDispatcher(idle=False))(submission(storyboard=fine))
+    job = await use_case(FakeJobs(), FakeRegistry(), FakeDispatcher(idle=False))(submission(storyboard=fine))
     assert job.storyboard.transition is Transition.CROSSFADE
